@@ -1,0 +1,1 @@
+"""Model images: names, the content-addressed store, FROM resolution and the builder."""

@@ -1,0 +1,60 @@
+"""The ``ladle`` command: parse arguments, call one function, map errors to exit codes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ladle import __version__, lint
+from ladle.errors import LadleError
+
+app = typer.Typer(
+    name="ladle",
+    help=(
+        "Build, store and serve local LLMs from declarative Modelfiles.\n\n"
+        "Write a Modelfile (FROM, PARAMETER, SYSTEM, TEMPLATE, MESSAGE, …), check it with "
+        "'ladle check', keep it tidy with 'ladle fmt'."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+app.command(name="check")(lint.check)
+app.command(name="fmt")(lint.fmt)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"ladle {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            help="Print ladle's version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    """Build, store and serve local LLMs from declarative Modelfiles."""
+
+
+EXIT_CODES: dict[type[LadleError], int] = {LadleError: 1}
+
+
+def main() -> None:
+    """Console entry point: runs the app; a ``LadleError`` becomes a message, not a trace."""
+    try:
+        app()
+    except LadleError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(EXIT_CODES.get(type(exc), 1)) from None

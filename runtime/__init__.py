@@ -1,0 +1,1 @@
+"""Runtime: hardware detection, runner processes, scheduler and the HTTP API."""
