@@ -5,6 +5,10 @@
     LadleError                 anything ladle reports to a user (CLI exit code 1)
     └── ModelfileError         a Modelfile that cannot be read, parsed or validated;
                                carries the file, line, column, reason and source line
+    └── TemplateError          a chat template that cannot be compiled, converted or
+                               rendered (syntax, sandbox violation, time or size limit);
+                               carries the template line and column and the origin
+                               (the Modelfile TEMPLATE instruction) when known
 
 Later parts add their branches here (builder, store, runtime), so that the CLI and the
 HTTP API choose exit codes and status codes by type, never by message text. Third-party
@@ -73,3 +77,34 @@ class ModelfileError(LadleError):
     @property
     def reason(self) -> str:
         return self.diagnostic.message
+
+
+class TemplateError(LadleError):
+    """A chat template problem: at build time a broken template, at request time a
+    refused render (``raise_exception``, sandbox violation, time or size limit).
+
+    ``line`` and ``column`` are 1-based positions inside the template text (``None``
+    when the problem has no position, e.g. a time limit); ``origin`` says where the
+    template came from, e.g. ``Modelfile:3`` for a TEMPLATE instruction.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        line: int | None = None,
+        column: int | None = None,
+        origin: str | None = None,
+    ) -> None:
+        self.reason, self.line, self.column, self.origin = reason, line, column, origin
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        where = "template"
+        if self.line is not None:
+            where += f" line {self.line}"
+            if self.column is not None:
+                where += f", column {self.column}"
+        if self.origin:
+            where += f" (from {self.origin})"
+        return f"{where}: {self.reason}"

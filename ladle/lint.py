@@ -44,7 +44,9 @@ def check(
         typer.echo(str(diagnostic))
         counts[diagnostic.severity] += 1
         failed |= diagnostic.severity == "error" or strict
-    summary = f"{len(files)} file(s) checked: {counts['error']} error(s), {counts['warning']} warning(s)"
+    summary = (
+        f"{len(files)} file(s) checked: {counts['error']} error(s), {counts['warning']} warning(s)"
+    )
     typer.echo(summary, err=True)
     if failed:
         raise typer.Exit(1)
@@ -76,7 +78,7 @@ def fmt(
             broken += 1
             continue
         if name == STDIN and not check_only:
-            sys.stdout.write(formatted)
+            typer.echo(formatted, nl=False)
         elif original != formatted:
             changed += 1
             _report_change(name, original, formatted, check_only)
@@ -116,7 +118,7 @@ def _report_change(name: str, original: str, formatted: str, check_only: bool) -
             fromfile=f"{name} (current)",
             tofile=f"{name} (formatted)",
         )
-        sys.stdout.writelines(line if line.endswith("\n") else line + "\n" for line in diff)
+        typer.echo("".join(line if line.endswith("\n") else line + "\n" for line in diff), nl=False)
         typer.echo(f"would reformat {name}", err=True)
     elif name != STDIN:
         write_atomically(Path(name), formatted.encode("utf-8"))

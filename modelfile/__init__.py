@@ -8,9 +8,9 @@
 
 from modelfile.formatter import format
 from modelfile.nodes import Modelfile
+from modelfile.parameters import Parameters
 from modelfile.parser import parse, parse_file
 from modelfile.spec import ChatMessage, ModelSpec, check, validate
-from modelfile.parameters import Parameters
 
 __all__ = [
     "ChatMessage",

@@ -1,10 +1,10 @@
 """The canonical text of a Modelfile, written by ``ladle fmt``.
 
 Rules: keywords in upper case, one blank between parts, no indentation, values spelled
-the shortest way that reads back (SYSTEM, TEMPLATE and LICENSE in triple quotes) (:func:`modelfile.quoting.quote`), comments kept where
-they stand, runs of blank lines folded into one, no blank lines at the start, and one
-line end at the end. ``parse(format(m)) == m`` for every parsed ``m``, and formatting
-is idempotent.
+the shortest way that reads back (SYSTEM, TEMPLATE and LICENSE prefer triple quotes; see
+:func:`modelfile.quoting.quote`), comments kept where they stand, runs of blank lines
+folded into one, no blank lines at the start, and one line end at the end.
+``parse(format(m)) == m`` for every parsed ``m``, and formatting is idempotent.
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ from __future__ import annotations
 from modelfile import nodes
 from modelfile.quoting import quote
 
-
 _PROSE = (nodes.System, nodes.Template, nodes.License)
 
 
-def format(modelfile: nodes.Modelfile) -> str:  # noqa: A001 - the name the API promises
+def format(modelfile: nodes.Modelfile) -> str:
     """The canonical text of ``modelfile``."""
     lines: list[str] = []
     previous: nodes.Item | None = None

@@ -204,4 +204,3 @@ class Modelfile:
         from modelfile.spec import validate  # the meaning level builds on this module
 
         return validate(self)
-

@@ -12,18 +12,22 @@ import re
 import typing
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 Kind = Literal["int", "float", "bool", "list"]
 
 
-def _param(default: object, description: str, example: str, **bounds: float) -> Any:
-    return Field(
-        None,
-        description=description,
-        json_schema_extra={"runtime_default": default, "example": example},  # type: ignore[dict-item]
-        **bounds,  # type: ignore[arg-type]
-    )
+def _param(
+    default: JsonValue,
+    description: str,
+    example: str,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+) -> Any:
+    extra: dict[str, JsonValue] = {"runtime_default": default, "example": example}
+    return Field(None, description=description, json_schema_extra=extra, ge=ge, gt=gt, le=le)
 
 
 class Parameters(BaseModel):
@@ -32,27 +36,61 @@ class Parameters(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     # Sampling and prediction (may be overridden per request).
-    num_keep: int | None = _param(4, "Tokens of the prompt kept when the context shifts.", "24", ge=-1)
-    seed: int | None = _param(-1, "Random seed; the same seed and prompt give the same text (-1: random).", "42")
-    num_predict: int | None = _param(-1, "Most tokens to generate (-1: no limit, -2: fill the context).", "256", ge=-2)
+    num_keep: int | None = _param(
+        4, "Tokens of the prompt kept when the context shifts.", "24", ge=-1
+    )
+    seed: int | None = _param(
+        -1, "Random seed; the same seed and prompt give the same text (-1: random).", "42"
+    )
+    num_predict: int | None = _param(
+        -1, "Most tokens to generate (-1: no limit, -2: fill the context).", "256", ge=-2
+    )
     top_k: int | None = _param(40, "Sample from the k most likely tokens (0: all).", "40", ge=0)
-    top_p: float | None = _param(0.9, "Nucleus sampling: smallest set of tokens with this total probability.", "0.9", ge=0, le=1)
-    min_p: float | None = _param(0.0, "Drop tokens less likely than this fraction of the most likely one.", "0.05", ge=0, le=1)
+    top_p: float | None = _param(
+        0.9,
+        "Nucleus sampling: smallest set of tokens with this total probability.",
+        "0.9",
+        ge=0,
+        le=1,
+    )
+    min_p: float | None = _param(
+        0.0,
+        "Drop tokens less likely than this fraction of the most likely one.",
+        "0.05",
+        ge=0,
+        le=1,
+    )
     typical_p: float | None = _param(1.0, "Locally typical sampling (1.0: off).", "1.0", ge=0, le=1)
-    repeat_last_n: int | None = _param(64, "How far back to look for repetitions (0: off, -1: num_ctx).", "64", ge=-1)
+    repeat_last_n: int | None = _param(
+        64, "How far back to look for repetitions (0: off, -1: num_ctx).", "64", ge=-1
+    )
     temperature: float | None = _param(0.8, "Randomness of sampling (0: greedy).", "0.7", ge=0)
-    repeat_penalty: float | None = _param(1.1, "Penalty for repeated tokens (1.0: off).", "1.1", ge=0)
+    repeat_penalty: float | None = _param(
+        1.1, "Penalty for repeated tokens (1.0: off).", "1.1", ge=0
+    )
     presence_penalty: float | None = _param(0.0, "Penalty for tokens already present.", "0.0")
-    frequency_penalty: float | None = _param(0.0, "Penalty proportional to how often a token appeared.", "0.0")
-    stop: list[str] | None = _param([], "A stop sequence; repeat the line for several.", '"<|im_end|>"')
+    frequency_penalty: float | None = _param(
+        0.0, "Penalty proportional to how often a token appeared.", "0.0"
+    )
+    stop: list[str] | None = _param(
+        [], "A stop sequence; repeat the line for several.", '"<|im_end|>"'
+    )
 
     # Runner options (fixed when the model is loaded).
     num_ctx: int | None = _param(4096, "Context window in tokens.", "4096", gt=0)
     num_batch: int | None = _param(512, "Prompt tokens evaluated per batch.", "512", gt=0)
-    num_gpu: int | None = _param(-1, "Layers to offload to the GPU (-1: decide from free memory).", "99", ge=-1)
-    main_gpu: int | None = _param(0, "GPU used for small tensors when several are present.", "0", ge=0)
-    use_mmap: bool | None = _param(None, "Memory-map the weights (unset: decide per platform).", "false")
-    num_thread: int | None = _param(0, "CPU threads (0: decide from the physical cores).", "8", ge=0)
+    num_gpu: int | None = _param(
+        -1, "Layers to offload to the GPU (-1: decide from free memory).", "99", ge=-1
+    )
+    main_gpu: int | None = _param(
+        0, "GPU used for small tensors when several are present.", "0", ge=0
+    )
+    use_mmap: bool | None = _param(
+        None, "Memory-map the weights (unset: decide per platform).", "false"
+    )
+    num_thread: int | None = _param(
+        0, "CPU threads (0: decide from the physical cores).", "8", ge=0
+    )
 
     def set_values(self) -> dict[str, Any]:
         """The parameters that are set, in table order (Ollama's ``parameters`` object)."""

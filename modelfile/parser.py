@@ -21,7 +21,7 @@ from modelfile import nodes, source
 from modelfile.quoting import unquote
 
 
-class _Problem(Exception):
+class _SyntaxProblemError(Exception):
     """A syntax problem found while building nodes; ``parse`` adds file and source."""
 
     def __init__(self, message: str, line: int, column: int) -> None:
@@ -31,6 +31,12 @@ class _Problem(Exception):
 
 def _span(first: Token, last: Token) -> nodes.Span:
     return nodes.Span(first.line or 1, first.column or 1, last.end_line or 1, last.end_column or 1)
+
+
+def _after_blank(token: Token) -> nodes.Span:
+    """The span of a name or role token without the blank it starts with."""
+    line, column = token.line or 1, (token.column or 1) + 1
+    return nodes.Span(line, column, line, token.end_column or column)
 
 
 def _value(token: Token) -> tuple[str, nodes.Span]:
@@ -87,26 +93,26 @@ class _ToNodes(Transformer[Token, list[nodes.Item]]):
         return self._simple(nodes.OutputParser, children)
 
     def parameter(self, children: list[Token]) -> nodes.Parameter:
-        keyword, *name, token = children
+        keyword, name, token = children
         value, value_span = _value(token)
         # Ollama quirk kept: "PARAMETER  x 1" (two blanks) is the empty name with value "x 1".
-        name_span = _span(name[0], name[0]) if name else None
         return nodes.Parameter(
-            _span(keyword, token), value, value_span, str(name[0]) if name else "", name_span
+            _span(keyword, token), value, value_span, name[1:], _after_blank(name)
         )
 
     def message(self, children: list[Token]) -> nodes.Message:
-        keyword, role, token = children
+        keyword, role_token, token = children
+        role = role_token[1:]
+        role_span = _after_blank(role_token)
         if role not in nodes.ROLES:
             hint = f" (roles are lower-case: {role.lower()})" if role.lower() in nodes.ROLES else ""
-            raise _Problem(
+            raise _SyntaxProblemError(
                 f"message role must be system, user or assistant, not {role!r}{hint}",
-                role.line or 1,
-                role.column or 1,
+                role_span.line,
+                role_span.column,
             )
         value, value_span = _value(token)
-        role_span = _span(role, role)
-        return nodes.Message(_span(keyword, token), value, value_span, str(role), role_span)  # type: ignore[arg-type]
+        return nodes.Message(_span(keyword, token), value, value_span, role, role_span)
 
 
 @functools.cache
@@ -116,7 +122,6 @@ def grammar_parser() -> Lark:
         modelfile_grammar(),
         parser="lalr",
         lexer="contextual",
-        propagate_positions=True,
         transformer=_ToNodes(),
     )
 
@@ -128,7 +133,7 @@ def parse(text: str | bytes, path: str | None = None) -> nodes.Modelfile:
     text = source.prepare(text, path)
     try:
         items: list[nodes.Item] = grammar_parser().parse(text)  # type: ignore[assignment]
-    except _Problem as problem:
+    except _SyntaxProblemError as problem:
         raise _error(problem.message, problem.line, problem.column, path, text) from None
     except UnexpectedInput as exc:
         message, line, column = _explain(exc, text)
@@ -136,7 +141,11 @@ def parse(text: str | bytes, path: str | None = None) -> nodes.Modelfile:
     modelfile = nodes.Modelfile(tuple(items), path, text)
     if not any(isinstance(item, nodes.From) for item in items):
         raise _error(
-            "no FROM line: a Modelfile starts from a model, e.g. FROM smollm2:135m", 1, 1, path, text
+            "no FROM line: a Modelfile starts from a model, e.g. FROM smollm2:135m",
+            1,
+            1,
+            path,
+            text,
         )
     return modelfile
 
@@ -149,7 +158,9 @@ def parse_file(path: str | Path) -> nodes.Modelfile:
             data = handle.read(source.MAX_MODELFILE_BYTES + 1)
     except OSError as exc:
         reason = exc.strerror or exc.__class__.__name__
-        raise ModelfileError(Diagnostic("error", f"cannot read file: {reason}", 1, 1, name)) from None
+        raise ModelfileError(
+            Diagnostic("error", f"cannot read file: {reason}", 1, 1, name)
+        ) from None
     return parse(data, name)
 
 

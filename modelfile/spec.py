@@ -34,7 +34,9 @@ class ModelSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
-    from_: str = Field(alias="from", description="The last FROM: model name, file or hub reference.")
+    from_: str = Field(
+        alias="from", description="The last FROM: model name, file or hub reference."
+    )
     parameters: Parameters = Parameters()
     template: str | None = None
     system: str | None = None
@@ -141,7 +143,9 @@ class _Analysis:
         if not version.startswith("v"):
             version = "v" + version
         if not _SEMVER.fullmatch(version):
-            message = f"REQUIRES must be a semantic version such as 0.14.0, not {instruction.value!r}"
+            message = (
+                f"REQUIRES must be a semantic version such as 0.14.0, not {instruction.value!r}"
+            )
             self._report("error", message, instruction.value_span)
             return
         self._last_wins("requires", version[1:], instruction)
