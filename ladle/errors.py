@@ -9,6 +9,13 @@
                                rendered (syntax, sandbox violation, time or size limit);
                                carries the template line and column and the origin
                                (the Modelfile TEMPLATE instruction) when known
+    └── BuildError             a problem building an image from a Modelfile
+        └── GGUFError          a file that is not a usable GGUF model or adapter;
+                               carries the path and the reason
+    └── InvalidNameError       a model name that is not [host/][namespace/]model[:tag]
+    └── StoreError             the model store: missing model, corrupt blob or manifest
+        └── ModelNotFoundError no image with that name in the store
+        └── CorruptBlobError   a blob whose bytes do not match its digest
 
 Later parts add their branches here (builder, store, runtime), so that the CLI and the
 HTTP API choose exit codes and status codes by type, never by message text. Third-party
@@ -18,10 +25,18 @@ one boundary each and never reach users raw.
 
 from __future__ import annotations
 
+import re
+
+import os
 from dataclasses import dataclass
 from typing import Literal
 
 Severity = Literal["error", "warning"]
+
+EXCERPT_WIDTH = 100
+"""Characters of the source line shown under a diagnostic."""
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -43,12 +58,20 @@ class Diagnostic:
         return f"{self.location()}: {self.severity}: {self.message}"
 
     def excerpt(self) -> str:
-        """The diagnostic line followed by the source line and a caret under the column."""
+        """The diagnostic line followed by the source line and a caret under the column.
+
+        Long lines are cut to a window around the column, and control characters are
+        shown as U+FFFD so that a hostile file cannot drive the user's terminal.
+        """
         if self.source_line is None:
             return str(self)
-        shown = self.source_line.replace("\t", " ")
-        caret = " " * (self.column - 1) + "^"
-        return f"{self}\n    {shown}\n    {caret}"
+        start = max(0, self.column - 1 - EXCERPT_WIDTH // 2)
+        shown = _CONTROL.sub("\ufffd", self.source_line[start : start + EXCERPT_WIDTH])
+        shown = shown.replace("\t", " ")
+        prefix = "…" if start else ""
+        suffix = "…" if start + EXCERPT_WIDTH < len(self.source_line) else ""
+        caret = " " * (len(prefix) + self.column - 1 - start) + "^"
+        return f"{self}\n    {prefix}{shown}{suffix}\n    {caret}"
 
 
 class LadleError(Exception):
@@ -108,3 +131,44 @@ class TemplateError(LadleError):
         if self.origin:
             where += f" (from {self.origin})"
         return f"{where}: {self.reason}"
+
+
+class InvalidNameError(LadleError):
+    """A model name that cannot be used; says which part is wrong and why."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"invalid model name {name!r}: {reason}")
+        self.name = name
+        self.reason = reason
+
+
+class StoreError(LadleError):
+    """A problem with the model store itself."""
+
+
+class ModelNotFoundError(StoreError):
+    """No image of that name in the store."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"model {name!r} not found; 'ladle list' shows the models you have")
+        self.name = name
+
+
+class CorruptBlobError(StoreError):
+    """A blob whose content does not hash to its digest (tampered or damaged)."""
+
+    def __init__(self, digest: str, reason: str) -> None:
+        super().__init__(f"blob {digest} is corrupt: {reason}; 'ladle doctor' lists the damage")
+        self.digest = digest
+
+
+class BuildError(LadleError):
+    """A problem building an image: an input that cannot be used, a failed step."""
+
+
+class GGUFError(BuildError):
+    """A file that is not a usable GGUF model or adapter (``path: reason``)."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path, self.reason = os.fspath(path), reason
+        super().__init__(f"{self.path}: {reason}")

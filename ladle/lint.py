@@ -105,9 +105,18 @@ def _parse(name: str) -> modelfile.Modelfile:
 
 
 def _format_one(name: str) -> tuple[str, str]:
+    """The file's text as it stands and in canonical form.
+
+    The text as it stands is what its bytes say as UTF-8, so that a BOM, UTF-16 or old
+    Mac line ends count as changes (canonical files are plain UTF-8 with LF line ends).
+    """
     parsed = _parse(name)
     assert parsed.text is not None  # parse keeps the source
-    return parsed.text, modelfile.format(parsed)
+    formatted = modelfile.format(parsed)
+    if name == STDIN:
+        return parsed.text, formatted
+    raw = Path(name).read_bytes()
+    return raw.decode("utf-8", errors="replace"), formatted
 
 
 def _report_change(name: str, original: str, formatted: str, check_only: bool) -> None:

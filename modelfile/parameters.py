@@ -144,6 +144,7 @@ _GO_FLOAT = re.compile(
 _GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 _INT64 = 2**63
+_FLOAT32_MAX = 3.4028234663852886e38  # Ollama reads floats with ParseFloat(text, 32)
 
 
 def read_value(name: str, text: str) -> object:
@@ -160,5 +161,8 @@ def read_value(name: str, text: str) -> object:
             return int(text)
         raise ValueError(f"invalid int value [{text}]: {name} takes a whole number")
     if _GO_FLOAT.fullmatch(text):
-        return float(text)
+        value = float(text)
+        if abs(value) <= _FLOAT32_MAX or value != value or value in (float("inf"), float("-inf")):
+            return value
+        raise ValueError(f"invalid float value [{text}]: out of range for {name}")
     raise ValueError(f"invalid float value [{text}]: {name} takes a number such as 0.7")

@@ -28,6 +28,8 @@ def quote(value: str, prose: bool = False) -> str:
     ``prose`` values (SYSTEM, TEMPLATE, LICENSE) prefer ``\"\"\"…\"\"\"``, as Ollama's
     documentation writes them.
     """
+    if not value:
+        return '""'  # the empty value reads back bare too, but a visible "" is clearer
     single = f'"{value}"'
     triple = f"{TRIPLE}{value}{TRIPLE}"
     multiline = "\n" in value or "\r" in value

@@ -88,9 +88,8 @@ def _decode(data: bytes, encoding: str, path: str | None, skipped: int) -> str:
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
-        good = data[: exc.start]
-        line = good.count(b"\n") + 1
-        column = exc.start - (good.rfind(b"\n") + 1) + 1
+        good = data[: exc.start].decode(encoding, errors="replace")
+        line, column = line_and_column(good, len(good))
         byte = data[exc.start : exc.start + 1].hex()
         name = "UTF-16" if encoding.startswith("utf-16") else "UTF-8"
         where = f"byte offset {exc.start + skipped}"

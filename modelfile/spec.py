@@ -159,6 +159,13 @@ class _Analysis:
         if name not in parameters.NAMES:
             self._report("error", _unknown_parameter(name, text), where)
             return
+        if not text:
+            example = parameters.Parameters.model_fields[name].json_schema_extra
+            sample = example.get("example") if isinstance(example, dict) else None
+            self._report(
+                "error", f"PARAMETER {name} needs a value, e.g. PARAMETER {name} {sample}", where
+            )
+            return
         try:
             value = parameters.read_value(name, text)
             Parameters.model_validate({name: value})
