@@ -25,9 +25,8 @@ one boundary each and never reach users raw.
 
 from __future__ import annotations
 
-import re
-
 import os
+import re
 from dataclasses import dataclass
 from typing import Literal
 
