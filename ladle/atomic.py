@@ -8,14 +8,15 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Replace ``path`` with ``data``: temp file beside it, fsync, rename, fsync the folder.
 
-    The file keeps its permission bits; on any failure the old file is untouched and
-    the temp file is removed.
+    The file keeps its permission bits (a new one gets ``mode``); on any failure the old
+    file is untouched and the temp file is removed.
     """
     folder = path.parent
-    mode = path.stat().st_mode & 0o7777 if path.exists() else None
+    if path.exists():
+        mode = path.stat().st_mode & 0o7777
     handle = tempfile.NamedTemporaryFile(dir=folder, prefix=f".{path.name}.", delete=False)  # noqa: SIM115
     temp = Path(handle.name)
     try:
@@ -23,8 +24,7 @@ def write_atomically(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        if mode is not None:
-            temp.chmod(mode)
+        temp.chmod(mode)
         temp.replace(path)
     except BaseException:
         temp.unlink(missing_ok=True)

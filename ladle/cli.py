@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ladle import __version__, lint
+from ladle import __version__, images, lint
 from ladle.errors import LadleError
 
 app = typer.Typer(
@@ -24,6 +24,12 @@ app = typer.Typer(
 
 app.command(name="check")(lint.check)
 app.command(name="fmt")(lint.fmt)
+app.command(name="create")(images.create)
+app.command(name="list")(images.list_images)
+app.command(name="ls", hidden=True)(images.list_images)
+app.command(name="show")(images.show)
+app.command(name="cp")(images.cp)
+app.command(name="rm")(images.rm)
 
 
 def _print_version(value: bool) -> None:

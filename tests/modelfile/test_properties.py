@@ -188,8 +188,8 @@ def spelled_values(draw: st.DrawFn, eol: str) -> tuple[str, str]:
         return "", ""
     if how == "bare":
         value = draw(LINE_TEXT).strip(" \t")
-        # A bare value starts with neither a quote nor a blank of any kind.
-        if not value or value[0] == '"' or value[0].isspace():
+        # A bare value starts with neither a quote nor a blank (other spaces are text).
+        if not value or value[0] == '"':
             value = "v" + value
         return value, value
     value = eol.join(draw(st.lists(LINE_TEXT, min_size=1, max_size=3)))

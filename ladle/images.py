@@ -1,0 +1,239 @@
+"""Image commands: ``create``, ``list``, ``show``, ``cp`` and ``rm``, as Ollama has them."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from builder.build import build_file
+from builder.execute import ProgressEvent
+from builder.image import Image
+from builder.names import ModelName
+from builder.store import Store
+from ladle.settings import Settings
+
+console = Console(stderr=True)
+
+
+def _store() -> Store:
+    return Store(Settings.from_environment().models)
+
+
+def create(
+    name: Annotated[str, typer.Argument(help="Name of the new image, e.g. sre-bot or sre-bot:v2.")],
+    file: Annotated[
+        Path, typer.Option("--file", "-f", help="The Modelfile to build.", show_default=True)
+    ] = Path("Modelfile"),
+) -> None:
+    """Build an image from a Modelfile and tag it NAME.
+
+    FROM may name an image in the store, a GGUF file (relative to the Modelfile), a
+    folder with one GGUF, or a bundled model (smollm2:135m, gemma3:270m).
+
+    Example: ladle create sre-bot -f examples/sre-bot/Modelfile
+    """
+    target = ModelName.parse(name)
+    with _ProgressBars() as bars:
+        digest = build_file(file, target.display(), _store(), bars.update)
+    typer.echo(f"created {target.display()} ({_short(digest)})")
+
+
+def list_images() -> None:
+    """List the images in the store: NAME, ID, SIZE, MODIFIED.
+
+    Example: ladle list
+    """
+    store = _store()
+    rows = [("NAME", "ID", "SIZE", "MODIFIED")]
+    images = sorted(store.images(), key=lambda image: image.modified, reverse=True)
+    for stored in images:
+        size = stored.manifest.config.size + sum(layer.size for layer in stored.manifest.layers)
+        rows.append(
+            (
+                stored.name.display(),
+                _short(stored.digest),
+                human_bytes(size),
+                human_time(stored.modified),
+            )
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+    for row in rows:
+        typer.echo(
+            "    ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+def show(
+    name: Annotated[str, typer.Argument(help="The image to describe.")],
+    modelfile: Annotated[
+        bool, typer.Option("--modelfile", help="Print a Modelfile that rebuilds it.")
+    ] = False,
+    template: Annotated[bool, typer.Option("--template", help="Print the chat template.")] = False,
+    parameters: Annotated[bool, typer.Option("--parameters", help="Print the parameters.")] = False,
+    system: Annotated[bool, typer.Option("--system", help="Print the system prompt.")] = False,
+    license_: Annotated[bool, typer.Option("--license", help="Print the license.")] = False,
+) -> None:
+    """Describe an image: model facts, parameters, system prompt, license.
+
+    Example: ladle show sre-bot --modelfile
+    """
+    image = Image.load(_store(), ModelName.parse(name))
+    if modelfile:
+        typer.echo(image.modelfile(), nl=False)
+    elif template:
+        typer.echo(image.template or "")
+    elif parameters:
+        typer.echo(_parameter_lines(image))
+    elif system:
+        typer.echo(image.system or "")
+    elif license_:
+        typer.echo("\n\n".join(image.licenses))
+    else:
+        typer.echo(_summary(image))
+
+
+def cp(
+    source: Annotated[str, typer.Argument(help="An existing image.")],
+    destination: Annotated[str, typer.Argument(help="The new name.")],
+) -> None:
+    """Copy an image under a new name (no blob is copied).
+
+    Example: ladle cp sre-bot sre-bot:backup
+    """
+    store = _store()
+    stored = store.get(ModelName.parse(source))
+    target = ModelName.parse(destination)
+    with store.lock(target):
+        store.put_manifest(target, stored.manifest)
+    typer.echo(f"copied {stored.name.display()} to {target.display()}")
+
+
+def rm(
+    names: Annotated[list[str], typer.Argument(metavar="NAME...", help="Images to remove.")],
+) -> None:
+    """Remove images (their blobs stay until 'ladle prune').
+
+    Example: ladle rm sre-bot:backup
+    """
+    store = _store()
+    for text in names:
+        name = ModelName.parse(text)
+        with store.lock(name):
+            store.delete(name)
+        typer.echo(f"deleted {name.display()}")
+
+
+def _summary(image: Image) -> str:
+    config = image.config
+    facts = [
+        ("architecture", config.model_family),
+        ("parameters", config.model_type),
+        ("context length", str(config.context_length or "")),
+        ("embedding length", str(config.embedding_length or "")),
+        ("quantization", config.file_type),
+    ]
+    lines = ["  Model"] + [f"    {key:<20}{value}" for key, value in facts if value]
+    if config.capabilities:
+        lines += ["", "  Capabilities"] + [f"    {item}" for item in config.capabilities]
+    if image.params:
+        lines += ["", "  Parameters"] + [
+            "    " + line for line in _parameter_lines(image).splitlines()
+        ]
+    if image.system:
+        lines += ["", "  System", "    " + image.system.replace("\n", "\n    ")]
+    if image.licenses:
+        lines += ["", "  License", "    " + image.licenses[0].splitlines()[0]]
+    return "\n".join(lines)
+
+
+def _parameter_lines(image: Image) -> str:
+    lines = []
+    for key, value in image.params.items():
+        for item in value if isinstance(value, list) else [value]:
+            lines.append(f"{key:<20}{item!r}" if isinstance(item, str) else f"{key:<20}{item}")
+    return "\n".join(lines)
+
+
+def _short(digest: str) -> str:
+    return digest.removeprefix("sha256:")[:12]
+
+
+def human_bytes(size: int) -> str:
+    """Decimal units, as Ollama prints sizes: ``98 MB``, ``1.2 GB``."""
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if value >= 10 or unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+def human_time(timestamp: float, now: float | None = None) -> str:
+    """``Less than a second ago``, ``2 minutes ago``, ``3 days ago``, as Ollama says it."""
+    seconds = max(0.0, (now or time.time()) - timestamp)
+    for unit, length in (
+        ("year", 31_536_000),
+        ("month", 2_592_000),
+        ("week", 604_800),
+        ("day", 86_400),
+        ("hour", 3_600),
+        ("minute", 60),
+        ("second", 1),
+    ):
+        if seconds >= length:
+            count = int(seconds // length)
+            if count == 1:
+                return (
+                    f"{'An' if unit == 'hour' else 'A'} {unit} ago"
+                    if unit != "second"
+                    else "1 second ago"
+                )
+            return f"{count} {unit}s ago"
+    return "Less than a second ago"
+
+
+class _ProgressBars:
+    """Rich progress bars fed by the builder's progress events: one bar per copy."""
+
+    def __init__(self) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self._tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> _ProgressBars:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def update(self, event: ProgressEvent) -> None:
+        if event.total:
+            task = self._tasks.get(event.status)
+            if task is None:
+                task = self._tasks[event.status] = self._progress.add_task(
+                    event.status, total=event.total
+                )
+            self._progress.update(task, completed=event.completed)
+        elif event.status not in ("success",):
+            self._progress.console.print(event.status)
