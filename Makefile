@@ -21,7 +21,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	$(BIN)/ladle check examples/*/Modelfile
 	$(BIN)/ladle fmt --check examples/*/Modelfile
-	$(BIN)/ladle fmt - < examples/sre-bot/Modelfile
+	$(BIN)/ladle create sre-bot -f examples/sre-bot/Modelfile
+	$(BIN)/ladle list
+	$(BIN)/ladle show sre-bot
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import modelfile
-from builder.execute import ProgressSink, execute
+from builder.execute import ProgressEvent, ProgressSink, execute
 from builder.names import ModelName
 from builder.plan import modelfile_folder, plan
 from builder.resolver import BundledBase, Resolver
@@ -30,6 +30,8 @@ def build_spec(
     resolver = Resolver(store, folder)
     base = resolver.resolve(spec.from_)
     if isinstance(base, BundledBase):
+        if progress is not None:
+            progress(ProgressEvent(f"building the bundled base {base.model.name}"))
         bundled_spec = modelfile.parse(
             base.model.modelfile_text(), f"<bundled {base.model.name}>"
         ).validate()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from builder import bundled, media_types
 from builder.config import Provenance, RootFS, gguf_facts
-from builder.gguf_file import GGUFInfo, inspect_gguf
+from builder.gguf_file import GGUFInfo, header_digest, inspect_gguf
 from builder.manifest import Descriptor, Manifest
 from builder.names import ModelName
 from builder.plan import BuildPlan, LayerPlan, WeightsSource
@@ -56,7 +56,7 @@ def execute(plan: BuildPlan, store: Store, progress: ProgressSink | None = None)
             "ladle": Provenance(parents=plan.parents, inputs=inputs, tools=tool_versions()),
         }
     )
-    report(ProgressEvent("writing manifest"))
+    report(ProgressEvent(f"writing manifest {name.display()}"))
     config_bytes = config.to_bytes()
     config_descriptor = Descriptor(
         media_type=media_types.CONFIG, digest=store.put_bytes(config_bytes), size=len(config_bytes)
@@ -88,8 +88,13 @@ def _write_layer(
 
 def _import_weights(
     source: WeightsSource, store: Store, report: ProgressSink
-) -> tuple[str, int, GGUFInfo]:
-    """Copy weights in one pass; the copy is checked as a GGUF before it is kept."""
+) -> tuple[str, int, GGUFInfo | None]:
+    """Copy weights in one pass; the copy is checked as a GGUF before it is kept.
+
+    When planning checked the file, the copy only has to match what was checked (same
+    size, same header bytes); weights planning could not read are checked in full here,
+    and their facts returned for the config.
+    """
     facts: list[GGUFInfo] = []
     done = 0
 
@@ -99,12 +104,18 @@ def _import_weights(
         report(ProgressEvent(f"copying {source.reference}", done, source.size))
 
     def check(path: Path) -> None:
-        facts.append(inspect_gguf(path, display_name=source.reference))
+        if source.header_digest is None:
+            facts.append(inspect_gguf(path, display_name=source.reference))
+        elif (
+            path.stat().st_size != source.size
+            or header_digest(path, source.header_bytes) != source.header_digest
+        ):
+            raise BuildError(f"{source.reference} changed while it was being copied; build again")
 
     report(ProgressEvent(f"copying {source.reference}", 0, source.size))
     with _open(source) as stream:
         digest, size = store.put_stream(stream, source.digest, step, check)
-    return digest, size, facts[0]
+    return digest, size, (facts[0] if facts else None)
 
 
 @contextlib.contextmanager

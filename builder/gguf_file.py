@@ -14,6 +14,7 @@ Ollama's conventions are followed where it has them: ``model_type`` is
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections import Counter
@@ -84,6 +85,18 @@ class GGUFInfo(BaseModel):
     other_bytes: int = 0
     metadata: dict[str, MetadataValue] = {}
     """Every key and value but the vocabulary arrays (as Ollama's ``/api/show``)."""
+    header_bytes: int = 0
+    """Length of everything before the tensor data."""
+    header_digest: str = ""
+    """SHA-256 of those bytes: a file with the same size and header digest was checked."""
+
+
+def header_digest(path: str | os.PathLike[str], length: int) -> str:
+    """``sha256:`` of the first ``length`` bytes of a file."""
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:  # noqa: PTH123 - path may be any PathLike
+        hasher.update(handle.read(length))
+    return "sha256:" + hasher.hexdigest()
 
 
 def inspect_gguf(path: str | os.PathLike[str], *, display_name: str | None = None) -> GGUFInfo:
@@ -125,6 +138,8 @@ def _inspect(path: str | os.PathLike[str]) -> GGUFInfo:
     layer_bytes, other_bytes = _bytes_per_layer(header, block_count or 0)
     parameter_count = sum(tensor.n_elements for tensor in header.tensors)
     return GGUFInfo(
+        header_bytes=header.data_offset,
+        header_digest=header_digest(path, header.data_offset),
         general_type=kind,
         architecture=arch,
         name=fields.get("general.name", str),

@@ -40,6 +40,9 @@ class WeightsSource(BaseModel):
     paths: tuple[str, ...]
     size: int
     digest: str | None = None
+    header_digest: str | None = None
+    """Of the GGUF header checked while planning; the copy must match it."""
+    header_bytes: int = 0
 
 
 class LayerPlan(BaseModel):
@@ -148,6 +151,8 @@ class _Inherited(BaseModel):
 
     @classmethod
     def _from_gguf(cls, info: GGUFInfo, source: WeightsSource, kind: Any) -> _Inherited:
+        checked = {"header_digest": info.header_digest, "header_bytes": info.header_bytes}
+        source = source.model_copy(update=checked)
         if info.general_type != "model":
             raise BuildError(f"FROM {source.reference}: this GGUF is an adapter, not a model")
         config = ImageConfig(**gguf_facts(info))
@@ -200,7 +205,12 @@ def _adapters(spec: ModelSpec, inherited: _Inherited, resolver: Resolver) -> lis
                 f"but the base is {inherited.architecture!r}"
             )
         source = WeightsSource(
-            kind="file", reference=reference, paths=(str(path),), size=path.stat().st_size
+            kind="file",
+            reference=reference,
+            paths=(str(path),),
+            size=path.stat().st_size,
+            header_digest=info.header_digest,
+            header_bytes=info.header_bytes,
         )
         layers.append(LayerPlan(media_type=media_types.ADAPTER, size=source.size, weights=source))
     return layers

@@ -19,7 +19,9 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import queue
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +32,11 @@ from builder.names import ModelName
 from ladle.atomic import fsync_folder, write_atomically
 from ladle.errors import CorruptBlobError, ModelNotFoundError, StoreError
 
-CHUNK = 8 * 1024 * 1024
+CHUNK = 1024 * 1024
 """Bytes read per step when copying or hashing a blob."""
+
+PIPELINE_DEPTH = 4
+"""Chunks that may wait for the hashing thread while the copy goes on."""
 
 Progress = Callable[[int], None]
 """Called with the number of bytes just processed."""
@@ -94,20 +99,13 @@ class Store:
         place, and may raise to refuse it. A refused or failed copy keeps nothing.
         """
         self._ensure_dirs()
-        hasher = hashlib.sha256()
-        size = 0
         with _writing("a blob"), self._temp_file() as (handle, temp):
-            buffer = bytearray(CHUNK)
-            view = memoryview(buffer)
-            while count := source.readinto(view):
-                hasher.update(view[:count])
-                handle.write(view[:count])
-                size += count
-                if progress is not None:
-                    progress(count)
-            handle.flush()
+            hashing = _HashingThread()
+            try:
+                size = _copy(source, handle, hashing, progress)
+            finally:
+                digest = hashing.finish()
             os.fsync(handle.fileno())
-            digest = "sha256:" + hasher.hexdigest()
             if expected is not None and digest != expected:
                 raise CorruptBlobError(expected, f"received bytes hash to {digest}")
             if check is not None:
@@ -232,7 +230,8 @@ class Store:
         descriptor, name = tempfile.mkstemp(dir=self._private / "tmp")
         temp = Path(name)
         try:
-            with os.fdopen(descriptor, "wb") as handle:
+            # Unbuffered: each step goes straight from the hashed buffer to the file.
+            with os.fdopen(descriptor, "wb", buffering=0) as handle:
                 yield handle, temp
         finally:
             temp.unlink(missing_ok=True)
@@ -240,6 +239,53 @@ class Store:
     def _ensure_dirs(self) -> None:
         for folder in (self.blobs, self.manifests, self._private / "locks", self._private / "tmp"):
             folder.mkdir(parents=True, exist_ok=True)
+
+
+class _HashingThread:
+    """SHA-256 in a second thread, so that hashing and writing a copy overlap
+    (``hashlib`` releases the GIL on large updates)."""
+
+    def __init__(self) -> None:
+        self._hasher = hashlib.sha256()
+        self._chunks: queue.Queue[memoryview | None] = queue.Queue(maxsize=PIPELINE_DEPTH)
+        self._thread = threading.Thread(target=self._run, name="ladle-hash", daemon=True)
+        self._thread.start()
+
+    def add(self, chunk: memoryview) -> None:
+        self._chunks.put(chunk)
+
+    def finish(self) -> str:
+        self._chunks.put(None)
+        self._thread.join()
+        return "sha256:" + self._hasher.hexdigest()
+
+    def _run(self) -> None:
+        while (chunk := self._chunks.get()) is not None:
+            self._hasher.update(chunk)
+
+
+def _copy(
+    source: Readable, handle: BinaryIO, hashing: _HashingThread, progress: Progress | None
+) -> int:
+    """Copy ``source`` to ``handle`` chunk by chunk, each chunk hashed as it is written."""
+    size = 0
+    while True:
+        chunk = memoryview(bytearray(CHUNK))  # a fresh buffer: the hashing thread holds the last
+        count = source.readinto(chunk)
+        if not count:
+            return size
+        hashing.add(chunk[:count])
+        _write_all(handle, chunk[:count])
+        size += count
+        if progress is not None:
+            progress(count)
+
+
+def _write_all(handle: BinaryIO, data: memoryview) -> None:
+    """Write every byte (an unbuffered write may take only part of them)."""
+    while data:
+        written = handle.write(data)
+        data = data[written or 0 :]
 
 
 @contextlib.contextmanager

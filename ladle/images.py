@@ -1,31 +1,23 @@
-"""Image commands: ``create``, ``list``, ``show``, ``cp`` and ``rm``, as Ollama has them."""
+"""Image commands: ``create``, ``list``, ``show``, ``cp`` and ``rm``, as Ollama has them.
+
+The builder (GGUF reading, Jinja, numpy) is imported inside the commands that need it, so
+that ``ladle list`` starts in a fraction of a second.
+"""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
-from builder.build import build_file
-from builder.execute import ProgressEvent
-from builder.image import Image
 from builder.names import ModelName
 from builder.store import Store
 from ladle.settings import Settings
 
-console = Console(stderr=True)
+if TYPE_CHECKING:
+    from builder.image import Image
 
 
 def _store() -> Store:
@@ -45,8 +37,11 @@ def create(
 
     Example: ladle create sre-bot -f examples/sre-bot/Modelfile
     """
+    from builder.build import build_file
+    from ladle.progress import ProgressBars
+
     target = ModelName.parse(name)
-    with _ProgressBars() as bars:
+    with ProgressBars() as bars:
         digest = build_file(file, target.display(), _store(), bars.update)
     typer.echo(f"created {target.display()} ({_short(digest)})")
 
@@ -90,6 +85,8 @@ def show(
 
     Example: ladle show sre-bot --modelfile
     """
+    from builder.image import Image
+
     image = Image.load(_store(), ModelName.parse(name))
     if modelfile:
         typer.echo(image.modelfile(), nl=False)
@@ -203,37 +200,3 @@ def human_time(timestamp: float, now: float | None = None) -> str:
                 )
             return f"{count} {unit}s ago"
     return "Less than a second ago"
-
-
-class _ProgressBars:
-    """Rich progress bars fed by the builder's progress events: one bar per copy."""
-
-    def __init__(self) -> None:
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        )
-        self._tasks: dict[str, TaskID] = {}
-
-    def __enter__(self) -> _ProgressBars:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
-
-    def update(self, event: ProgressEvent) -> None:
-        if event.total:
-            task = self._tasks.get(event.status)
-            if task is None:
-                task = self._tasks[event.status] = self._progress.add_task(
-                    event.status, total=event.total
-                )
-            self._progress.update(task, completed=event.completed)
-        elif event.status not in ("success",):
-            self._progress.console.print(event.status)

@@ -6,13 +6,15 @@ import difflib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-import modelfile
 from ladle.atomic import write_atomically
 from ladle.errors import Diagnostic, ModelfileError
+
+if TYPE_CHECKING:
+    import modelfile
 
 STDIN = "-"
 
@@ -89,6 +91,8 @@ def fmt(
 
 
 def _diagnostics(files: list[str]) -> Iterator[Diagnostic]:
+    import modelfile  # here, not at the top: it loads the grammar and pydantic
+
     for name in files:
         try:
             parsed = _parse(name)
@@ -99,6 +103,8 @@ def _diagnostics(files: list[str]) -> Iterator[Diagnostic]:
 
 
 def _parse(name: str) -> modelfile.Modelfile:
+    import modelfile
+
     if name == STDIN:
         return modelfile.parse(sys.stdin.buffer.read(), "<stdin>")
     return modelfile.parse_file(name)
@@ -110,6 +116,8 @@ def _format_one(name: str) -> tuple[str, str]:
     The text as it stands is what its bytes say as UTF-8, so that a BOM, UTF-16 or old
     Mac line ends count as changes (canonical files are plain UTF-8 with LF line ends).
     """
+    import modelfile
+
     parsed = _parse(name)
     assert parsed.text is not None  # parse keeps the source
     formatted = modelfile.format(parsed)

@@ -155,7 +155,7 @@ def read_value(name: str, text: str) -> object:
     if kind == "bool":
         if text in _GO_TRUE or text in _GO_FALSE:
             return text in _GO_TRUE
-        raise ValueError(f"invalid bool value [{text}]: write true or false")
+        raise ValueError(f"invalid bool value [{text}]: {name} takes true or false")
     if kind == "int":
         if _GO_INT.fullmatch(text) and -_INT64 <= int(text) < _INT64:
             return int(text)

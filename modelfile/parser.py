@@ -192,6 +192,8 @@ def _explain(exc: UnexpectedInput, text: str) -> tuple[str, int, int]:
     indent, word = head.groups()
     rest = row[head.end() :]
     keyword = word.upper()
+    if keyword in nodes.KEYWORDS and rest.startswith('"'):
+        return f"{keyword} needs a blank before its value", line, head.end() + 1
     if keyword not in nodes.KEYWORDS or (rest and rest[0] not in _BLANK):
         return _unknown_instruction(row, len(indent)), line, len(indent) + 1
     value = _Value(text, line, head.end() + 1)

@@ -123,7 +123,8 @@ class _Analysis:
             case nodes.Requires():
                 self._requires(instruction)
             case nodes.From(value=value) if not value.strip():
-                self._report("error", "FROM needs a model name or a file path", instruction.span)
+                message = "FROM needs a model name or a file path"
+                self._report("error", message, instruction.value_span)
             case _:
                 self._last_wins(_FIELDS[type(instruction)], instruction.value, instruction)
 
@@ -162,9 +163,8 @@ class _Analysis:
         if not text:
             example = parameters.Parameters.model_fields[name].json_schema_extra
             sample = example.get("example") if isinstance(example, dict) else None
-            self._report(
-                "error", f"PARAMETER {name} needs a value, e.g. PARAMETER {name} {sample}", where
-            )
+            message = f"PARAMETER {name} needs a value, e.g. PARAMETER {name} {sample}"
+            self._report("error", message, instruction.value_span)
             return
         try:
             value = parameters.read_value(name, text)

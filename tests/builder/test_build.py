@@ -181,3 +181,18 @@ def test_bundled_smollm2(store: Store, tmp_path: Path) -> None:
     assert base.template is not None and "<|im_start|>" in base.template  # from the GGUF
     assert image.params["stop"] == ["<|im_end|>", "<|im_start|>"]
     assert image.model_path == base.model_path
+
+
+def test_a_file_that_changes_between_plan_and_copy_is_refused(
+    workdir: Path, store: Store, tiny_model: Path
+) -> None:
+    from builder.execute import execute
+
+    spec = modelfile.parse("FROM ./tiny.gguf\n").validate()
+    the_plan = plan(spec, ModelName.parse("x"), Resolver(store, workdir))
+    data = bytearray(tiny_model.read_bytes())
+    data[100] ^= 0xFF  # inside the header that planning checked
+    (workdir / "tiny.gguf").write_bytes(bytes(data))
+    with pytest.raises(BuildError, match="changed while it was being copied"):
+        execute(the_plan, store)
+    assert store.blob_digests() == set()
