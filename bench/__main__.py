@@ -11,7 +11,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from bench import builder_bench, modelfile_parse
+from bench import builder_bench, modelfile_parse, render_bench
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -44,6 +44,7 @@ def main() -> None:
         "quick": args.quick,
         "modelfile_parse": modelfile_parse.run(quick=args.quick),
         "builder": builder_bench.run(quick=args.quick),
+        "render": render_bench.run(quick=args.quick),
     }
     print(json.dumps(results, indent=2))
     if not args.quick:

@@ -4,7 +4,9 @@
   writing < 100 KB;
 * importing the 253 MB Gemma 3 GGUF: one read pass, at least half of ``cp``'s throughput
   on the same disk, measured in the same run (alternating ladle and cp);
-* ``ladle list`` with 200 images: < 0.3 s.
+* ``ladle list`` with 200 images: < 0.3 s;
+* quantizing F16 weights with llama.cpp (``--quantize``), and the same again from the
+  build cache: no target, the figures are reported.
 """
 
 from __future__ import annotations
@@ -22,7 +24,11 @@ from typing import Any
 import modelfile
 from builder import bundled
 from builder.build import build_file, build_spec
+from builder.execute import execute
 from builder.names import ModelName
+from builder.plan import BuildOptions, plan
+from builder.quantize import quantize
+from builder.resolver import Resolver
 from builder.store import Store
 
 DERIVED = "FROM smollm2:135m\nSYSTEM You are a terse SRE.\nPARAMETER temperature 0.3\n"
@@ -116,6 +122,35 @@ def list_200(work: Path, runs: int) -> dict[str, Any]:
     return {"images": len(images), "cli": _median(samples), "store_images": _median(in_process)}
 
 
+def quantize_time(work: Path, runs: int) -> dict[str, Any]:
+    """llama.cpp's quantizer on a tiny F16 llama (512 wide, 8 layers): the child process
+    alone per type, then ``ladle create --quantize Q4_K_M`` in a fresh store and again."""
+    from tests.fixtures.tiny_gguf import write_tiny_llama  # no F16 model is installed
+
+    source = write_tiny_llama(work / "f16.gguf", n_embd=512, n_layer=8, n_ff=1024, n_ctx=512)
+    figures: dict[str, Any] = {"source_bytes": source.stat().st_size, "runs": runs}
+    for type_name in ("Q8_0", "Q4_K_M"):
+        samples = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            quantize(source, work / f"{type_name}.gguf", type_name)
+            samples.append(time.perf_counter() - start)
+        figures[f"quantize_{type_name}"] = _median(samples)
+    spec = modelfile.parse("FROM ./f16.gguf\n").validate()
+    options = BuildOptions(quantize="Q4_K_M")
+    first, again = [], []
+    for index in range(runs):
+        store = Store(work / f"quantize-store-{index}")
+        for samples in (first, again):  # the second build finds the result in the cache
+            start = time.perf_counter()
+            execute(plan(spec, ModelName.parse("q"), Resolver(store, work), options), store)
+            samples.append(time.perf_counter() - start)
+        shutil.rmtree(store.root)
+    figures["create_quantize_Q4_K_M"] = _median(first)
+    figures["create_quantize_Q4_K_M_cached"] = _median(again)
+    return figures
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     """All builder figures; ``quick`` skips the 253 MB import."""
     runs = 3 if quick else 7
@@ -125,4 +160,5 @@ def run(quick: bool = False) -> dict[str, Any]:
         figures["list_200"] = list_200(work, runs)
         if not quick:
             figures["gguf_import"] = gguf_import(work, 5)
+            figures["quantize"] = quantize_time(work, runs)
     return figures

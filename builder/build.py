@@ -1,22 +1,80 @@
-"""One build, end to end: Modelfile -> spec -> (bundled base) -> plan -> execute."""
+"""One build, end to end: Modelfile -> spec -> (bundled base) -> plan -> execute -> tag.
+
+A build is *staged* before it is tagged: :func:`~builder.execute.execute` writes every
+blob and the config as usual, but the manifest it would tag is held back (see
+:class:`_Staging`). Only then is the image's lock known, so that ``--locked`` compares
+it with ``Modelfile.lock`` before anything is tagged:
+
+* a build whose lock differs is refused with a diff; its blobs stay in the store,
+  unreferenced (content-addressed, so harmless), and no tag changes;
+* a bundled base model that must be built first is staged and checked the same way, on
+  its own entry (``from``), before it is tagged, since the image depends on it;
+* the weights are copied before they are compared (the copy is what hashes them), so a
+  refused build of a changed multi-GB file costs one copy, never a wrong tag.
+
+The lock is written after the tag: a build killed in between leaves the previous lock,
+which the next build replaces.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import modelfile
+from builder import lockfile, media_types
+from builder.config import ImageConfig
 from builder.execute import ProgressEvent, ProgressSink, execute
+from builder.lockfile import Lockfile
+from builder.manifest import Manifest, digest_of
 from builder.names import ModelName
-from builder.plan import modelfile_folder, plan
+from builder.plan import BuildOptions, modelfile_folder, plan
 from builder.resolver import BundledBase, Resolver
 from builder.store import Store
+from ladle.errors import BuildError
 from modelfile import ModelSpec
 
+LockMode = Literal["write", "locked", "off"]
+"""``write`` Modelfile.lock after the build; check the build against it (``locked``); or
+neither read nor write it (``off``)."""
 
-def build_file(path: Path, name: str, store: Store, progress: ProgressSink | None = None) -> str:
-    """Build the Modelfile at ``path`` as ``name``; returns the image's manifest digest."""
+
+@dataclass(frozen=True)
+class StagedImage:
+    """An image whose blobs are in the store but whose tag is not written yet."""
+
+    name: ModelName
+    manifest: Manifest
+    digest: str
+    lock: Lockfile
+
+
+def build_file(
+    path: Path,
+    name: str,
+    store: Store,
+    progress: ProgressSink | None = None,
+    lock: LockMode = "write",
+    options: BuildOptions | None = None,
+) -> str:
+    """Build the Modelfile at ``path`` as ``name``; returns the image's manifest digest.
+
+    With ``lock="locked"``, a build whose inputs or result differ from ``Modelfile.lock``
+    raises ``BuildError`` with the diff, and nothing is tagged.
+    """
     spec = modelfile.parse_file(path).validate()
-    return build_spec(spec, ModelName.parse(name), store, modelfile_folder(path), progress)
+    lock_path = lockfile.lock_path(path)
+    expected = lockfile.read(lock_path) if lock == "locked" else None
+    folder = modelfile_folder(path)
+    with store.in_use():  # 'ladle prune' refuses to run until the blobs are tagged
+        staged = stage(spec, ModelName.parse(name), store, folder, progress, expected, options)
+        if expected is not None:
+            _check(expected, staged.lock, lock_path)
+        digest = tag(staged, store, progress)
+    if lock == "write":
+        lockfile.write(lock_path, staged.lock)
+    return digest
 
 
 def build_spec(
@@ -25,15 +83,108 @@ def build_spec(
     store: Store,
     folder: Path,
     progress: ProgressSink | None = None,
+    options: BuildOptions | None = None,
 ) -> str:
     """Build ``spec`` as ``name``, building a bundled base model first if it is needed."""
+    with store.in_use():  # 'ladle prune' refuses to run until the blobs are tagged
+        staged = stage(spec, name, store, folder, progress, options=options)
+        return tag(staged, store, progress)
+
+
+def stage(
+    spec: ModelSpec,
+    name: ModelName,
+    store: Store,
+    folder: Path,
+    progress: ProgressSink | None = None,
+    expected: Lockfile | None = None,
+    options: BuildOptions | None = None,
+) -> StagedImage:
+    """Write ``spec``'s blobs into ``store`` and return the image, untagged.
+
+    A bundled base is built (and tagged) first, as it is, unless it contradicts
+    ``expected``; ``options`` (quantization) apply to the image itself.
+    """
     resolver = Resolver(store, folder)
     base = resolver.resolve(spec.from_)
     if isinstance(base, BundledBase):
-        if progress is not None:
-            progress(ProgressEvent(f"building the bundled base {base.model.name}"))
-        bundled_spec = modelfile.parse(
-            base.model.modelfile_text(), f"<bundled {base.model.name}>"
-        ).validate()
-        build_spec(bundled_spec, ModelName.parse(base.model.name), store, folder, progress)
-    return execute(plan(spec, name, resolver), store, progress)
+        _build_bundled(base, store, folder, progress, expected)
+    the_plan = plan(spec, name, resolver, options)
+    staging = _Staging(store)
+    execute(the_plan, staging, _until_tagged(progress))
+    manifest = staging.held()
+    config = ImageConfig.model_validate_json(store.read_blob(manifest.config.digest))
+    digest = digest_of(manifest.to_bytes())
+    return StagedImage(name, manifest, digest, lockfile.lock_of(the_plan, config, digest, folder))
+
+
+def tag(staged: StagedImage, store: Store, progress: ProgressSink | None = None) -> str:
+    """Point ``staged.name`` at the staged image; returns its manifest digest."""
+    with store.lock(staged.name):
+        digest = store.put_manifest(staged.name, staged.manifest)
+    if progress is not None:
+        progress(ProgressEvent("success"))
+    return digest
+
+
+def _build_bundled(
+    base: BundledBase,
+    store: Store,
+    folder: Path,
+    progress: ProgressSink | None,
+    expected: Lockfile | None,
+) -> None:
+    if progress is not None:
+        progress(ProgressEvent(f"building the bundled base {base.model.name}"))
+    text = base.model.modelfile_text()
+    bundled_spec = modelfile.parse(text, f"<bundled {base.model.name}>").validate()
+    staged = stage(bundled_spec, ModelName.parse(base.model.name), store, folder, progress)
+    if expected is not None:
+        models = staged.manifest.layers_of(media_types.MODEL)
+        weights = models[0].digest if models else None
+        entry = lockfile.image_lock(base.reference, staged.digest, weights)
+        _check(expected, expected.model_copy(update={"from_": entry}), None)
+    tag(staged, store)
+
+
+def _check(expected: Lockfile, actual: Lockfile, path: Path | None) -> None:
+    """Refuse a build whose lock differs from the expected one, showing the diff."""
+    name = path.name if path is not None else "Modelfile.lock"
+    diff = lockfile.compare(expected, actual, name)
+    if diff:
+        raise BuildError(
+            f"{name} does not match this build (--locked), so nothing was tagged:\n"
+            + "\n".join(diff)
+            + "\nrun 'ladle create' without --locked to update the lock"
+        )
+
+
+class _Staging(Store):
+    """The store as :func:`execute` sees it during a staged build: blobs are written as
+    usual, and the manifest it would tag is held here instead, for :func:`tag` to write."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store.root)
+        self._manifest: Manifest | None = None
+
+    def put_manifest(self, name: ModelName, manifest: Manifest) -> str:
+        self._manifest = manifest
+        return digest_of(manifest.to_bytes())
+
+    def held(self) -> Manifest:
+        if self._manifest is None:
+            raise BuildError("the build wrote no manifest")
+        return self._manifest
+
+
+def _until_tagged(progress: ProgressSink | None) -> ProgressSink | None:
+    """``progress`` without execute's "success": the build succeeds when :func:`tag` says."""
+    if progress is None:
+        return None
+    report = progress
+
+    def forward(event: ProgressEvent) -> None:
+        if event.status != "success":
+            report(event)
+
+    return forward

@@ -13,12 +13,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder import bundled, media_types
+from builder import bundled, media_types, quantize
 from builder.config import Provenance, RootFS, gguf_facts
 from builder.gguf_file import GGUFInfo, header_digest, inspect_gguf
 from builder.manifest import Descriptor, Manifest
 from builder.names import ModelName
 from builder.plan import BuildPlan, LayerPlan, WeightsSource
+from builder.quantize import QuantizeStep
 from builder.store import Readable, Store
 from ladle.errors import BuildError
 
@@ -44,12 +45,19 @@ def execute(plan: BuildPlan, store: Store, progress: ProgressSink | None = None)
     inputs: dict[str, str] = {}
     for layer in plan.layers:
         descriptor, info = _write_layer(layer, store, report)
-        descriptors.append(descriptor)
         if layer.weights is not None:
             label = "FROM" if layer.media_type == media_types.MODEL else "ADAPTER"
             inputs[f"{label} {layer.weights.reference}"] = descriptor.digest
         if info is not None and layer.media_type == media_types.MODEL:
             config = config.model_copy(update=gguf_facts(info))
+        if plan.quantize is not None and layer.media_type == media_types.MODEL:
+            quantized = _quantize(descriptor, plan.quantize, config.file_type, store, report)
+            if quantized is not None:
+                inputs.setdefault(f"FROM {plan.base}", descriptor.digest)
+                descriptor, info = quantized
+                inputs[f"quantize {plan.quantize.type}"] = descriptor.digest
+                config = config.model_copy(update=gguf_facts(info))
+        descriptors.append(descriptor)
     config = config.model_copy(
         update={
             "rootfs": RootFS(diff_ids=tuple(d.digest for d in descriptors)),
@@ -116,6 +124,29 @@ def _import_weights(
     with _open(source) as stream:
         digest, size = store.put_stream(stream, source.digest, step, check)
     return digest, size, (facts[0] if facts else None)
+
+
+def _quantize(
+    weights: Descriptor, step: QuantizeStep, file_type: str, store: Store, report: ProgressSink
+) -> tuple[Descriptor, GGUFInfo] | None:
+    """The model layer quantized as ``step`` asks; None when it has that type already."""
+    if file_type == step.type:
+        report(ProgressEvent(f"the weights are {file_type} already: not quantizing"))
+        return None
+    warning = quantize.check_source(file_type, step, "the weights")
+    if warning is not None:
+        report(ProgressEvent(warning))
+    status = f"quantizing to {step.type}"
+
+    def tensors_done(done: int, total: int) -> None:  # shown as bytes of the source read
+        report(ProgressEvent(status, weights.size * done // max(total, 1), weights.size))
+
+    report(ProgressEvent(status, 0, weights.size))
+    result = quantize.quantize_blob(store, weights.digest, step, tensors_done)
+    if result.cached:
+        report(ProgressEvent(f"{status}: done before with this llama.cpp, taken from the cache"))
+    descriptor = Descriptor(media_type=weights.media_type, digest=result.digest, size=result.size)
+    return descriptor, result.info
 
 
 @contextlib.contextmanager

@@ -29,8 +29,9 @@ import math
 import os
 import stat
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType
@@ -138,6 +139,35 @@ def read_header(path: str | os.PathLike[str]) -> tuple[GGUFHeader, bytes]:
         raise GGUFError(path, "no such file") from None
     except OSError as error:
         raise GGUFError(path, f"cannot read: {error.strerror or error}") from None
+
+
+def read_joined_header(paths: Sequence[Path], name: str) -> tuple[GGUFHeader, bytes]:
+    """The checked header of the GGUF that ``paths`` make when joined in order (weights
+    split across packages), read without joining them; errors name ``name``."""
+    try:
+        size = sum(path.stat().st_size for path in paths)
+        want = min(size, FIRST_READ_BYTES)
+        while True:
+            buf = _read_joined(paths, want)
+            try:
+                return parse_header(buf, name, file_size=size), buf
+            except _NeedMoreBytesError as more:
+                want = min(size, max(more.end, 2 * want))
+                if want > MAX_HEADER_BYTES:
+                    raise GGUFError(name, _too_long(more.end)) from None
+    except OSError as error:
+        raise GGUFError(name, f"cannot read: {error.strerror or error}") from None
+
+
+def _read_joined(paths: Sequence[Path], want: int) -> bytes:
+    chunks: list[bytes] = []
+    for path in paths:
+        left = want - sum(len(chunk) for chunk in chunks)
+        if left <= 0:
+            break
+        with path.open("rb") as file:
+            chunks.append(file.read(left))
+    return b"".join(chunks)
 
 
 def parse_header(

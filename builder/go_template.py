@@ -116,10 +116,12 @@ def render_messages(
     """The prompt for ``messages`` with any chat template, converted or native Jinja;
     ``extra`` (``add_generation_prompt``, ``bos_token``…) goes to the template."""
     if is_converted(template):
+        # Only a legacy-mode conversion reads the turns (a sixth of a 20-message render).
+        legacy = "ollama_turns" in template.source
         extra = {
             **extra,
             "ollama": messages_root(messages, tools, think),
-            "ollama_turns": legacy_turns(messages, think),
+            "ollama_turns": legacy_turns(messages, think) if legacy else (),
             "go": GoFunctions(),
         }
     return template.render(messages, tools=tools, **extra)

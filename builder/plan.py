@@ -23,8 +23,10 @@ from builder.config import ImageConfig, RootFS, gguf_facts
 from builder.gguf_file import GGUFInfo, inspect_gguf
 from builder.image import Image
 from builder.names import ModelName
+from builder.quantize import QuantizeStep, check_source, quantize_type
 from builder.resolver import Base, BundledBase, FileBase, ImageBase, PackageBase, Resolver
 from builder.store import Store, StoredImage
+from builder.template_family import detect_family
 from builder.templates import template_layer_text
 from ladle.errors import BuildError
 from modelfile import ModelSpec
@@ -68,15 +70,31 @@ class BuildPlan(BaseModel):
     parents: tuple[str, ...]
     layers: tuple[LayerPlan, ...]
     config: ImageConfig
+    quantize: QuantizeStep | None = None
+    """Quantize the model weights (the base's, or the imported file's) with llama.cpp."""
 
 
-def plan(spec: ModelSpec, name: ModelName, resolver: Resolver) -> BuildPlan:
+class BuildOptions(BaseModel):
+    """How to build, beyond what the Modelfile says: ``ladle create``'s options."""
+
+    model_config = ConfigDict(frozen=True)
+
+    quantize: str | None = None
+    """A type of :data:`builder.quantize.TYPES` (any case) for the model weights."""
+    requantize: bool = False
+    """Allow quantizing weights that are quantized already (a warning says so)."""
+
+
+def plan(
+    spec: ModelSpec, name: ModelName, resolver: Resolver, options: BuildOptions | None = None
+) -> BuildPlan:
     """The plan for building ``spec`` as ``name``; the base must not be an unbuilt
     bundled model (build that first: see :func:`builder.build.build`)."""
     base = resolver.resolve(spec.from_)
     if isinstance(base, BundledBase):
         raise BuildError(f"bundled model {base.model.name} must be built before {name}")
     inherited = _Inherited.of(base, resolver.store)
+    quantize = _quantize_step(options or BuildOptions(), inherited, spec.from_)
     layers = [*inherited.weights, *_adapters(spec, inherited, resolver)]
     template = spec.template if spec.template is not None else inherited.template
     if template is not None:
@@ -101,7 +119,22 @@ def plan(spec: ModelSpec, name: ModelName, resolver: Resolver) -> BuildPlan:
         parents=inherited.parents,
         layers=tuple(layers),
         config=config,
+        quantize=quantize,
     )
+
+
+def _quantize_step(options: BuildOptions, inherited: _Inherited, base: str) -> QuantizeStep | None:
+    """The requested quantization, refused now when the base's weights are quantized
+    already (split package weights, whose type is not known yet, are checked by execute)."""
+    if options.quantize is None:
+        if options.requantize:
+            raise BuildError("requantize was asked for without a type to quantize to")
+        return None
+    step = QuantizeStep(type=quantize_type(options.quantize), requantize=options.requantize)
+    if not any(layer.media_type == media_types.MODEL for layer in inherited.weights):
+        raise BuildError(f"FROM {base}: there are no model weights to quantize")
+    check_source(inherited.config.file_type, step, f"FROM {base}")
+    return step
 
 
 class _Inherited(BaseModel):
@@ -155,12 +188,16 @@ class _Inherited(BaseModel):
         source = source.model_copy(update=checked)
         if info.general_type != "model":
             raise BuildError(f"FROM {source.reference}: this GGUF is an adapter, not a model")
-        config = ImageConfig(**gguf_facts(info))
+        # As Ollama does: a GGUF template of a known family names the family in the
+        # config and brings the stop sequences that family needs.
+        family = detect_family(info.chat_template) if info.chat_template else None
+        config = ImageConfig(**gguf_facts(info), template_family=family.name if family else None)
         weights = LayerPlan(media_type=media_types.MODEL, size=source.size, weights=source)
         return cls(
             kind=kind,
             weights=[weights],
             template=info.chat_template,
+            params=family.default_params() if family else {},
             config=config,
             architecture=info.architecture,
         )

@@ -5,12 +5,18 @@
     <root>/blobs/sha256-<64 hex>                     content, named by its SHA-256
     <root>/manifests/<host>/<namespace>/<model>/<tag> Docker v2 manifest JSON
     <root>/.ladle/locks/, .ladle/tmp/                ladle's own bookkeeping
+    <root>/.ladle/cache/<kind>/                      build caches (e.g. quantized weights)
 
 Writes stream into a temp file inside the store while hashing, fsync it, check the
 digest, ``os.replace`` it into place and fsync the folder; manifests are written last,
 the same way, under a per-tag lock shared across processes. A reader sees the old image
 or the new one, never a mix. Reads verify digests: a damaged blob is reported, never
 served.
+
+Blobs are written before the manifest that references them, so for a while they look
+unused. Writers therefore hold the store lock shared (:meth:`Store.in_use`) from the
+moment they resolve a base until their manifest is written, and ``prune`` takes it
+exclusively (:meth:`Store.exclusively`), refusing to run beside them.
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ from ladle.errors import CorruptBlobError, ModelNotFoundError, StoreError
 
 CHUNK = 1024 * 1024
 """Bytes read per step when copying or hashing a blob."""
+
+STORE_LOCK = "store.lock"
+"""The store-wide lock file in ``.ladle/locks/`` (tag locks are named by a hash)."""
 
 PIPELINE_DEPTH = 4
 """Chunks that may wait for the hashing thread while the copy goes on."""
@@ -66,6 +75,7 @@ class Store:
         self.blobs = root / "blobs"
         self.manifests = root / "manifests"
         self._private = root / ".ladle"
+        self.temp = self._private / "tmp"
 
     # -- blobs -------------------------------------------------------------
 
@@ -226,8 +236,38 @@ class Store:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
+    def in_use(self) -> Iterator[None]:
+        """Hold the store lock shared, as every writer does: ``prune`` will not run."""
+        with self._store_lock(fcntl.LOCK_SH):
+            yield
+
+    @contextlib.contextmanager
+    def exclusively(self) -> Iterator[None]:
+        """Hold the store lock alone, or raise ``StoreError`` at once if a writer holds it."""
+        with self._store_lock(fcntl.LOCK_EX | fcntl.LOCK_NB):
+            yield
+
+    @contextlib.contextmanager
+    def _store_lock(self, operation: int) -> Iterator[None]:
+        with _writing("the store lock"):
+            self._ensure_dirs()
+            handle = (self._private / "locks" / STORE_LOCK).open("a+b")
+        with handle:
+            try:
+                fcntl.flock(handle, operation)
+            except BlockingIOError:
+                raise StoreError(
+                    "another ladle command is writing to the store (a build or a copy); "
+                    "try again when it has finished"
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
     def _temp_file(self) -> Iterator[tuple[BinaryIO, Path]]:
-        descriptor, name = tempfile.mkstemp(dir=self._private / "tmp")
+        descriptor, name = tempfile.mkstemp(dir=self.temp)
         temp = Path(name)
         try:
             # Unbuffered: each step goes straight from the hashed buffer to the file.
@@ -236,8 +276,18 @@ class Store:
         finally:
             temp.unlink(missing_ok=True)
 
+    def private_folder(self, *parts: str) -> Path:
+        """A folder of ladle's own under ``<root>/.ladle``, created: ``("cache", "quantize")``.
+
+        Files that ladle writes before storing them (a quantizer's output) belong in
+        ``private_folder("tmp")``, on the store's file system and cleared with it.
+        """
+        folder = self._private.joinpath(*parts)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
     def _ensure_dirs(self) -> None:
-        for folder in (self.blobs, self.manifests, self._private / "locks", self._private / "tmp"):
+        for folder in (self.blobs, self.manifests, self._private / "locks", self.temp):
             folder.mkdir(parents=True, exist_ok=True)
 
 

@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 
-from ladle import __version__, images, lint
+from ladle import __version__, diff, images, lint, maintenance
 from ladle.errors import LadleError
+from ladle.render import render
 
 app = typer.Typer(
     name="ladle",
@@ -30,6 +31,10 @@ app.command(name="ls", hidden=True)(images.list_images)
 app.command(name="show")(images.show)
 app.command(name="cp")(images.cp)
 app.command(name="rm")(images.rm)
+app.command(name="diff")(diff.diff)
+app.command(name="prune")(maintenance.prune)
+app.command(name="doctor")(maintenance.doctor)
+app.command(name="render")(render)
 
 
 def _print_version(value: bool) -> None:

@@ -12,6 +12,8 @@
     └── BuildError             a problem building an image from a Modelfile
         └── GGUFError          a file that is not a usable GGUF model or adapter;
                                carries the path and the reason
+    └── ConversationError      a conversation or tools file that is not what
+                               `ladle render` and render_prompt take; carries the file
     └── InvalidNameError       a model name that is not [host/][namespace/]model[:tag]
     └── StoreError             the model store: missing model, corrupt blob or manifest
         └── ModelNotFoundError no image with that name in the store
@@ -132,6 +134,14 @@ class TemplateError(LadleError):
         return f"{where}: {self.reason}"
 
 
+class ConversationError(LadleError):
+    """A conversation (or tools list) that cannot be rendered: says which file and why."""
+
+    def __init__(self, origin: str, reason: str) -> None:
+        super().__init__(f"{origin}: {reason}")
+        self.origin, self.reason = origin, reason
+
+
 class InvalidNameError(LadleError):
     """A model name that cannot be used; says which part is wrong and why."""
 
@@ -159,6 +169,7 @@ class CorruptBlobError(StoreError):
     def __init__(self, digest: str, reason: str) -> None:
         super().__init__(f"blob {digest} is corrupt: {reason}; 'ladle doctor' lists the damage")
         self.digest = digest
+        self.reason = reason
 
 
 class BuildError(LadleError):

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from builder.names import ModelName
+from builder.quantize import TYPES
 from builder.store import Store
 from ladle.settings import Settings
 
@@ -29,20 +30,57 @@ def create(
     file: Annotated[
         Path, typer.Option("--file", "-f", help="The Modelfile to build.", show_default=True)
     ] = Path("Modelfile"),
+    locked: Annotated[
+        bool,
+        typer.Option(
+            "--locked",
+            help="Fail, showing the diff and tagging nothing, if the build differs from "
+            "Modelfile.lock (a FROM or ADAPTER that resolves to other bytes, another image).",
+        ),
+    ] = False,
+    no_lock: Annotated[
+        bool,
+        typer.Option("--no-lock", help="Neither read nor write Modelfile.lock."),
+    ] = False,
+    quantize: Annotated[
+        str | None,
+        typer.Option(
+            "--quantize",
+            "-q",
+            metavar="TYPE",
+            help="Quantize the model weights (F32, F16 or BF16) with llama.cpp to TYPE: "
+            f"{', '.join(TYPES)}. Quantizing the same weights again comes from a cache.",
+        ),
+    ] = None,
+    requantize: Annotated[
+        bool,
+        typer.Option(
+            "--requantize",
+            help="Let --quantize quantize weights that are quantized already (with a warning: "
+            "quality is lost twice).",
+        ),
+    ] = False,
 ) -> None:
     """Build an image from a Modelfile and tag it NAME.
 
     FROM may name an image in the store, a GGUF file (relative to the Modelfile), a
-    folder with one GGUF, or a bundled model (smollm2:135m, gemma3:270m).
+    folder with one GGUF, or a bundled model (smollm2:135m, gemma3:270m). Every input it
+    resolved is recorded in Modelfile.lock beside the Modelfile.
 
     Example: ladle create sre-bot -f examples/sre-bot/Modelfile
+    Example: ladle create my-model:q4 -f Modelfile --quantize Q4_K_M
     """
-    from builder.build import build_file
+    from builder.build import LockMode, build_file
+    from builder.plan import BuildOptions
     from ladle.progress import ProgressBars
 
+    if locked and no_lock:
+        raise typer.BadParameter("use --locked or --no-lock, not both", param_hint="--locked")
+    lock: LockMode = "locked" if locked else "off" if no_lock else "write"
+    options = BuildOptions(quantize=quantize, requantize=requantize)
     target = ModelName.parse(name)
     with ProgressBars() as bars:
-        digest = build_file(file, target.display(), _store(), bars.update)
+        digest = build_file(file, target.display(), _store(), bars.update, lock, options)
     typer.echo(f"created {target.display()} ({_short(digest)})")
 
 
@@ -111,10 +149,11 @@ def cp(
     Example: ladle cp sre-bot sre-bot:backup
     """
     store = _store()
-    stored = store.get(ModelName.parse(source))
     target = ModelName.parse(destination)
-    with store.lock(target):
-        store.put_manifest(target, stored.manifest)
+    with store.in_use():  # so that 'ladle prune' cannot take the blobs meanwhile
+        stored = store.get(ModelName.parse(source))
+        with store.lock(target):
+            store.put_manifest(target, stored.manifest)
     typer.echo(f"copied {stored.name.display()} to {target.display()}")
 
 

@@ -69,3 +69,33 @@ def test_human_units() -> None:
     assert human_time(100.0, now=100.2) == "Less than a second ago"
     assert human_time(0.0, now=150.0) == "2 minutes ago"
     assert human_time(0.0, now=3_700.0) == "An hour ago"
+
+
+def test_create_writes_and_checks_the_lock(env: Path) -> None:
+    _ok("create", "tiny-bot")
+    assert (env / "Modelfile.lock").is_file()
+    _ok("create", "tiny-bot", "--locked")
+    (env / "Modelfile").write_text("FROM ./tiny.gguf\nSYSTEM Now verbose.\n")
+    result = runner.invoke(app, ["create", "tiny-bot", "--locked"])
+    assert result.exit_code == 1
+    assert "does not match this build (--locked)" in str(result.exception)
+    (env / "Modelfile.lock").unlink()
+    _ok("create", "other", "--no-lock")
+    assert not (env / "Modelfile.lock").exists()
+
+
+def test_locked_and_no_lock_exclude_each_other(env: Path) -> None:
+    result = runner.invoke(app, ["create", "tiny-bot", "--locked", "--no-lock"])
+    assert result.exit_code == 2
+    assert "use --locked or --no-lock, not both" in result.output
+
+
+def test_create_quantized(env: Path) -> None:
+    pytest.importorskip("llama_cpp")
+    assert "Q4_K_M" in _ok("create", "--help")
+    assert "created tiny-bot:q8" in _ok("create", "tiny-bot:q8", "--quantize", "q8_0")
+    assert "quantization        Q8_0" in _ok("show", "tiny-bot:q8")
+    result = runner.invoke(app, ["create", "again", "-q", "Q4_0", "--requantize"])
+    assert result.exit_code == 0, result.output  # an F16 source: the flag is not needed
+    result = runner.invoke(app, ["create", "bad", "--quantize", "Q9"])
+    assert "unknown quantization type 'Q9'" in str(result.exception)
