@@ -9,11 +9,12 @@ CPU architecture; ladle does not, so that the same inputs give the same digest a
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from builder.gguf_file import GGUFInfo
+if TYPE_CHECKING:  # gguf (and numpy) load only when a GGUF is read
+    from builder.gguf_file import GGUFInfo
 
 
 class RootFS(BaseModel):

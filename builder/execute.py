@@ -12,16 +12,19 @@ import importlib.metadata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from builder import bundled, media_types, quantize
 from builder.config import Provenance, RootFS, gguf_facts
-from builder.gguf_file import GGUFInfo, header_digest, inspect_gguf
 from builder.manifest import Descriptor, Manifest
 from builder.names import ModelName
 from builder.plan import BuildPlan, LayerPlan, WeightsSource
 from builder.quantize import QuantizeStep
 from builder.store import Readable, Store
 from ladle.errors import BuildError
+
+if TYPE_CHECKING:  # gguf (and numpy) load only when weights are copied
+    from builder.gguf_file import GGUFInfo
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,8 @@ def _import_weights(
     size, same header bytes); weights planning could not read are checked in full here,
     and their facts returned for the config.
     """
+    from builder.gguf_file import header_digest, inspect_gguf
+
     facts: list[GGUFInfo] = []
     done = 0
 

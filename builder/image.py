@@ -11,7 +11,6 @@ from builder import media_types
 from builder.config import ImageConfig
 from builder.names import ModelName
 from builder.store import Store, StoredImage
-from builder.templates import template_layer_text
 from modelfile.quoting import quote
 
 
@@ -47,7 +46,7 @@ class Image:
         models = manifest.layers_of(media_types.MODEL)
         jinja = texts(media_types.JINJA_TEMPLATE)
         go = texts(media_types.GO_TEMPLATE)  # an image Ollama made: convert on read
-        template = jinja[-1] if jinja else (template_layer_text(go[-1]) if go else None)
+        template = jinja[-1] if jinja else (_converted(go[-1]) if go else None)
         systems = texts(media_types.SYSTEM)
         params = texts(media_types.PARAMS)
         messages = texts(media_types.MESSAGES)
@@ -85,6 +84,12 @@ class Image:
         lines += [f"MESSAGE {m['role']} {quote(m['content'])}" for m in self.messages]
         lines += [f"LICENSE {quote(text, prose=True)}" for text in self.licenses]
         return "\n".join(lines) + "\n"
+
+
+def _converted(go_template: str) -> str:
+    from builder.templates import template_layer_text  # Jinja loads only for Ollama's layers
+
+    return template_layer_text(go_template)
 
 
 def _param_text(value: Any) -> str:

@@ -14,22 +14,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from builder import media_types
 from builder.config import ImageConfig, RootFS, gguf_facts
-from builder.gguf_file import GGUFInfo, inspect_gguf
 from builder.image import Image
 from builder.names import ModelName
 from builder.quantize import QuantizeStep, check_source, quantize_type
 from builder.resolver import Base, BundledBase, FileBase, ImageBase, PackageBase, Resolver
 from builder.store import Store, StoredImage
 from builder.template_family import detect_family
-from builder.templates import template_layer_text
 from ladle.errors import BuildError
 from modelfile import ModelSpec
+
+if TYPE_CHECKING:  # gguf (and numpy) load only when a GGUF is read
+    from builder.gguf_file import GGUFInfo
 
 
 class WeightsSource(BaseModel):
@@ -96,9 +97,7 @@ def plan(
     inherited = _Inherited.of(base, resolver.store)
     quantize = _quantize_step(options or BuildOptions(), inherited, spec.from_)
     layers = [*inherited.weights, *_adapters(spec, inherited, resolver)]
-    template = spec.template if spec.template is not None else inherited.template
-    if template is not None:
-        layers.append(_text(media_types.JINJA_TEMPLATE, template_layer_text(template)))
+    layers += _template_layers(spec.template, inherited)
     system = spec.system if spec.system is not None else inherited.system
     if system:  # SYSTEM "" clears an inherited system prompt
         layers.append(_text(media_types.SYSTEM, system))
@@ -144,6 +143,8 @@ class _Inherited(BaseModel):
     weights: list[LayerPlan]
     adapters: list[LayerPlan] = []
     template: str | None = None
+    template_layers: list[LayerPlan] = []
+    """The base image's Jinja template layer, compiled when that image was built."""
     system: str | None = None
     licenses: list[str] = []
     params: dict[str, Any] = {}
@@ -158,6 +159,8 @@ class _Inherited(BaseModel):
             case ImageBase(image=stored):
                 return cls._from_image(stored, store)
             case FileBase(reference=reference, path=path):
+                from builder.gguf_file import inspect_gguf
+
                 source = WeightsSource(
                     kind="file", reference=reference, paths=(str(path),), size=path.stat().st_size
                 )
@@ -172,6 +175,8 @@ class _Inherited(BaseModel):
                     digest=weights.digest,
                 )
                 if len(paths) == 1:
+                    from builder.gguf_file import inspect_gguf
+
                     return cls._from_gguf(inspect_gguf(paths[0]), source, "package")
                 # Split weights are checked once joined, as they are copied (execute).
                 weights_layer = LayerPlan(
@@ -217,6 +222,7 @@ class _Inherited(BaseModel):
             weights=kept(media_types.MODEL) + kept(media_types.PROJECTOR),
             adapters=kept(media_types.ADAPTER),
             template=image.template,
+            template_layers=kept(media_types.JINJA_TEMPLATE)[-1:],
             system=image.system,
             licenses=list(image.licenses),
             params=image.params,
@@ -230,6 +236,8 @@ class _Inherited(BaseModel):
 def _adapters(spec: ModelSpec, inherited: _Inherited, resolver: Resolver) -> list[LayerPlan]:
     layers = list(inherited.adapters)
     for reference in spec.adapters:
+        from builder.gguf_file import inspect_gguf
+
         path = resolver.local_path(reference)
         if not path.is_file():
             raise BuildError(f"ADAPTER {reference}: no file at {path}")
@@ -251,6 +259,18 @@ def _adapters(spec: ModelSpec, inherited: _Inherited, resolver: Resolver) -> lis
         )
         layers.append(LayerPlan(media_type=media_types.ADAPTER, size=source.size, weights=source))
     return layers
+
+
+def _template_layers(template: str | None, inherited: _Inherited) -> list[LayerPlan]:
+    """The Modelfile's TEMPLATE (converted and compiled now), else the base's."""
+    if template is None and inherited.template_layers:
+        return inherited.template_layers  # reused as it is: no Jinja needed
+    source = template if template is not None else inherited.template
+    if source is None:
+        return []
+    from builder.templates import template_layer_text  # Jinja loads only when compiling
+
+    return [_text(media_types.JINJA_TEMPLATE, template_layer_text(source))]
 
 
 def _merge_params(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
