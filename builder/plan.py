@@ -13,6 +13,7 @@ system prompt.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -249,6 +250,7 @@ def _adapters(spec: ModelSpec, inherited: _Inherited, resolver: Resolver) -> lis
                 f"ADAPTER {reference}: made for {info.architecture!r} models, "
                 f"but the base is {inherited.architecture!r}"
             )
+        _check_base_model(reference, info, inherited, resolver.store)
         source = WeightsSource(
             kind="file",
             reference=reference,
@@ -259,6 +261,41 @@ def _adapters(spec: ModelSpec, inherited: _Inherited, resolver: Resolver) -> lis
         )
         layers.append(LayerPlan(media_type=media_types.ADAPTER, size=source.size, weights=source))
     return layers
+
+
+def _check_base_model(
+    reference: str, adapter: GGUFInfo, inherited: _Inherited, store: Store
+) -> None:
+    """An adapter that names the model it was trained on (``general.base_model.0.name``)
+    must name this base (compared on letters and digits, so ``SmolLM2-135M`` matches
+    ``SmolLM2 135M Instruct``)."""
+    wanted = adapter.base_model.get("0.name")
+    if not isinstance(wanted, str) or not wanted:
+        return
+    base = _base_model_name(inherited, store)
+    if base is not None and not _same_model(wanted, base):
+        raise BuildError(
+            f"ADAPTER {reference}: trained on {wanted!r}, but the base model is {base!r}"
+        )
+
+
+def _base_model_name(inherited: _Inherited, store: Store) -> str | None:
+    models = [layer for layer in inherited.weights if layer.media_type == media_types.MODEL]
+    if not models:
+        return None
+    from builder.gguf_file import inspect_gguf
+
+    layer = models[0]
+    if layer.digest is not None:
+        return inspect_gguf(store.blob_path(layer.digest)).name
+    if layer.weights is not None and len(layer.weights.paths) == 1:
+        return inspect_gguf(layer.weights.paths[0]).name
+    return None
+
+
+def _same_model(first: str, second: str) -> bool:
+    a, b = (re.sub(r"[^a-z0-9]", "", name.lower()) for name in (first, second))
+    return a in b or b in a
 
 
 def _template_layers(template: str | None, inherited: _Inherited) -> list[LayerPlan]:

@@ -133,6 +133,19 @@ def test_adapter_for_another_architecture_is_refused(workdir: Path, store: Store
         _build(workdir, store, "FROM ./tiny.gguf\nADAPTER ./gemma-lora.gguf\n", "bad")
 
 
+def test_adapter_trained_on_another_model_is_refused(workdir: Path, store: Store) -> None:
+    from tests.fixtures.tiny_gguf import write_tiny_lora
+
+    write_tiny_lora(workdir / "other.gguf", base_model="Llama 3.2 1B Instruct")
+    write_tiny_lora(workdir / "mine.gguf", base_model="TINY")  # the tiny model is "tiny"
+    with pytest.raises(BuildError, match=r"trained on 'Llama 3\.2 1B Instruct', but the base"):
+        _build(workdir, store, "FROM ./tiny.gguf\nADAPTER ./other.gguf\n", "bad")
+    _build(workdir, store, "FROM ./tiny.gguf\n", "base")
+    with pytest.raises(BuildError, match=r"trained on 'Llama 3\.2 1B Instruct'"):
+        _build(workdir, store, "FROM base\nADAPTER ./other.gguf\n", "bad")
+    assert len(_build(workdir, store, "FROM base\nADAPTER ./mine.gguf\n", "ok").adapter_paths) == 1
+
+
 def test_a_corrupt_gguf_writes_nothing(workdir: Path, store: Store, tiny_model: Path) -> None:
     data = tiny_model.read_bytes()
     (workdir / "cut.gguf").write_bytes(data[: len(data) // 2])
