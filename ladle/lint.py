@@ -100,6 +100,42 @@ def _diagnostics(files: list[str]) -> Iterator[Diagnostic]:
             yield exc.diagnostic
             continue
         yield from modelfile.check(parsed)
+        yield from _template_diagnostics(parsed)
+
+
+def _template_diagnostics(parsed: modelfile.Modelfile) -> Iterator[Diagnostic]:
+    """Every TEMPLATE is converted (if Go) and compiled as ``ladle create`` would; a
+    problem is reported at its place in the Modelfile, the template's own line and
+    column in the message."""
+    from builder.templates import template_layer_text
+    from ladle.errors import TemplateError
+    from modelfile import nodes, source
+
+    for item in parsed.instructions:
+        if not isinstance(item, nodes.Template):
+            continue
+        try:
+            template_layer_text(item.value)
+        except TemplateError as error:
+            opening = source.source_line(parsed.text or "", item.value_span.line) or ""
+            line, column = _place_in_file(item, opening, error.line, error.column)
+            text = source.source_line(parsed.text, line) if parsed.text else None
+            yield Diagnostic("error", str(error), line, column, parsed.path, text)
+
+
+def _place_in_file(
+    item: modelfile.nodes.Template, first_line: str, line: int | None, column: int | None
+) -> tuple[int, int]:
+    """Where a line and column of a TEMPLATE's value stand in the Modelfile
+    (``first_line`` is the Modelfile line the value starts on)."""
+    start = item.value_span
+    if line is None:
+        return start.line, start.column
+    if line > 1:
+        return start.line + line - 1, column or 1
+    quoted = first_line[start.column - 1 :]
+    opening = 3 if quoted.startswith('"""') else 1 if quoted.startswith('"') else 0
+    return start.line, start.column + opening + (column or 1) - 1
 
 
 def _parse(name: str) -> modelfile.Modelfile:

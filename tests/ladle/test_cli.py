@@ -167,3 +167,23 @@ def test_console_script_runs() -> None:
     result = subprocess.run([ladle, "--version"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert result.stdout.startswith("ladle ")
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "inside"),
+    [
+        (
+            'FROM x\nTEMPLATE """{% for m in messages %}\n{{ m.content }\n{% endfor %}"""\n',
+            "4:14",
+            "line 2, column 14",
+        ),
+        ('FROM x\nTEMPLATE "{{ x }"\n', "2:16", "line 1, column 6"),
+        ("FROM x\nTEMPLATE {{ if .System }}{{ .System }\n", "2:37", "line 1, column 28"),
+    ],
+    ids=["jinja-multiline", "jinja-quoted", "go-bare"],
+)
+def test_check_compiles_templates(tmp_path: Path, text: str, where: str, inside: str) -> None:
+    path = _write(tmp_path, text)
+    result = runner.invoke(app, ["check", str(path)])
+    assert result.exit_code == 1
+    assert f"{path}:{where}: error: template {inside}" in result.output
