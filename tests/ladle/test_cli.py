@@ -174,7 +174,7 @@ def test_console_script_runs() -> None:
     [
         (
             'FROM x\nTEMPLATE """{% for m in messages %}\n{{ m.content }\n{% endfor %}"""\n',
-            "4:14",
+            "3:14",
             "line 2, column 14",
         ),
         ('FROM x\nTEMPLATE "{{ x }"\n', "2:16", "line 1, column 6"),
