@@ -141,6 +141,11 @@ def modelfile_source(path: Path, store: Store) -> PromptSource:
     return _overlay(_base_parts(spec.from_, resolver), spec).compile(str(path))
 
 
+def base_template(reference: str, store: Store, folder: Path) -> str | None:
+    """The chat template a FROM would give an image (its own, or its GGUF's), if any."""
+    return _base_parts(reference, Resolver(store, folder)).template
+
+
 @dataclass(frozen=True)
 class _Parts:
     """A prompt source before its template is converted and compiled."""

@@ -111,9 +111,10 @@ def _template_diagnostics(parsed: modelfile.Modelfile) -> Iterator[Diagnostic]:
     from ladle.errors import TemplateError
     from modelfile import nodes, source
 
-    for item in parsed.instructions:
-        if not isinstance(item, nodes.Template):
-            continue
+    templates = [item for item in parsed.instructions if isinstance(item, nodes.Template)]
+    if not templates:
+        yield from _missing_template(parsed)
+    for item in templates:
         try:
             template_layer_text(item.value)
         except TemplateError as error:
@@ -121,6 +122,42 @@ def _template_diagnostics(parsed: modelfile.Modelfile) -> Iterator[Diagnostic]:
             line, column = _place_in_file(item, opening, error.line, error.column)
             text = source.source_line(parsed.text, line) if parsed.text else None
             yield Diagnostic("error", str(error), line, column, parsed.path, text)
+
+
+def _missing_template(parsed: modelfile.Modelfile) -> Iterator[Diagnostic]:
+    """A warning when neither the Modelfile, its base image nor the GGUF has a template.
+
+    The base is resolved without writing anything; a base that cannot be resolved here
+    (not pulled yet, a file elsewhere) is left to ``ladle create`` to report.
+    """
+    from builder.plan import modelfile_folder
+    from builder.prompt import base_template
+    from builder.store import Store
+    from ladle.errors import LadleError
+    from ladle.settings import Settings
+    from modelfile import nodes, source
+
+    froms = [item for item in parsed.instructions if isinstance(item, nodes.From)]
+    if not froms:
+        return
+    folder = modelfile_folder(
+        Path(parsed.path) if parsed.path and parsed.path != "<stdin>" else None
+    )
+    try:
+        template = base_template(froms[-1].value, Store(Settings.from_environment().models), folder)
+    except LadleError:
+        return
+    if template is None:
+        span = froms[-1].span
+        yield Diagnostic(
+            "warning",
+            "no chat template: neither this Modelfile, its base nor the GGUF has one; "
+            "prompts will use a plain 'role: content' format (add a TEMPLATE)",
+            span.line,
+            span.column,
+            parsed.path,
+            source.source_line(parsed.text, span.line) if parsed.text else None,
+        )
 
 
 def _place_in_file(

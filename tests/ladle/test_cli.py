@@ -187,3 +187,17 @@ def test_check_compiles_templates(tmp_path: Path, text: str, where: str, inside:
     result = runner.invoke(app, ["check", str(path)])
     assert result.exit_code == 1
     assert f"{path}:{where}: error: template {inside}" in result.output
+
+
+def test_check_warns_when_no_template_is_anywhere(
+    tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LADLE_MODELS", str(tmp_path / "models"))
+    (tmp_path / "tiny.gguf").write_bytes(tiny_model.read_bytes())  # a GGUF with no template
+    bare = _write(tmp_path, "FROM ./tiny.gguf\n")
+    result = runner.invoke(app, ["check", str(bare)])
+    assert result.exit_code == 0
+    assert f"{bare}:1:1: warning: no chat template" in result.output
+    templated = _write(tmp_path, 'FROM ./tiny.gguf\nTEMPLATE "{{ messages }}"\n', "Other")
+    assert "0 warning(s)" in runner.invoke(app, ["check", str(templated)]).output
+    assert not (tmp_path / "models").exists()  # checking writes nothing
