@@ -158,9 +158,16 @@ class _Parts:
 
     def compile(self, origin: str) -> PromptSource:
         text = self.template if self.template is not None else DEFAULT_TEMPLATE
-        jinja = convert_go_template(text) if is_go_template(text) else text
-        template = compile_template(jinja, origin=origin)
+        template = _compiled(text, origin)
         return PromptSource(template, self.system, self.messages, self.tokens, self.model_path)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(text: str, origin: str) -> ChatTemplate:
+    """Templates compiled once per process: the same text (an image's template layer is
+    content-addressed) is not compiled again for the next prompt."""
+    jinja = convert_go_template(text) if is_go_template(text) else text
+    return compile_template(jinja, origin=origin)
 
 
 def _overlay(base: _Parts, spec: ModelSpec) -> _Parts:
