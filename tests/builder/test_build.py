@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,20 +17,6 @@ from builder.plan import plan
 from builder.resolver import Resolver
 from builder.store import Store
 from ladle.errors import BuildError, GGUFError, TemplateError
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "models")
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, tiny_model: Path, tiny_lora: Path) -> Path:
-    folder = tmp_path / "project"
-    folder.mkdir()
-    shutil.copy(tiny_model, folder / "tiny.gguf")
-    shutil.copy(tiny_lora, folder / "tiny-lora.gguf")
-    return folder
 
 
 def _build(folder: Path, store: Store, text: str, name: str = "x") -> Image:

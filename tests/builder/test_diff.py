@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
-import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from builder.build import build_file
@@ -40,20 +38,6 @@ LICENSE "Be nice."
 MESSAGE user hello
 MESSAGE assistant hi
 """
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "models")
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, tiny_model: Path, tiny_lora: Path) -> Path:
-    folder = tmp_path / "project"
-    folder.mkdir()
-    shutil.copy(tiny_model, folder / "tiny.gguf")
-    shutil.copy(tiny_lora, folder / "tiny-lora.gguf")
-    return folder
 
 
 def _build(folder: Path, store: Store, name: str, text: str) -> Image:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -21,20 +20,6 @@ from ladle.errors import BuildError, ModelNotFoundError
 from tests.fixtures.tiny_gguf import write_tiny_llama
 
 BOT = "FROM ./tiny.gguf\nADAPTER ./tiny-lora.gguf\nSYSTEM You are terse.\n"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "models")
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, tiny_model: Path, tiny_lora: Path) -> Path:
-    folder = tmp_path / "project"
-    folder.mkdir()
-    shutil.copy(tiny_model, folder / "tiny.gguf")
-    shutil.copy(tiny_lora, folder / "tiny-lora.gguf")
-    return folder
 
 
 def _create(
