@@ -1,9 +1,9 @@
 """One build, end to end: Modelfile -> spec -> (bundled base) -> plan -> execute -> tag.
 
-A build is *staged* before it is tagged: :func:`~builder.execute.execute` writes every
-blob and the config as usual, but the manifest it would tag is held back (see
-:class:`_Staging`). Only then is the image's lock known, so that ``--locked`` compares
-it with ``Modelfile.lock`` before anything is tagged:
+A build is *staged* before it is tagged: :func:`~builder.execute.write_blobs` writes
+every blob and the config and returns the manifest without tagging it. Only then is the
+image's lock known, so that ``--locked`` compares it with ``Modelfile.lock`` before
+anything is tagged:
 
 * a build whose lock differs is refused with a diff; its blobs stay in the store,
   unreferenced (content-addressed, so harmless), and no tag changes;
@@ -25,7 +25,7 @@ from typing import Literal
 import modelfile
 from builder import lockfile, media_types
 from builder.config import ImageConfig
-from builder.execute import ProgressEvent, ProgressSink, execute
+from builder.execute import ProgressEvent, ProgressSink, write_blobs
 from builder.lockfile import Lockfile
 from builder.manifest import Manifest, digest_of
 from builder.names import ModelName
@@ -110,9 +110,7 @@ def stage(
     if isinstance(base, BundledBase):
         _build_bundled(base, store, folder, progress, expected)
     the_plan = plan(spec, name, resolver, options)
-    staging = _Staging(store)
-    execute(the_plan, staging, _until_tagged(progress))
-    manifest = staging.held()
+    manifest = write_blobs(the_plan, store, progress)
     config = ImageConfig.model_validate_json(store.read_blob(manifest.config.digest))
     digest = digest_of(manifest.to_bytes())
     return StagedImage(name, manifest, digest, lockfile.lock_of(the_plan, config, digest, folder))
@@ -157,34 +155,3 @@ def _check(expected: Lockfile, actual: Lockfile, path: Path | None) -> None:
             + "\n".join(diff)
             + "\nrun 'ladle create' without --locked to update the lock"
         )
-
-
-class _Staging(Store):
-    """The store as :func:`execute` sees it during a staged build: blobs are written as
-    usual, and the manifest it would tag is held here instead, for :func:`tag` to write."""
-
-    def __init__(self, store: Store) -> None:
-        super().__init__(store.root)
-        self._manifest: Manifest | None = None
-
-    def put_manifest(self, name: ModelName, manifest: Manifest) -> str:
-        self._manifest = manifest
-        return digest_of(manifest.to_bytes())
-
-    def held(self) -> Manifest:
-        if self._manifest is None:
-            raise BuildError("the build wrote no manifest")
-        return self._manifest
-
-
-def _until_tagged(progress: ProgressSink | None) -> ProgressSink | None:
-    """``progress`` without execute's "success": the build succeeds when :func:`tag` says."""
-    if progress is None:
-        return None
-    report = progress
-
-    def forward(event: ProgressEvent) -> None:
-        if event.status != "success":
-            report(event)
-
-    return forward

@@ -40,9 +40,20 @@ ProgressSink = Callable[[ProgressEvent], None]
 
 
 def execute(plan: BuildPlan, store: Store, progress: ProgressSink | None = None) -> str:
-    """Write ``plan`` into ``store``; returns the manifest digest (the image ID)."""
-    report = progress or (lambda event: None)
+    """Write ``plan`` into ``store`` and tag it; returns the manifest digest (the image ID)."""
+    manifest = write_blobs(plan, store, progress)
     name = ModelName.parse(plan.name)
+    with store.lock(name):
+        digest = store.put_manifest(name, manifest)
+    if progress is not None:
+        progress(ProgressEvent("success"))
+    return digest
+
+
+def write_blobs(plan: BuildPlan, store: Store, progress: ProgressSink | None = None) -> Manifest:
+    """Write every blob of ``plan`` (weights, text layers, config) and return the manifest
+    that would tag them; nothing is tagged (``builder.build`` checks the lock first)."""
+    report = progress or (lambda event: None)
     config = plan.config
     descriptors: list[Descriptor] = []
     inputs: dict[str, str] = {}
@@ -67,16 +78,12 @@ def execute(plan: BuildPlan, store: Store, progress: ProgressSink | None = None)
             "ladle": Provenance(parents=plan.parents, inputs=inputs, tools=tool_versions()),
         }
     )
-    report(ProgressEvent(f"writing manifest {name.display()}"))
+    report(ProgressEvent(f"writing the config of {ModelName.parse(plan.name).display()}"))
     config_bytes = config.to_bytes()
     config_descriptor = Descriptor(
         media_type=media_types.CONFIG, digest=store.put_bytes(config_bytes), size=len(config_bytes)
     )
-    manifest = Manifest(config=config_descriptor, layers=tuple(descriptors))
-    with store.lock(name):
-        digest = store.put_manifest(name, manifest)
-    report(ProgressEvent("success"))
-    return digest
+    return Manifest(config=config_descriptor, layers=tuple(descriptors))
 
 
 def _write_layer(
