@@ -18,6 +18,8 @@ which the next build replaces.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -32,8 +34,9 @@ from builder.names import ModelName
 from builder.plan import BuildOptions, modelfile_folder, plan
 from builder.resolver import BundledBase, Resolver
 from builder.store import Store
-from ladle.errors import BuildError
+from ladle.errors import BuildError, TemplateError
 from modelfile import ModelSpec
+from modelfile.nodes import Template
 
 LockMode = Literal["write", "locked", "off"]
 """``write`` Modelfile.lock after the build; check the build against it (``locked``); or
@@ -63,11 +66,13 @@ def build_file(
     With ``lock="locked"``, a build whose inputs or result differ from ``Modelfile.lock``
     raises ``BuildError`` with the diff, and nothing is tagged.
     """
-    spec = modelfile.parse_file(path).validate()
+    parsed = modelfile.parse_file(path)
+    spec = parsed.validate()
     lock_path = lockfile.lock_path(path)
     expected = lockfile.read(lock_path) if lock == "locked" else None
     folder = modelfile_folder(path)
-    with store.in_use():  # 'ladle prune' refuses to run until the blobs are tagged
+    # 'ladle prune' refuses to run until the blobs are tagged
+    with store.in_use(), _template_errors_located(parsed):
         staged = stage(spec, ModelName.parse(name), store, folder, progress, expected, options)
         if expected is not None:
             _check(expected, staged.lock, lock_path)
@@ -75,6 +80,25 @@ def build_file(
     if lock == "write":
         lockfile.write(lock_path, staged.lock)
     return digest
+
+
+@contextlib.contextmanager
+def _template_errors_located(parsed: modelfile.Modelfile) -> Iterator[None]:
+    """A broken TEMPLATE names its Modelfile line as well as its own line and column.
+
+    The Modelfile's last TEMPLATE replaces any other, so a template error while it has
+    one is that template's.
+    """
+    try:
+        yield
+    except TemplateError as error:
+        templates = [item for item in parsed.instructions if isinstance(item, Template)]
+        if error.origin is not None or not templates:
+            raise
+        origin = f"{parsed.path}:{templates[-1].span.line} (TEMPLATE)"
+        raise TemplateError(
+            error.reason, line=error.line, column=error.column, origin=origin
+        ) from None
 
 
 def build_spec(

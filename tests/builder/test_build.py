@@ -149,8 +149,13 @@ def test_go_template_is_stored_as_jinja(workdir: Path, store: Store) -> None:
 
 
 def test_a_broken_template_fails_the_build(workdir: Path, store: Store) -> None:
-    with pytest.raises(TemplateError, match="syntax error"):
-        _build(workdir, store, 'FROM ./tiny.gguf\nTEMPLATE "{% for x in %}"\n', "broken")
+    text = 'FROM ./tiny.gguf\nSYSTEM hi\nTEMPLATE """{% for m in messages %}\n{{ m }\n"""\n'
+    with pytest.raises(TemplateError, match="syntax error") as caught:
+        _build(workdir, store, text, "broken")
+    assert (caught.value.line, caught.value.column) == (2, 6)
+    assert caught.value.origin is not None and caught.value.origin.endswith(
+        ".Modelfile:3 (TEMPLATE)"
+    )
     assert list(store.images()) == []
 
 
