@@ -1,0 +1,133 @@
+"""The contract between the server side (scheduler, HTTP API) and a runner process.
+
+A runner is a child process that holds one loaded model (weights, adapters, one llama.cpp
+context shared by up to ``num_parallel`` sequences) and serves generation, embedding and
+tokenizing requests. The server side talks to it only through :class:`RunnerHandle`
+(implemented in ``runtime.runner``), with the messages below. Everything here is plain
+data: the API layer maps HTTP requests to it, the TUI never sees it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AdapterSpec(BaseModel):
+    """A LoRA adapter to apply, with its scale (1.0 unless a Modelfile says otherwise)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: Path
+    scale: float = 1.0
+
+
+class LoadSpec(BaseModel):
+    """Everything fixed when a model is loaded; a change to any of it means a reload."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model_path: Path
+    adapters: tuple[AdapterSpec, ...] = ()
+    n_ctx: int = Field(4096, gt=0, description="Context tokens per sequence.")
+    n_batch: int = Field(512, gt=0)
+    n_gpu_layers: int = Field(0, ge=-1, description="-1: all layers.")
+    main_gpu: int = 0
+    n_threads: int | None = Field(None, description="None: decided from physical cores.")
+    use_mmap: bool | None = None
+    num_parallel: int = Field(4, ge=1, description="Sequences sharing the context.")
+    embedding: bool = False
+
+
+class SamplingOptions(BaseModel):
+    """Per-request sampling; ``None`` means the runner's default (llama.cpp's)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    temperature: float | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    min_p: float | None = None
+    typical_p: float | None = None
+    repeat_penalty: float | None = None
+    repeat_last_n: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    seed: int | None = None
+
+
+class GenerateRequest(BaseModel):
+    """One completion: a rendered prompt (text or tokens) and how to continue it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prompt: str | tuple[int, ...]
+    sampling: SamplingOptions = SamplingOptions()
+    stop: tuple[str, ...] = ()
+    num_predict: int = Field(-1, description="-1: until a stop, EOS or the context is full.")
+    num_keep: int = 4
+    grammar: str | None = Field(None, description="A GBNF grammar constraining the output.")
+    ignore_eos: bool = False
+    truncate: bool = Field(False, description="Drop old prompt tokens instead of failing.")
+
+
+DoneReason = Literal["stop", "length", "cancelled", "error"]
+
+
+class GenerateChunk(BaseModel):
+    """A piece of streamed output; the last one has ``done`` and the counters."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str = ""
+    done: bool = False
+    done_reason: DoneReason | None = None
+    prompt_eval_count: int = 0
+    prompt_eval_duration_ns: int = 0
+    eval_count: int = 0
+    eval_duration_ns: int = 0
+    cached_tokens: int = Field(0, description="Prompt tokens reused from the KV cache.")
+
+
+class RunnerInfo(BaseModel):
+    """What a running runner reports about itself (for ``ps`` and logs)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pid: int
+    load: LoadSpec
+    load_duration_ns: int
+    n_ctx_train: int
+    gpu_layers: int
+    total_layers: int
+    size_bytes: int
+    vram_bytes: int = 0
+
+
+class RunnerHandle(Protocol):
+    """The server side's view of one runner process."""
+
+    @property
+    def info(self) -> RunnerInfo: ...
+
+    @property
+    def alive(self) -> bool: ...
+
+    def generate(self, request: GenerateRequest) -> AsyncIterator[GenerateChunk]:
+        """Stream a completion; closing the iterator early cancels it in the runner."""
+        ...
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        """Pooled, L2-normalised embeddings (the model must be loaded for embedding)."""
+        ...
+
+    async def tokenize(self, text: str, special: bool = True) -> list[int]: ...
+
+    async def detokenize(self, tokens: list[int]) -> str: ...
+
+    async def close(self) -> None:
+        """Finish nothing more: cancel in-flight work and reap the process."""
+        ...
