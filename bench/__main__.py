@@ -11,7 +11,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from bench import builder_bench, modelfile_parse, render_bench
+from bench import builder_bench, modelfile_parse, render_bench, runner_bench
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -45,6 +45,8 @@ def main() -> None:
         "modelfile_parse": modelfile_parse.run(quick=args.quick),
         "builder": builder_bench.run(quick=args.quick),
         "render": render_bench.run(quick=args.quick),
+        "registry": registry_bench.run(quick=args.quick),
+        "runner": runner_bench.run(quick=args.quick),
     }
     print(json.dumps(results, indent=2))
     if not args.quick:

@@ -129,7 +129,8 @@ def stage(
     A bundled base is built (and tagged) first, as it is, unless it contradicts
     ``expected``; ``options`` (quantization) apply to the image itself.
     """
-    resolver = Resolver(store, folder)
+    hub = options.hub if options is not None else None
+    resolver = Resolver(store, folder, hub, lockfile.pins(expected) if expected else None)
     base = resolver.resolve(spec.from_)
     if isinstance(base, BundledBase):
         _build_bundled(base, store, folder, progress, expected)

@@ -12,6 +12,10 @@ plan (FROM's kind and source) and the built config's ``ladle.inputs`` (digests k
 ``"FROM <ref>"``, ``"ADAPTER <ref>"``, ``"QUANTIZE <type>"``). ``--locked`` compares the
 lock of the build about to be tagged with the one on disk (see :mod:`builder.build`).
 
+A Hugging Face base (``FROM hf.co/…``) is locked as its repository, file, revision
+(commit) and digest; a ``--locked`` build resolves it at that revision (:func:`pins`),
+so that a new commit upstream changes nothing until the lock is rewritten.
+
 The file is JSON with sorted keys, two-space indents and a trailing newline, so that it
 diffs well in review.
 """
@@ -26,7 +30,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from builder import bundled, media_types
+from builder import bundled, huggingface, media_types
 from builder.config import ImageConfig
 from builder.names import ModelName
 from builder.plan import BuildPlan
@@ -42,7 +46,7 @@ LOCK_SUFFIX = ".lock"
 FROM_INPUT, ADAPTER_INPUT, QUANTIZE_INPUT = "FROM", "ADAPTER", "quantize"
 """The first word of each key of the config's ``ladle.inputs`` (compared ignoring case)."""
 
-BaseKind = Literal["image", "file", "package", "bundled"]
+BaseKind = Literal["image", "file", "package", "bundled", "huggingface"]
 
 
 class BaseLock(BaseModel):
@@ -54,7 +58,11 @@ class BaseLock(BaseModel):
     kind: BaseKind
     source: str = Field(
         description="The image name (image, bundled), the file's path relative to the "
-        "Modelfile (file), or the package reference (package)."
+        "Modelfile (file), the package reference (package), or the repository and file "
+        "(huggingface: <user>/<repo>/<file>.gguf)."
+    )
+    revision: str | None = Field(
+        None, description="The repository's commit the file was taken at (huggingface)."
     )
     image: str | None = Field(None, description="Manifest digest of the base image.")
     digest: str | None = Field(None, description="Digest of the model weights' blob.")
@@ -165,6 +173,16 @@ def base_lock(plan: BuildPlan, inputs: dict[str, str], folder: Path) -> BaseLock
             for layer in plan.layers
             if layer.weights is not None and layer.media_type == media_types.MODEL
         ]
+        from_hub = paths and huggingface.is_reference(reference)
+        pin = huggingface.pin_of(paths[0]) if from_hub else None
+        if pin is not None:
+            return BaseLock(
+                reference=reference,
+                kind="huggingface",
+                source=pin.source,
+                revision=pin.revision,
+                digest=imported,
+            )
         source = _relative(paths[0], folder) if paths else reference
         return BaseLock(reference=reference, kind="file", source=source, digest=imported)
     inherited = [layer.digest for layer in plan.layers if layer.media_type == media_types.MODEL]
@@ -173,6 +191,14 @@ def base_lock(plan: BuildPlan, inputs: dict[str, str], folder: Path) -> BaseLock
         plan.parents[0] if plan.parents else None,
         imported or next(iter(inherited), None),
     )
+
+
+def pins(lock: Lockfile) -> dict[str, str]:
+    """Hugging Face reference -> the revision ``lock`` pinned it at."""
+    base = lock.from_
+    if base.kind == "huggingface" and base.revision is not None:
+        return {base.reference: base.revision}
+    return {}
 
 
 def image_lock(reference: str, image: str | None, weights: str | None) -> BaseLock:

@@ -10,6 +10,11 @@ from __future__ import annotations
 # The Docker image manifest, version 2, schema 2, which Ollama's registry speaks.
 MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 CONFIG = "application/vnd.docker.container.image.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+"""Read from registries that speak OCI; ladle writes the Docker type."""
+MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+"""Multi-platform indexes: not model images, refused by ``ladle pull``."""
 
 MODEL = "application/vnd.ollama.image.model"
 ADAPTER = "application/vnd.ollama.image.adapter"
@@ -25,3 +30,7 @@ JINJA_TEMPLATE = "application/vnd.ladle.image.template.jinja"
 TEXT_LAYERS = frozenset({SYSTEM, LICENSE, GO_TEMPLATE, JINJA_TEMPLATE})
 JSON_LAYERS = frozenset({PARAMS, MESSAGES})
 WEIGHT_LAYERS = frozenset({MODEL, ADAPTER, PROJECTOR})
+
+MODEL_IMAGE_LAYERS = ("application/vnd.ollama.image.", "application/vnd.ladle.image.")
+"""Prefixes of the layer types of a model image; a registry image with other layers (a
+container image) is not one."""

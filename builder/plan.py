@@ -28,6 +28,7 @@ from builder.resolver import Base, BundledBase, FileBase, ImageBase, PackageBase
 from builder.store import Store, StoredImage
 from builder.template_family import detect_family
 from ladle.errors import BuildError
+from ladle.settings import HubSettings
 from modelfile import ModelSpec
 
 if TYPE_CHECKING:  # gguf (and numpy) load only when a GGUF is read
@@ -85,6 +86,8 @@ class BuildOptions(BaseModel):
     """A type of :data:`builder.quantize.TYPES` (any case) for the model weights."""
     requantize: bool = False
     """Allow quantizing weights that are quantized already (a warning says so)."""
+    hub: HubSettings | None = None
+    """How to reach Hugging Face for ``FROM hf.co/…`` (the environment's when None)."""
 
 
 def plan(

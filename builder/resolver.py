@@ -7,19 +7,25 @@
 5. a bundled model name (``smollm2:135m``, ``gemma3:270m``), built from the Modelfile
    ladle ships for it.
 
-Hugging Face (``hf.co/…``) and registry references belong to the distribution issue;
-they are recognised here so that the error says so instead of "not found".
+A Hugging Face reference (``hf.co/<user>/<repo>[:<quant>]``) is resolved through the Hub
+first (see :mod:`builder.huggingface`; a lock's pinned revision is asked for when the
+build is ``--locked``), and only when the Hub cannot give it, as a local image of that
+name (one ``ladle pull`` made). Registry names are not pulled by a build: ``ladle pull``
+them first.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder import bundled
+from builder import bundled, huggingface
 from builder.names import ModelName
 from builder.store import Store, StoredImage
-from ladle.errors import BuildError, InvalidNameError, ModelNotFoundError
+from ladle.errors import BuildError, HubError, InvalidNameError, ModelNotFoundError
+from ladle.settings import HubSettings, hub_settings
 
 
 @dataclass(frozen=True)
@@ -54,19 +60,40 @@ class BundledBase:
     model: bundled.BundledModel
 
 
+@dataclass(frozen=True)
+class HubBase(FileBase):
+    """FROM a GGUF in a Hugging Face repository: a file in the local Hub cache."""
+
+    file: huggingface.HubFile
+
+
 Base = ImageBase | FileBase | PackageBase | BundledBase
 
 
 class Resolver:
-    """Resolves FROM (and ADAPTER) references against a store and a Modelfile's folder."""
+    """Resolves FROM (and ADAPTER) references against a store and a Modelfile's folder.
 
-    def __init__(self, store: Store, base_dir: Path) -> None:
+    ``hub`` is how to reach Hugging Face (read from the environment when not given);
+    ``pins`` maps a Hugging Face reference to the revision a lock pinned it at.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        base_dir: Path,
+        hub: HubSettings | None = None,
+        pins: Mapping[str, str] | None = None,
+    ) -> None:
         self.store = store
         self.base_dir = base_dir
+        self.hub = hub
+        self.pins = dict(pins or {})
 
     def resolve(self, reference: str) -> Base:
         """The base named by ``reference``; ``BuildError`` explains what was tried."""
         name = _as_name(reference)
+        if huggingface.is_reference(reference):
+            return self._from_hub(reference, name)
         if name is not None:
             try:
                 return ImageBase(reference, self.store.get(name))
@@ -82,6 +109,25 @@ class Resolver:
         if name is not None and name.display() in bundled.MODELS:
             return BundledBase(reference, bundled.MODELS[name.display()])
         raise BuildError(_not_found(reference, path))
+
+    def _from_hub(self, reference: str, name: ModelName | None) -> Base:
+        hub = self.hub if self.hub is not None else hub_settings(os.environ)
+        try:
+            found = huggingface.resolve(reference, hub, self.pins.get(reference))
+        except HubError:
+            pulled = self._stored(name)
+            if pulled is None:
+                raise
+            return ImageBase(reference, pulled)
+        return HubBase(reference, found.path, found)
+
+    def _stored(self, name: ModelName | None) -> StoredImage | None:
+        if name is None:
+            return None
+        try:
+            return self.store.get(name)
+        except ModelNotFoundError:
+            return None
 
     def local_path(self, reference: str) -> Path:
         """A file reference made absolute: ``~`` expanded, relative to the Modelfile."""
@@ -107,8 +153,6 @@ def _single_gguf(folder: Path, reference: str) -> Path:
 
 
 def _not_found(reference: str, path: Path) -> str:
-    if reference.startswith(("hf.co/", "huggingface.co/")):
-        return f"FROM {reference}: Hugging Face models are not supported yet"
     known = ", ".join(bundled.MODELS)
     return (
         f"FROM {reference}: no image of that name in the store, no file at {path}, "

@@ -13,6 +13,9 @@ the same way, under a per-tag lock shared across processes. A reader sees the ol
 or the new one, never a mix. Reads verify digests: a damaged blob is reported, never
 served.
 
+Downloads from registries go through :mod:`builder.downloads` (resumable, verified,
+admitted all at once).
+
 Blobs are written before the manifest that references them, so for a while they look
 unused. Writers therefore hold the store lock shared (:meth:`Store.in_use`) from the
 moment they resolve a base until their manifest is written, and ``prune`` takes it
@@ -25,36 +28,22 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import queue
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
+from builder.hashing import CHUNK, HashingThread, Progress, Readable, copy_hashed
 from builder.manifest import Manifest, check_digest, digest_of
 from builder.names import ModelName
 from ladle.atomic import fsync_folder, write_atomically
 from ladle.errors import CorruptBlobError, ModelNotFoundError, StoreError
 
-CHUNK = 1024 * 1024
-"""Bytes read per step when copying or hashing a blob."""
+__all__ = ["CHUNK", "Progress", "Readable", "Store", "StoredImage", "writing"]
 
 STORE_LOCK = "store.lock"
 """The store-wide lock file in ``.ladle/locks/`` (tag locks are named by a hash)."""
-
-PIPELINE_DEPTH = 4
-"""Chunks that may wait for the hashing thread while the copy goes on."""
-
-Progress = Callable[[int], None]
-"""Called with the number of bytes just processed."""
-
-
-class Readable(Protocol):
-    """What ``put_stream`` reads from: an open binary file, or anything with ``readinto``."""
-
-    def readinto(self, buffer: memoryview, /) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -91,7 +80,7 @@ class Store:
         digest = digest_of(data)
         if not self.has_blob(digest):
             self._ensure_dirs()
-            with _writing("blob " + digest):
+            with writing("blob " + digest):
                 write_atomically(self.blob_path(digest), data)
         return digest
 
@@ -109,10 +98,10 @@ class Store:
         place, and may raise to refuse it. A refused or failed copy keeps nothing.
         """
         self._ensure_dirs()
-        with _writing("a blob"), self._temp_file() as (handle, temp):
-            hashing = _HashingThread()
+        with writing("a blob"), self._temp_file() as (handle, temp):
+            hashing = HashingThread()
             try:
-                size = _copy(source, handle, hashing, progress)
+                size = copy_hashed(source, handle, hashing, progress)
             finally:
                 digest = hashing.finish()
             os.fsync(handle.fileno())
@@ -178,20 +167,32 @@ class Store:
         manifest = Manifest.from_bytes(data, name.display())
         return StoredImage(name, manifest, digest_of(data), modified)
 
-    def put_manifest(self, name: ModelName, manifest: Manifest) -> str:
+    def put_manifest(self, name: ModelName, manifest: Manifest, data: bytes | None = None) -> str:
         """Tag ``name`` with ``manifest`` (atomically) and return its digest.
 
-        Every blob it references must already be in the store.
+        Every blob it references must already be in the store. ``data`` are the
+        manifest's bytes as a registry sent them, kept as they are so that the digest
+        stays the registry's; they must parse to ``manifest``.
         """
         missing = [digest for digest in manifest.blob_digests() if not self.has_blob(digest)]
         if missing:
             raise StoreError(f"cannot tag {name.display()}: blob {missing[0]} is not in the store")
-        data = manifest.to_bytes()
+        if data is None:
+            data = manifest.to_bytes()
+        elif Manifest.from_bytes(data, name.display()) != manifest:
+            raise StoreError(f"cannot tag {name.display()}: the manifest bytes do not match it")
         path = self.manifest_path(name)
-        with _writing("the manifest of " + name.display()):
+        with writing("the manifest of " + name.display()):
             path.parent.mkdir(parents=True, exist_ok=True)
             write_atomically(path, data)
         return digest_of(data)
+
+    def manifest_bytes(self, name: ModelName) -> bytes:
+        """The manifest file of ``name`` exactly as stored (what a push sends)."""
+        try:
+            return self.manifest_path(name).read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise ModelNotFoundError(name.display()) from None
 
     def delete(self, name: ModelName) -> None:
         """Remove the tag ``name`` (blobs stay until pruned)."""
@@ -249,7 +250,7 @@ class Store:
 
     @contextlib.contextmanager
     def _store_lock(self, operation: int) -> Iterator[None]:
-        with _writing("the store lock"):
+        with writing("the store lock"):
             self._ensure_dirs()
             handle = (self._private / "locks" / STORE_LOCK).open("a+b")
         with handle:
@@ -291,55 +292,8 @@ class Store:
             folder.mkdir(parents=True, exist_ok=True)
 
 
-class _HashingThread:
-    """SHA-256 in a second thread, so that hashing and writing a copy overlap
-    (``hashlib`` releases the GIL on large updates)."""
-
-    def __init__(self) -> None:
-        self._hasher = hashlib.sha256()
-        self._chunks: queue.Queue[memoryview | None] = queue.Queue(maxsize=PIPELINE_DEPTH)
-        self._thread = threading.Thread(target=self._run, name="ladle-hash", daemon=True)
-        self._thread.start()
-
-    def add(self, chunk: memoryview) -> None:
-        self._chunks.put(chunk)
-
-    def finish(self) -> str:
-        self._chunks.put(None)
-        self._thread.join()
-        return "sha256:" + self._hasher.hexdigest()
-
-    def _run(self) -> None:
-        while (chunk := self._chunks.get()) is not None:
-            self._hasher.update(chunk)
-
-
-def _copy(
-    source: Readable, handle: BinaryIO, hashing: _HashingThread, progress: Progress | None
-) -> int:
-    """Copy ``source`` to ``handle`` chunk by chunk, each chunk hashed as it is written."""
-    size = 0
-    while True:
-        chunk = memoryview(bytearray(CHUNK))  # a fresh buffer: the hashing thread holds the last
-        count = source.readinto(chunk)
-        if not count:
-            return size
-        hashing.add(chunk[:count])
-        _write_all(handle, chunk[:count])
-        size += count
-        if progress is not None:
-            progress(count)
-
-
-def _write_all(handle: BinaryIO, data: memoryview) -> None:
-    """Write every byte (an unbuffered write may take only part of them)."""
-    while data:
-        written = handle.write(data)
-        data = data[written or 0 :]
-
-
 @contextlib.contextmanager
-def _writing(what: str) -> Iterator[None]:
+def writing(what: str) -> Iterator[None]:
     """Turn an OS error while writing (disk full, permissions) into a ``StoreError``."""
     try:
         yield

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ladle import __version__, diff, images, lint, maintenance
+from ladle import __version__, diff, distribution, images, info, lint, maintenance
 from ladle.errors import LadleError
 from ladle.render import render
 
@@ -35,6 +35,11 @@ app.command(name="diff")(diff.diff)
 app.command(name="prune")(maintenance.prune)
 app.command(name="doctor")(maintenance.doctor)
 app.command(name="render")(render)
+app.command(name="info")(info.info)
+app.command(name="pull")(distribution.pull)
+app.command(name="push")(distribution.push)
+app.command(name="login")(distribution.login)
+app.command(name="logout")(distribution.logout)
 
 
 def _print_version(value: bool) -> None:

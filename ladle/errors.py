@@ -18,6 +18,33 @@
     └── StoreError             the model store: missing model, corrupt blob or manifest
         └── ModelNotFoundError no image with that name in the store
         └── CorruptBlobError   a blob whose bytes do not match its digest
+    └── InsufficientMemoryError  a model that cannot fit in this machine's memory (RAM
+                               plus GPU) by the estimate, found before loading it;
+                               carries the model, the bytes needed and available
+    └── RegistryError          a registry that cannot be reached or refuses a request;
+                               carries the registry's host
+        └── RegistryAuthError  credentials missing or refused (says to `ladle login`)
+        └── RemoteNotFoundError  no such model (or blob) on the registry
+        └── UntrustedRegistryError  a registry that broke a safety rule: wrong bytes for
+                               a digest, an invalid or oversized manifest, a token realm
+                               or a credentialed redirect on another host; nothing of
+                               what it sent is kept
+    └── HubError               a Hugging Face repository, revision or GGUF file that
+                               cannot be found or fetched (offline cache miss included)
+    └── SettingsError          an environment variable ladle cannot use; names it
+    └── InvalidOptionError     a request option (keep_alive, num_ctx, …) that cannot be
+                               used; names the option and the value (HTTP 400)
+    └── SchedulerError         the runtime cannot serve a request now (shutting down)
+        └── QueueFullError     too many requests already waiting (HTTP 503); carries
+                               retry_after, the seconds to wait before trying again
+    └── RunnerError            a runner process that cannot load a model or serve a
+                               request; carries the model and the runner's last log lines
+        └── RunnerCrashedError the runner process died (signal or exit status); every
+                               request in flight on it fails with this
+        └── ContextOverflowError a prompt or text longer than the context; carries the
+                               token count and the context size
+        └── InvalidRequestError a request the runner refuses: a grammar that is not GBNF,
+                               embeddings from a runner not loaded for them
 
 Later parts add their branches here (builder, store, runtime), so that the CLI and the
 HTTP API choose exit codes and status codes by type, never by message text. Third-party
@@ -182,3 +209,119 @@ class GGUFError(BuildError):
     def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
         self.path, self.reason = os.fspath(path), reason
         super().__init__(f"{self.path}: {reason}")
+
+
+class RunnerError(LadleError):
+    """A runner that could not load its model or serve a request.
+
+    ``model`` names the model (or its file); ``log`` holds the runner's last log lines
+    (llama.cpp's own words), shown under the message when there are any.
+    """
+
+    def __init__(self, reason: str, *, model: str | None = None, log: str = "") -> None:
+        self.reason, self.model, self.log = reason, model, log
+        super().__init__(f"{reason}\n{log}" if log else reason)
+
+
+class RunnerCrashedError(RunnerError):
+    """The runner process stopped (a signal such as SIGSEGV, or an exit status)."""
+
+    def __init__(self, model: str, how: str, *, log: str = "") -> None:
+        self.how = how
+        super().__init__(
+            f"the runner for {model} stopped ({how}); the next request reloads it",
+            model=model,
+            log=log,
+        )
+
+
+class ContextOverflowError(RunnerError):
+    """A prompt (or a text to embed) longer than the context, with truncation not asked."""
+
+    def __init__(self, n_tokens: int, n_ctx: int, *, model: str | None = None) -> None:
+        self.n_tokens, self.n_ctx = n_tokens, n_ctx
+        super().__init__(
+            f"the input is {n_tokens} tokens, longer than the context of {n_ctx} tokens; "
+            "shorten it, raise num_ctx, or ask for truncation",
+            model=model,
+        )
+
+
+class SettingsError(LadleError):
+    """An environment variable whose value ladle cannot use (``VARIABLE='value': reason``)."""
+
+    def __init__(self, variable: str, value: str, reason: str) -> None:
+        super().__init__(f"{variable}={value!r}: {reason}")
+        self.variable, self.value, self.reason = variable, value, reason
+
+
+class InvalidOptionError(LadleError):
+    """A request option that cannot be used: names the option, its value and why."""
+
+    def __init__(self, option: str, value: object, reason: str) -> None:
+        super().__init__(f"invalid {option} {value!r}: {reason}")
+        self.option, self.value, self.reason = option, value, reason
+
+
+class SchedulerError(LadleError):
+    """The runtime cannot serve a request with a model now (e.g. it is shutting down)."""
+
+
+class QueueFullError(SchedulerError):
+    """Too many requests are already waiting; try again after ``retry_after`` seconds."""
+
+    def __init__(self, waiting: int, retry_after: int) -> None:
+        super().__init__(
+            f"server busy: {waiting} requests are already waiting (LADLE_MAX_QUEUE); "
+            f"try again in {retry_after} s"
+        )
+        self.waiting, self.retry_after = waiting, retry_after
+
+
+class InvalidRequestError(RunnerError):
+    """A request the runner refuses as given (the caller's mistake, not the runner's)."""
+
+
+class RegistryError(LadleError):
+    """A registry that cannot be reached, or that refused a request."""
+
+    def __init__(self, host: str, reason: str) -> None:
+        super().__init__(f"registry {host}: {reason}")
+        self.host, self.reason = host, reason
+
+
+class RegistryAuthError(RegistryError):
+    """The registry wants credentials that ladle does not have, or refused them."""
+
+
+class RemoteNotFoundError(RegistryError):
+    """The registry has no such model (or blob)."""
+
+
+class UntrustedRegistryError(RegistryError):
+    """The registry sent something ladle refuses for safety; none of it was kept."""
+
+
+class HubError(LadleError):
+    """A Hugging Face repository, revision or file that cannot be used."""
+
+    def __init__(self, reference: str, reason: str) -> None:
+        super().__init__(f"{reference}: {reason}")
+        self.reference, self.reason = reference, reason
+
+
+class InsufficientMemoryError(LadleError):
+    """A model too large for this machine by the memory estimate, refused before loading
+    (rather than loading it and being killed by the kernel's OOM killer)."""
+
+    def __init__(self, model: str, needed: int, available: int, detail: str) -> None:
+        self.model, self.needed, self.available, self.detail = model, needed, available, detail
+        super().__init__(
+            f"model {model!r} needs {_gigabytes(needed)} of system memory but "
+            f"{_gigabytes(available)} is available ({detail}); try a smaller quantization "
+            "or a shorter context (num_ctx), or free some memory"
+        )
+
+
+def _gigabytes(size: int) -> str:
+    return f"{size / 1e9:.1f} GB" if size >= 1e8 else f"{size / 1e6:.1f} MB"

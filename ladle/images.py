@@ -64,8 +64,9 @@ def create(
     """Build an image from a Modelfile and tag it NAME.
 
     FROM may name an image in the store, a GGUF file (relative to the Modelfile), a
-    folder with one GGUF, or a bundled model (smollm2:135m, gemma3:270m). Every input it
-    resolved is recorded in Modelfile.lock beside the Modelfile.
+    folder with one GGUF, a bundled model (smollm2:135m, gemma3:270m), or a GGUF on
+    Hugging Face (hf.co/<user>/<repo>[:<quant>]). Every input it resolved is recorded in
+    Modelfile.lock beside the Modelfile.
 
     Example: ladle create sre-bot -f examples/sre-bot/Modelfile
     Example: ladle create my-model:q4 -f Modelfile --quantize Q4_K_M
@@ -77,10 +78,12 @@ def create(
     if locked and no_lock:
         raise typer.BadParameter("use --locked or --no-lock, not both", param_hint="--locked")
     lock: LockMode = "locked" if locked else "off" if no_lock else "write"
-    options = BuildOptions(quantize=quantize, requantize=requantize)
+    settings = Settings.from_environment()
+    options = BuildOptions(quantize=quantize, requantize=requantize, hub=settings.hub)
     target = ModelName.parse(name)
     with ProgressBars() as bars:
-        digest = build_file(file, target.display(), _store(), bars.update, lock, options)
+        store = Store(settings.models)
+        digest = build_file(file, target.display(), store, bars.update, lock, options)
     typer.echo(f"created {target.display()} ({_short(digest)})")
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.fixtures.registry import RegistryServer
 
 pytest_plugins = ["pytester"]  # tests/ladle/test_pytest_plugin.py runs pytest in a temp repo
 
@@ -38,3 +42,40 @@ def tiny_lora(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.fixtures.tiny_gguf import write_tiny_lora
 
     return write_tiny_lora(tmp_path_factory.mktemp("tiny") / "tiny-lora.gguf")
+
+
+REGISTRY_USER = ("me", "s3cret")
+"""The user of :func:`auth_registry`'s htpasswd file."""
+
+
+def _require_registry_binary() -> None:
+    from tests.fixtures.registry import registry_binary, running_on_ci
+
+    if registry_binary() is None:
+        if running_on_ci():
+            pytest.fail("docker-registry is not installed; .ci/run installs it with apt-get")
+        pytest.skip("docker-registry is not installed (apt-get install docker-registry)")
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    """A real registry (distribution 2.8) on a loopback port, storing in a temp folder."""
+    from tests.fixtures.registry import RegistryServer
+
+    _require_registry_binary()
+    server = RegistryServer(tmp_path_factory.mktemp("registry"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    """A real registry that asks for Basic credentials (htpasswd): :data:`REGISTRY_USER`."""
+    from tests.fixtures.registry import RegistryServer, write_htpasswd
+
+    _require_registry_binary()
+    folder = tmp_path_factory.mktemp("auth-registry")
+    htpasswd = write_htpasswd(folder / "htpasswd", dict([REGISTRY_USER]))
+    server = RegistryServer(folder, htpasswd)
+    yield server
+    server.stop()

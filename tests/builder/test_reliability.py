@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+import builder.hashing
 import builder.store
 import ladle.atomic
 from builder import lockfile
@@ -187,7 +188,7 @@ def test_disk_full_during_a_weights_copy(
     blobs = store.blob_digests()
     new = project.modelfile(NEW, "full.Modelfile")
     # Two 1 MiB chunks are written, then the disk is full.
-    monkeypatch.setattr(builder.store, "_write_all", _no_space(2, builder.store._write_all))
+    monkeypatch.setattr(builder.hashing, "write_all", _no_space(2, builder.hashing.write_all))
     with pytest.raises(StoreError, match="cannot write a blob to the store: No space left"):
         build_file(new, "bot", store)
     assert not list(store.root.joinpath(".ladle", "tmp").iterdir())

@@ -1,0 +1,145 @@
+"""What the scheduler knows about each loaded model: the view a request gets, the
+bookkeeping behind it, the ``ps`` entry it shows, and the load in progress."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict
+
+from builder.image import Image
+from builder.names import ModelName
+from runtime.memory import processor
+from runtime.protocol import LoadSpec, RunnerHandle
+
+FOREVER_DELTA = timedelta(microseconds=(2**63 - 1) // 1000)
+"""How far ahead ``ps`` dates a model kept forever: Ollama's ``time.Duration(MaxInt64)``,
+about 292 years, so its clients read the same kind of date."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A loaded model as one request uses it."""
+
+    name: ModelName
+    image: Image
+    digest: str
+    """The manifest digest the runner was loaded from (``sha256:…``)."""
+    spec: LoadSpec
+    """What was asked for; ``handle.info.load`` is what the runner made of it."""
+    handle: RunnerHandle
+
+
+class PsEntry(BaseModel):
+    """One loaded model, as ``/api/ps`` and ``ladle ps`` show it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    model: str
+    digest: str
+    size: int
+    size_vram: int
+    processor: str
+    context_length: int
+    expires_at: datetime
+
+
+@dataclass(eq=False)
+class LoadedRunner:
+    """The scheduler's bookkeeping for one runner."""
+
+    model: LoadedModel
+    keep_alive: float
+    """Seconds to stay loaded after the last request (the latest request's choice)."""
+    slots: asyncio.Semaphore
+    """``num_parallel`` requests run at once; the rest wait here (and count as queued)."""
+    expires: float = math.inf
+    """When idle: the scheduler clock's time at which it is unloaded."""
+    refs: int = 0
+    """Requests given this runner: running, or waiting for one of its slots."""
+    retired: bool = field(default=False)
+    """Takes no new requests (deleted, retagged, other options, died, draining) and is
+    unloaded when its last request finishes."""
+
+    def fits(self, digest: str, spec: LoadSpec) -> bool:
+        """Whether a request for ``digest`` with ``spec`` may run on this runner."""
+        return (
+            not self.retired
+            and self.model.handle.alive
+            and self.model.digest == digest
+            and self.model.spec == spec
+        )
+
+    def take(self, keep_alive: float) -> None:
+        """Count one more request; its ``keep_alive`` applies from now on."""
+        self.refs += 1
+        self.keep_alive = keep_alive
+
+    def ps_entry(self, now: float, wall: datetime) -> PsEntry:
+        """The ``ps`` line; ``now`` is the scheduler clock's time, ``wall`` the date now."""
+        info = self.model.handle.info
+        remaining = (now + self.keep_alive if self.refs else self.expires) - now
+        delta = FOREVER_DELTA if math.isinf(remaining) else timedelta(seconds=max(remaining, 0))
+        name = self.model.name.display()
+        return PsEntry(
+            name=name,
+            model=name,
+            digest=self.model.digest,
+            size=info.size_bytes,
+            size_vram=info.vram_bytes,
+            processor=processor(info.size_bytes, info.vram_bytes),
+            context_length=info.load.n_ctx,
+            expires_at=wall + delta,
+        )
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """What one request needs: a model, from one manifest, loaded one way."""
+
+    name: ModelName
+    image: Image
+    digest: str
+    spec: LoadSpec
+    keep_alive: float
+
+
+@dataclass(eq=False)
+class PendingLoad:
+    """The load in progress, and the requests waiting for it."""
+
+    request: ModelRequest
+    waiters: list[tuple[asyncio.Future[LoadedRunner], float]] = field(default_factory=list)
+
+    def matches(self, request: ModelRequest) -> bool:
+        mine = self.request
+        return (mine.name.key(), mine.digest, mine.spec) == (
+            request.name.key(),
+            request.digest,
+            request.spec,
+        )
+
+    def attach(self, keep_alive: float) -> asyncio.Future[LoadedRunner]:
+        future: asyncio.Future[LoadedRunner] = asyncio.get_running_loop().create_future()
+        self.waiters.append((future, keep_alive))
+        return future
+
+    def deliver(self, runner: LoadedRunner) -> None:
+        """Give the runner to every waiter still there, counting each as in flight."""
+        for future, keep_alive in self.waiters:
+            if not future.done():
+                runner.take(keep_alive)
+                future.set_result(runner)
+
+    def fail(self, error: BaseException) -> bool:
+        """Raise ``error`` in every waiter still there; False if none was left to hear it."""
+        told = False
+        for future, _ in self.waiters:
+            if not future.done():
+                future.set_exception(error)
+                told = True
+        return told

@@ -1,0 +1,80 @@
+"""From an image and a request's options to the :class:`LoadSpec` a runner is started with.
+
+The load-time parameters are the ones llama.cpp fixes when it creates a context; a
+request that asks for other values than the loaded runner has means a reload (Ollama's
+``needsReload``). Values come from, last one winning: LoadSpec's defaults, the image's
+PARAMETER lines, the request's ``options``. They are range-checked with the Modelfile's
+own parameter table, so a request cannot ask for what a Modelfile could not say.
+
+``num_gpu`` unset (or -1, Ollama's "decide from free memory") becomes ``n_gpu_layers``
+-1, every layer: the hardware planner that wraps the runner factory lowers it to what
+fits, and llama.cpp builds without a GPU ignore it. ``num_thread`` 0 becomes ``None``,
+"decide from the physical cores".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from builder.image import Image
+from ladle.errors import InvalidOptionError
+from modelfile.parameters import Parameters
+from runtime.protocol import AdapterSpec, LoadSpec
+
+LOAD_OPTIONS: dict[str, str] = {
+    "num_ctx": "n_ctx",
+    "num_batch": "n_batch",
+    "num_gpu": "n_gpu_layers",
+    "main_gpu": "main_gpu",
+    "use_mmap": "use_mmap",
+    "num_thread": "n_threads",
+}
+"""Ollama option -> LoadSpec field, for every option fixed at load time."""
+
+ALL_GPU_LAYERS = -1
+
+
+def load_spec(
+    image: Image,
+    options: Mapping[str, Any] | None = None,
+    *,
+    num_parallel: int,
+    embedding: bool = False,
+) -> LoadSpec:
+    """What to load for ``image``, with ``options`` (a request's) over its parameters."""
+    chosen = _load_options(image.params) | _load_options(options or {}, request=True)
+    try:
+        checked = Parameters.model_validate(chosen)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        option = str(problem["loc"][0]) if problem["loc"] else "options"
+        raise InvalidOptionError(option, chosen.get(option), problem["msg"]) from None
+    fields: dict[str, Any] = {
+        LOAD_OPTIONS[key]: value for key, value in checked.set_values().items()
+    }
+    fields.setdefault("n_gpu_layers", ALL_GPU_LAYERS)
+    if fields.get("n_threads") == 0:
+        fields["n_threads"] = None
+    adapters = tuple(AdapterSpec(path=path) for path in image.adapter_paths)
+    return LoadSpec(
+        model_path=image.model_path,
+        adapters=adapters,
+        num_parallel=num_parallel,
+        embedding=embedding,
+        **fields,
+    )
+
+
+def _load_options(values: Mapping[str, Any], *, request: bool = False) -> dict[str, Any]:
+    """The load-time options among ``values``; a request's ``null`` means "not set"."""
+    chosen = {key: value for key, value in values.items() if key in LOAD_OPTIONS}
+    if request:
+        chosen = {key: value for key, value in chosen.items() if value is not None}
+    for key, value in chosen.items():
+        # pydantic's lax mode reads True as 1; an option that is a number is never a bool.
+        if isinstance(value, bool) and key != "use_mmap":
+            raise InvalidOptionError(key, value, "expected a number")
+    return chosen

@@ -1,0 +1,312 @@
+"""Continuous batching over one llama.cpp context.
+
+Up to ``num_parallel`` jobs (generation requests) each own a *slot*: a llama.cpp
+sequence id whose KV cache holds the tokens in :attr:`Slot.tokens`. Every
+:meth:`Engine.step` builds one batch with one token for each generating job and then as
+much of the joining jobs' prompts as fits in ``n_batch``, decodes it once, and samples
+the next token of every job whose logits it produced. Jobs join and leave between steps;
+a cancelled job is gone before the next one.
+
+A slot keeps its cache after its job ends. A new job takes the free slot that shares the
+longest prefix with its prompt (the next turn of a chat), keeps that much of the cache,
+and evaluates only the rest.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import count
+
+from ladle.errors import ContextOverflowError, InvalidRequestError, LadleError
+from runtime.protocol import DoneReason, GenerateChunk, GenerateRequest
+
+from .messages import ChunkGenerated, RequestFailed
+from .native import Batch, LlamaModel
+from .sampling import Sampler
+from .text import TextStream
+
+Event = ChunkGenerated | RequestFailed
+
+
+@dataclass(eq=False)
+class Job:
+    """One generation request in flight."""
+
+    id: int
+    request: GenerateRequest
+    prompt: list[int]
+    sampler: Sampler
+    text: TextStream
+    slot: Slot | None = None
+    pending: list[int] = field(default_factory=list)  # to evaluate next
+    in_batch: int = 0  # how many of ``pending`` the current batch holds
+    logits_index: int = -1  # where the current batch puts this job's logits
+    generating: bool = False
+    cached: int = 0
+    evaluated: int = 0
+    generated: int = 0
+    started_ns: int = 0
+    first_token_ns: int = 0
+
+
+@dataclass(eq=False)
+class Slot:
+    """A llama.cpp sequence and the tokens its KV cache holds."""
+
+    seq_id: int
+    tokens: list[int] = field(default_factory=list)
+    job: Job | None = None
+    last_used: int = 0
+
+
+class Engine:
+    """Schedules generation jobs over the slots of one :class:`LlamaModel`."""
+
+    def __init__(self, model: LlamaModel) -> None:
+        self.model = model
+        self.slots = [Slot(seq_id) for seq_id in range(model.spec.num_parallel)]
+        self.waiting: deque[Job] = deque()
+        self.batch = Batch(model.n_batch)
+        self._clock = count(1)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a step has work to do."""
+        return bool(self.waiting) or any(slot.job for slot in self.slots)
+
+    # Requests
+
+    def submit(self, job_id: int, request: GenerateRequest) -> None:
+        """Queue a request; raises :class:`LadleError` subclasses for one it refuses."""
+        prompt = self._prompt_tokens(request)
+        sampler = Sampler(
+            self.model, request.sampling, grammar=request.grammar, ignore_eos=request.ignore_eos
+        )
+        sampler.remember(prompt)
+        self.waiting.append(Job(job_id, request, prompt, sampler, TextStream(request.stop)))
+
+    def cancel(self, job_id: int) -> list[Event]:
+        """Drop a job (its client is gone); unknown ids are ignored."""
+        for job in self.waiting:
+            if job.id == job_id:
+                self.waiting.remove(job)
+                job.sampler.close()
+                return [self._final_chunk(job, "cancelled", "")]
+        for slot in self.slots:
+            if slot.job is not None and slot.job.id == job_id:
+                return [self._finish(slot.job, "cancelled")]
+        return []
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Pooled, L2-normalised embeddings, computed in the sequence kept for them."""
+        model = self.model
+        if not model.spec.embedding:
+            raise InvalidRequestError("this runner was not loaded for embeddings")
+        vectors = []
+        model.set_embeddings(True)
+        try:
+            for text in texts:
+                vectors.append(_normalised(self._embed_one(text)))
+        finally:
+            model.set_embeddings(False)
+        return vectors
+
+    def _embed_one(self, text: str) -> list[float]:
+        model, batch, seq_id = self.model, self.batch, self.model.embed_seq_id
+        tokens = model.tokenize(text, parse_special=False)
+        if not tokens:
+            raise InvalidRequestError("cannot embed an empty text with this model")
+        if len(tokens) > model.n_ctx:
+            raise ContextOverflowError(len(tokens), model.n_ctx)
+        batch.clear()
+        for pos, token in enumerate(tokens):
+            batch.add(token, pos, seq_id, True)
+        try:
+            if (code := model.decode(batch)) != 0:
+                raise LadleError(f"llama_decode failed with status {code}")
+            return model.pooled_embedding(seq_id)
+        finally:
+            model.forget(seq_id)
+
+    def _prompt_tokens(self, request: GenerateRequest) -> list[int]:
+        model = self.model
+        if isinstance(request.prompt, str):
+            tokens = model.tokenize(request.prompt)
+        else:
+            tokens = list(request.prompt)
+            if any(not 0 <= token < model.n_vocab for token in tokens):
+                raise InvalidRequestError(
+                    f"a prompt token is outside the vocabulary of {model.n_vocab}"
+                )
+        if not tokens:
+            raise InvalidRequestError("the prompt is empty")
+        if len(tokens) > model.n_ctx:
+            if not request.truncate:
+                raise ContextOverflowError(len(tokens), model.n_ctx)
+            tokens = truncated(tokens, model.n_ctx, request.num_keep, request.num_predict)
+        return tokens
+
+    # Stepping
+
+    def step(self) -> list[Event]:
+        """Admit waiting jobs, decode one batch, sample; the events to send."""
+        self._admit()
+        jobs = self._fill_batch()
+        if not jobs:
+            return []
+        code = self.model.decode(self.batch)
+        if code != 0:
+            return [self._fail(job, f"llama_decode failed with status {code}") for job in jobs]
+        events: list[Event] = []
+        for job in jobs:
+            slot = job.slot
+            assert slot is not None
+            slot.tokens += job.pending[: job.in_batch]
+            if not job.generating:
+                job.evaluated += job.in_batch
+            del job.pending[: job.in_batch]
+            if job.logits_index >= 0:
+                events += self._sample(job)
+        return events
+
+    def _admit(self) -> None:
+        while self.waiting:
+            free = [slot for slot in self.slots if slot.job is None]
+            if not free:
+                return
+            job = self.waiting.popleft()
+            slot = max(free, key=lambda slot: _reuse_value(slot, job.prompt))
+            # Keep the shared prefix, but evaluate at least one token to get logits.
+            keep = min(_common_prefix(slot.tokens, job.prompt), len(job.prompt) - 1)
+            if keep < len(slot.tokens) and not self.model.forget(slot.seq_id, keep):
+                self.model.forget(slot.seq_id)  # this cache cannot be cut: start over
+                keep = 0
+            del slot.tokens[keep:]
+            slot.job, job.slot = job, slot
+            job.cached, job.pending = keep, job.prompt[keep:]
+            job.started_ns = time.perf_counter_ns()
+
+    def _fill_batch(self) -> list[Job]:
+        """One token per generating job first (so they never wait on a long prompt),
+        then prompt chunks."""
+        batch = self.batch
+        batch.clear()
+        jobs = sorted((s.job for s in self.slots if s.job), key=lambda job: not job.generating)
+        in_batch = []
+        for job in jobs:
+            take = min(len(job.pending), batch.free)
+            job.in_batch, job.logits_index = take, -1
+            if take == 0:
+                continue
+            start = len(job.slot.tokens) if job.slot else 0
+            seq_id = job.slot.seq_id if job.slot else 0
+            for offset, token in enumerate(job.pending[:take]):
+                last = offset == len(job.pending) - 1
+                index = batch.add(token, start + offset, seq_id, last)
+                job.logits_index = index if last else -1
+            in_batch.append(job)
+        return in_batch
+
+    def _sample(self, job: Job) -> list[Event]:
+        request, model = job.request, self.model
+        token = job.sampler.sample(model, job.logits_index)
+        if not job.generating:
+            job.generating, job.first_token_ns = True, time.perf_counter_ns()
+        if 0 <= request.num_predict <= job.generated:
+            return [self._finish(job, "length")]
+        if model.is_eog(token) and not request.ignore_eos:
+            return [self._finish(job, "stop")]
+        job.generated += 1
+        text = job.text.feed(model.piece(token))
+        if job.text.stopped:
+            return [self._finish(job, "stop", text)]
+        slot = job.slot
+        no_room = slot is not None and len(slot.tokens) >= model.n_ctx
+        if job.generated == request.num_predict or no_room:
+            return [self._finish(job, "length", text)]
+        job.pending = [token]
+        return [ChunkGenerated(id=job.id, chunk=GenerateChunk(text=text))] if text else []
+
+    # Leaving
+
+    def _finish(self, job: Job, reason: DoneReason, text: str = "") -> ChunkGenerated:
+        self._release(job)
+        return self._final_chunk(job, reason, text + job.text.flush())
+
+    def _fail(self, job: Job, message: str) -> RequestFailed:
+        slot = job.slot
+        self._release(job)
+        if slot is not None:  # its cache may hold part of the failed batch
+            self.model.forget(slot.seq_id)
+            slot.tokens.clear()
+        return RequestFailed(id=job.id, kind="runner", message=message)
+
+    def fail_all(self, message: str) -> list[Event]:
+        """Fail every job (after an unexpected error) and start from empty caches."""
+        jobs = [*self.waiting, *(slot.job for slot in self.slots if slot.job)]
+        self.waiting.clear()
+        return [self._fail(job, message) for job in jobs]
+
+    def _release(self, job: Job) -> None:
+        job.sampler.close()
+        if job.slot is not None:
+            job.slot.job, job.slot.last_used = None, next(self._clock)
+
+    def _final_chunk(self, job: Job, reason: DoneReason, text: str) -> ChunkGenerated:
+        now = time.perf_counter_ns()
+        started = job.started_ns or now
+        first = job.first_token_ns or now
+        chunk = GenerateChunk(
+            text=text,
+            done=True,
+            done_reason=reason,
+            prompt_eval_count=job.evaluated,
+            prompt_eval_duration_ns=first - started,
+            eval_count=job.generated,
+            eval_duration_ns=now - first,
+            cached_tokens=job.cached,
+        )
+        return ChunkGenerated(id=job.id, chunk=chunk)
+
+    def close(self) -> None:
+        self.fail_all("the runner is shutting down")
+        self.batch.close()
+
+
+def truncated(tokens: list[int], n_ctx: int, num_keep: int, num_predict: int) -> list[int]:
+    """``tokens`` cut to fit ``n_ctx`` with room to generate: the first ``num_keep``
+    tokens (the system prompt's start) and the newest ones stay."""
+    reserve = min(num_predict, n_ctx // 2) if num_predict > 0 else n_ctx // 4
+    room = n_ctx - max(reserve, 1)
+    keep = min(max(num_keep, 0), room // 2)
+    return tokens[:keep] + tokens[len(tokens) - (room - keep) :]
+
+
+def _reuse_value(slot: Slot, prompt: Sequence[int]) -> tuple[int, int]:
+    """How good ``slot`` is for ``prompt``: best a cache the prompt extends (the next turn
+    of a chat), then one sharing at least half its tokens with it; otherwise the least
+    recently used slot, so that a conversation's cache is not spent on a stranger.
+    (llama.cpp's server picks slots by a similar measure.)"""
+    common = _common_prefix(slot.tokens, prompt)
+    if common and common == len(slot.tokens):
+        return 2, common
+    if common and 2 * common >= len(slot.tokens):
+        return 1, common
+    return 0, -slot.last_used
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
+
+
+def _normalised(vector: list[float]) -> list[float]:
+    norm = math.sqrt(math.fsum(x * x for x in vector))
+    return [x / norm for x in vector] if norm > 0 else vector

@@ -1,0 +1,169 @@
+"""The runner process: load one model, then serve commands until told to stop.
+
+``python -m runtime.runner`` runs :func:`main`. Commands arrive on stdin (read by a
+thread into a queue, so that reading never blocks the decode loop); events leave on the
+original stdout, which is taken over first so that nothing llama.cpp prints can corrupt
+the protocol. The process ends on ``shutdown`` or when stdin closes (the server is gone).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+import traceback
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, BinaryIO
+
+from pydantic import BaseModel, ValidationError
+
+from ladle.errors import ContextOverflowError, InvalidRequestError, LadleError, RunnerError
+
+from .messages import (
+    COMMANDS,
+    Cancel,
+    Command,
+    Detokenize,
+    Embed,
+    Generate,
+    Load,
+    LoadFailed,
+    RequestFailed,
+    ResultComputed,
+    RunnerReady,
+    Shutdown,
+    Tokenize,
+    encode,
+)
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+Inbox = queue.Queue[Command | None]  # None: stdin closed
+
+
+def main() -> int:
+    """Entry point of the runner process; the exit status says how it ended."""
+    out = _claim_stdout()
+    inbox: Inbox = queue.Queue()
+    threading.Thread(target=_read_commands, args=(inbox,), name="commands", daemon=True).start()
+    first = inbox.get()
+    if not isinstance(first, Load):
+        print("runner: the first command must be 'load'", file=sys.stderr)
+        return 2
+    # llama.cpp is imported only now, after stdout is safe from its prints.
+    from .engine import Engine
+    from .native import LlamaLog, LlamaModel
+
+    log = LlamaLog()
+    try:
+        model = LlamaModel(first.spec, log)
+    except RunnerError as error:
+        _send(out, [LoadFailed(reason=error.reason, log=error.log)])
+        return 1
+    engine = Engine(model)
+    _send(out, [RunnerReady(info=model.info())])
+    try:
+        RunnerLoop(engine, inbox, out).run()
+    except BrokenPipeError:
+        return 0  # the server is gone: nobody is left to answer
+    finally:
+        engine.close()
+        model.close()
+    return 0
+
+
+class RunnerLoop:
+    """Alternates between handling the commands that arrived and one engine step."""
+
+    def __init__(self, engine: Engine, inbox: Inbox, out: BinaryIO) -> None:
+        self.engine, self.inbox, self.out = engine, inbox, out
+
+    def run(self) -> None:
+        while True:
+            events: list[BaseModel] = []
+            for command in self._receive(block=not self.engine.busy):
+                if command is None or isinstance(command, Shutdown):
+                    return
+                events += self._handle(command)
+            if self.engine.busy:
+                events += self._step()
+            _send(self.out, events)
+
+    def _receive(self, *, block: bool) -> list[Command | None]:
+        commands = [self.inbox.get()] if block else []
+        try:
+            while True:
+                commands.append(self.inbox.get_nowait())
+        except queue.Empty:
+            return commands
+
+    def _step(self) -> list[BaseModel]:
+        try:
+            return list(self.engine.step())
+        except Exception as error:  # a bug here must not take the other requests' runner down
+            traceback.print_exc()
+            return list(self.engine.fail_all(f"runner error: {error}"))
+
+    def _handle(self, command: Command) -> list[BaseModel]:
+        engine = self.engine
+        if isinstance(command, Cancel):
+            return list(engine.cancel(command.id))
+        if isinstance(command, Load):
+            print("runner: ignoring a second 'load'", file=sys.stderr)
+            return []
+        assert not isinstance(command, Shutdown)
+        try:
+            if isinstance(command, Generate):
+                engine.submit(command.id, command.request)
+                return []
+            if isinstance(command, Embed):
+                value: object = engine.embed(command.texts)
+            elif isinstance(command, Tokenize):
+                value = engine.model.tokenize(command.text, parse_special=command.special)
+            elif isinstance(command, Detokenize):
+                value = engine.model.detokenize(command.tokens)
+            return [ResultComputed(id=command.id, value=value)]
+        except LadleError as error:
+            return [_failure(command.id, error)]
+        except Exception as error:
+            traceback.print_exc()
+            return [RequestFailed(id=command.id, kind="runner", message=f"runner error: {error}")]
+
+
+def _failure(request_id: int, error: LadleError) -> RequestFailed:
+    if isinstance(error, ContextOverflowError):
+        return RequestFailed(
+            id=request_id,
+            kind="context_overflow",
+            message=str(error),
+            n_tokens=error.n_tokens,
+            n_ctx=error.n_ctx,
+        )
+    kind = "invalid_request" if isinstance(error, InvalidRequestError) else "runner"
+    return RequestFailed(id=request_id, kind=kind, message=str(error))
+
+
+def _read_commands(inbox: Inbox) -> None:
+    for line in sys.stdin.buffer:
+        try:
+            inbox.put(COMMANDS.validate_json(line))
+        except ValidationError as error:
+            print(f"runner: ignoring a malformed command: {error}", file=sys.stderr)
+    inbox.put(None)
+
+
+def _claim_stdout() -> BinaryIO:
+    """The protocol's own handle on stdout; fd 1 and ``sys.stdout`` now go to stderr."""
+    protocol = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return os.fdopen(protocol, "wb")
+
+
+def _send(out: BinaryIO, events: Iterable[BaseModel]) -> None:
+    data = b"".join(encode(event) for event in events)
+    if data:
+        out.write(data)
+        out.flush()

@@ -1,0 +1,1 @@
+"""Tests of runtime.runner: the runner process and its client."""
