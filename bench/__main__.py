@@ -11,7 +11,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from bench import builder_bench, modelfile_parse, render_bench, runner_bench
+from bench import builder_bench, modelfile_parse, registry_bench, render_bench, runner_bench
 
 RESULTS = Path(__file__).parent / "results"
 

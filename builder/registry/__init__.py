@@ -7,6 +7,7 @@ registry (``localhost:5000/team/sre-bot:1``) takes pushes.
 ::
 
     client.py      HTTP to one registry: scheme, authentication, redirects, size limits
+    transport.py   an httpx transport over http.client: bodies read with readinto
     auth.py        challenges, credentials (ladle's file, Docker's config.json), realms
     repository.py  the API's endpoints for one repository: manifests, blobs, uploads
     pull.py        manifest -> verified blobs -> tag
@@ -15,7 +16,8 @@ registry (``localhost:5000/team/sre-bot:1``) takes pushes.
     errors.py      where httpx failures and error responses become ladle errors
 
 :mod:`builder.distribution` chooses between a registry, Hugging Face and the bundled
-models, and is what the CLI and the HTTP API call.
+models, and is what the CLI and the HTTP API call; :mod:`builder.downloads` is where a
+pull's bytes wait, resumable, until they are verified.
 """
 
 from __future__ import annotations

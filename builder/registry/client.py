@@ -28,7 +28,7 @@ import httpx
 from builder import media_types
 from builder.hashing import CHUNK
 from builder.registry.auth import Challenge, Credentials, check_realm, host_name
-from builder.registry.errors import response_error, translated
+from builder.registry.errors import raw_chunks, response_error, translated
 from builder.registry.transport import READINTO, DirectTransport
 from ladle import __version__
 from ladle.errors import RegistryAuthError, RegistryError, UntrustedRegistryError
@@ -130,7 +130,7 @@ class RegistryClient:
                 self.host, f"{what} is {length} bytes; the limit is {limit}"
             )
         data = bytearray()
-        for chunk in response.iter_raw():
+        for chunk in raw_chunks(response):
             data += chunk
             if len(data) > limit:
                 raise UntrustedRegistryError(
@@ -281,7 +281,7 @@ class BodyReader:
 
     def __init__(self, response: httpx.Response) -> None:
         self._direct = response.extensions.get(READINTO)
-        self._chunks = response.iter_raw()
+        self._chunks = raw_chunks(response)
         self._left = memoryview(b"")
 
     def readinto(self, buffer: memoryview, /) -> int:

@@ -53,10 +53,18 @@ def response_error(host: str, response: httpx.Response, what: str) -> RegistryEr
     return RegistryError(host, detail)
 
 
+def raw_chunks(response: httpx.Response) -> Iterator[bytes]:
+    """The body's bytes as sent (no content decoding), whether read already or not."""
+    if response.is_stream_consumed:
+        yield response.content
+    else:
+        yield from response.iter_raw()
+
+
 def _registry_errors(response: httpx.Response) -> tuple[set[str], str]:
     body = b""
     try:
-        for chunk in response.iter_raw():
+        for chunk in raw_chunks(response):
             body += chunk
             if len(body) >= MAX_ERROR_BODY:
                 break

@@ -153,3 +153,25 @@ def test_basic_auth_from_dockers_config(
     docker.write_text(json.dumps({"auths": {f"http://{auth_registry.host}": {"auth": pair}}}))
     assert push_model(name, store, settings) == built
     assert pull_model(name, Store(tmp_path / "elsewhere"), settings) == built
+
+
+def test_library_names_go_to_ollamas_registry_over_https(store: Store, settings: Settings) -> None:
+    import httpx
+
+    from ladle.errors import RemoteNotFoundError
+
+    seen: list[httpx.Request] = []
+
+    def registry(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(404, json={"errors": [{"code": "MANIFEST_UNKNOWN"}]})
+
+    for name, path in [
+        ("gemma3", "library/gemma3/manifests/latest"),
+        ("llama3.2:1b", "library/llama3.2/manifests/1b"),
+        ("someone/model:q4", "someone/model/manifests/q4"),
+    ]:
+        with pytest.raises(RemoteNotFoundError):
+            pull_model(name, store, settings, transport=httpx.MockTransport(registry))
+        assert str(seen[-1].url) == f"https://registry.ollama.ai/v2/{path}"
+        assert "application/vnd.docker.distribution.manifest.v2+json" in seen[-1].headers["accept"]
