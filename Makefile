@@ -1,11 +1,14 @@
 # ladle's two quick-start commands, and the checks CI runs.
-#   make demo   set up .venv and run the main job on the bundled default model
+#   make demo   set up .venv and run the seed walkthrough on the bundled SmolLM2: build
+#               sre-bot, serve it, ask it one question over HTTP, stop the server
 #   make test   set up .venv and run the whole test suite (ruff, mypy, pytest)
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ladle-installed
+# Where the demo's server listens (LADLE_HOST); another port if an Ollama holds 11434.
+DEMO_HOST ?= 127.0.0.1:11434
 
 .PHONY: demo test lint pytest bench bench-quick clean
 
@@ -24,6 +27,10 @@ demo: $(STAMP)
 	$(BIN)/ladle create sre-bot -f examples/sre-bot/Modelfile
 	$(BIN)/ladle list
 	$(BIN)/ladle show sre-bot
+	@echo "ladle serve (in the background on $(DEMO_HOST); its log: .ladle-serve.log)"
+	@LADLE_HOST=$(DEMO_HOST) $(BIN)/ladle serve 2> .ladle-serve.log & server=$$!; \
+	trap 'kill -TERM $$server 2>/dev/null; wait $$server 2>/dev/null || true' EXIT; \
+	LADLE_HOST=$(DEMO_HOST) $(BIN)/python examples/sre-bot/ask.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

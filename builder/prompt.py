@@ -75,6 +75,10 @@ class PromptSource:
             turns.insert(0, {"role": "system", "content": self.system})
         return turns
 
+    def with_template(self, text: str, origin: str) -> PromptSource:
+        """This source with another template, Jinja or Go (a request's ``template``)."""
+        return replace(self, template=_compiled(text, origin))
+
     def render(
         self,
         messages: Sequence[Message],
@@ -120,7 +124,12 @@ def load_prompt_source(target: str | os.PathLike[str], store: Store) -> PromptSo
     if path is not None:
         return modelfile_source(path, store)
     name = ModelName.parse(os.fspath(target))
-    return _image_parts(store, store.get(name)).compile(name.display())
+    return image_source(store, store.get(name))
+
+
+def image_source(store: Store, stored: StoredImage) -> PromptSource:
+    """The prompt source of an image already found in ``store`` (the server's way in)."""
+    return _image_parts(store, stored).compile(stored.name.display())
 
 
 def modelfile_path(target: str | os.PathLike[str]) -> Path | None:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ladle import __version__, diff, distribution, images, info, lint, maintenance
+from ladle import __version__, diff, distribution, images, info, lint, maintenance, serve
 from ladle.errors import LadleError
 from ladle.render import render
 
@@ -40,6 +40,10 @@ app.command(name="pull")(distribution.pull)
 app.command(name="push")(distribution.push)
 app.command(name="login")(distribution.login)
 app.command(name="logout")(distribution.logout)
+app.command(name="serve")(serve.serve)
+app.command(name="run")(serve.run)
+app.command(name="ps")(serve.ps)
+app.command(name="stop")(serve.stop)
 
 
 def _print_version(value: bool) -> None:

@@ -34,6 +34,11 @@
     └── SettingsError          an environment variable ladle cannot use; names it
     └── InvalidOptionError     a request option (keep_alive, num_ctx, …) that cannot be
                                used; names the option and the value (HTTP 400)
+    └── InvalidFieldError      an HTTP request field that cannot be used (images for a
+                               model without vision, a bad format); names the field
+                               (HTTP 400)
+    └── RequestTooLargeError   a request over a size limit: its body, prompt or number of
+                               messages (HTTP 413); names the limit and its setting
     └── SchedulerError         the runtime cannot serve a request now (shutting down)
         └── QueueFullError     too many requests already waiting (HTTP 503); carries
                                retry_after, the seconds to wait before trying again
@@ -45,6 +50,9 @@
                                token count and the context size
         └── InvalidRequestError a request the runner refuses: a grammar that is not GBNF,
                                embeddings from a runner not loaded for them
+    └── ServerUnreachableError  no ladle server answers at LADLE_HOST (the CLI's client)
+    └── ServerError            the ladle server answered the client with an error; carries
+                               the HTTP status and the server's message
 
 Later parts add their branches here (builder, store, runtime), so that the CLI and the
 HTTP API choose exit codes and status codes by type, never by message text. Third-party
@@ -261,6 +269,42 @@ class InvalidOptionError(LadleError):
     def __init__(self, option: str, value: object, reason: str) -> None:
         super().__init__(f"invalid {option} {value!r}: {reason}")
         self.option, self.value, self.reason = option, value, reason
+
+
+class InvalidFieldError(LadleError):
+    """A field of an HTTP request that cannot be used as given (``field: reason``)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason
+
+
+class ServerUnreachableError(LadleError):
+    """No ladle server answers at ``url``: says how to start one."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(f"could not connect to ladle at {url}: is `ladle serve` running?")
+        self.url = url
+
+
+class ServerError(LadleError):
+    """The ladle server refused or failed a client's request (its ``{"error": …}``)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+class RequestTooLargeError(LadleError):
+    """A request over one of the server's size limits: ``what`` (the body, the prompt, the
+    conversation) is ``size`` ``unit``, over ``limit``, which ``setting`` raises."""
+
+    def __init__(self, what: str, size: int, limit: int, unit: str, setting: str) -> None:
+        super().__init__(
+            f"request too large: {what} is {size:,} {unit}, more than the limit of "
+            f"{limit:,} ({setting})"
+        )
+        self.what, self.size, self.limit, self.unit, self.setting = what, size, limit, unit, setting
 
 
 class SchedulerError(LadleError):

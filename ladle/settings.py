@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from ladle.errors import InvalidOptionError, SettingsError
 from runtime.keep_alive import DEFAULT_KEEP_ALIVE, keep_alive_seconds
@@ -18,8 +21,33 @@ DEFAULT_MAX_QUEUE = 512
 DEFAULT_CREDENTIALS = Path("~/.ladle/credentials.json")
 DEFAULT_DOCKER_CONFIG = Path("~/.docker")
 DEFAULT_HF_CACHE = Path("~/.cache/huggingface/hub")
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 11434
+"""``LADLE_HOST``'s parts when unset: loopback, on Ollama's port."""
+DEFAULT_SHUTDOWN_GRACE_S = 10.0
+
+DEFAULT_ORIGINS = (
+    "http://localhost:*",
+    "https://localhost:*",
+    "http://127.0.0.1:*",
+    "https://127.0.0.1:*",
+    "http://[::1]:*",
+    "https://[::1]:*",
+)
+"""Origins CORS always allows: pages served from this machine, on any port (``:*``)."""
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+"""``LADLE_MAX_BODY_BYTES`` when unset: room for a long conversation with a few images."""
+DEFAULT_MAX_PROMPT_CHARS = 4_000_000
+"""``LADLE_MAX_PROMPT_CHARS`` when unset: about a million tokens, more than any context."""
+DEFAULT_MAX_MESSAGES = 4096
+DEFAULT_BODY_TIMEOUT_S = 60.0
+DEFAULT_HEADER_TIMEOUT_S = 10.0
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
+
+ApiScope = Literal["user", "admin"]
+"""What an API key may do: ``user`` runs models, ``admin`` also creates, deletes, copies,
+pulls, pushes and uploads blobs."""
 
 
 class RegistrySettings(BaseModel):
@@ -53,6 +81,73 @@ class HubSettings(BaseModel):
     """``HF_ENDPOINT``: a mirror of huggingface.co."""
 
 
+class ApiKey(BaseModel):
+    """One bearer token the HTTP API accepts, and its scope (its repr hides the secret)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    secret: SecretStr
+    scope: ApiScope = "user"
+
+
+class Quota(BaseModel):
+    """``amount`` per ``seconds``, refilled continuously (a token bucket of ``amount``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    amount: float = Field(gt=0)
+    seconds: float = Field(gt=0)
+
+
+class RateLimit(BaseModel):
+    """Requests and generated tokens a client may spend per period (``None``: no limit)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    requests: Quota | None = None
+    tokens: Quota | None = None
+
+
+DEFAULT_SHARED_RATE_LIMIT = RateLimit(
+    requests=Quota(amount=600, seconds=60), tokens=Quota(amount=100_000, seconds=60)
+)
+"""``LADLE_RATE_LIMIT`` when unset on a bind other than loopback: ``600/min,100000tokens/min``
+per client, generous enough for one person, a brake on a runaway script."""
+
+
+class SecuritySettings(BaseModel):
+    """The HTTP API's defences (docs/security.md): Host check, CORS, keys, limits."""
+
+    model_config = ConfigDict(frozen=True)
+
+    origins: tuple[str, ...] = DEFAULT_ORIGINS
+    """:data:`DEFAULT_ORIGINS` plus ``LADLE_ORIGINS`` (comma-separated origins such as
+    ``https://app.example.com``; a ``:*`` port matches any port; ``*`` and ``null`` refused)."""
+    allowed_hosts: frozenset[str] = frozenset()
+    """``LADLE_ALLOWED_HOSTS``: Host names accepted besides loopback ones (a reverse proxy's
+    public name); on a bind other than loopback, when set, the only ones accepted."""
+    api_keys: tuple[ApiKey, ...] = ()
+    """``LADLE_API_KEYS`` (``key1,admin:key2``) and ``LADLE_API_KEY_FILE`` (one a line, ``#``
+    comments): when any is set, every request but ``/api/version`` needs one."""
+    rate_limit: RateLimit | None = None
+    """``LADLE_RATE_LIMIT`` (``60/min,20000tokens/min``; ``off``); unset: off on a loopback
+    bind, :data:`DEFAULT_SHARED_RATE_LIMIT` on any other."""
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    """``LADLE_TRUSTED_PROXIES``: addresses (or CIDR networks) whose ``X-Forwarded-For`` names
+    the client that rate limits count against."""
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1)
+    """``LADLE_MAX_BODY_BYTES`` (``32MiB``): larger request bodies get 413 (blob uploads
+    excepted)."""
+    max_prompt_chars: int = Field(DEFAULT_MAX_PROMPT_CHARS, ge=1)
+    """``LADLE_MAX_PROMPT_CHARS``: characters of prompt and message text in one request."""
+    max_messages: int = Field(DEFAULT_MAX_MESSAGES, ge=1)
+    """``LADLE_MAX_MESSAGES``: messages in one chat request."""
+    body_timeout: float = Field(DEFAULT_BODY_TIMEOUT_S, ge=0)
+    """``LADLE_BODY_TIMEOUT``: seconds a request body may take to arrive (0: no limit)."""
+    header_timeout: float = Field(DEFAULT_HEADER_TIMEOUT_S, ge=0)
+    """``LADLE_HEADER_TIMEOUT``: seconds a request's headers may take to arrive (0: none)."""
+
+
 class Settings(BaseModel):
     """Every environment-dependent setting; passed down, never read again."""
 
@@ -62,6 +157,7 @@ class Settings(BaseModel):
     """``LADLE_MODELS``: the model store (an Ollama store such as ~/.ollama/models works)."""
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     hub: HubSettings = Field(default_factory=HubSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
 
     keep_alive: float = Field(keep_alive_seconds(DEFAULT_KEEP_ALIVE, 0.0), ge=0)
     """``LADLE_KEEP_ALIVE``: seconds a model stays loaded after its last request, when the
@@ -73,18 +169,37 @@ class Settings(BaseModel):
     soonest makes room for another."""
     max_queue: int = Field(DEFAULT_MAX_QUEUE, ge=1)
     """``LADLE_MAX_QUEUE``: requests that may wait for a model; more are refused (503)."""
+    host: str = DEFAULT_HOST
+    """``LADLE_HOST`` (``[http://]host[:port]``, default ``127.0.0.1:11434``): the address
+    ``ladle serve`` listens on and the CLI's client connects to."""
+    port: int = Field(DEFAULT_PORT, ge=0, le=65535)
+    shutdown_grace: float = Field(DEFAULT_SHUTDOWN_GRACE_S, ge=0)
+    """``LADLE_SHUTDOWN_GRACE``: seconds ``ladle serve`` lets requests in flight finish
+    after SIGTERM or Ctrl-C before it cancels them and unloads every model."""
+
+    @property
+    def url(self) -> str:
+        """The server's base URL as a client reaches it (a wildcard bind means loopback)."""
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{self.port}"
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
+        host, port = _host(env, "LADLE_HOST")
         return cls(
             models=Path(env.get("LADLE_MODELS") or DEFAULT_MODELS).expanduser(),
             registry=registry_settings(env),
             hub=hub_settings(env),
+            security=security_settings(env),
             keep_alive=_keep_alive(env, "LADLE_KEEP_ALIVE"),
             num_parallel=_count(env, "LADLE_NUM_PARALLEL", DEFAULT_NUM_PARALLEL),
             max_loaded_models=_count(env, "LADLE_MAX_LOADED_MODELS", DEFAULT_MAX_LOADED_MODELS),
             max_queue=_count(env, "LADLE_MAX_QUEUE", DEFAULT_MAX_QUEUE),
+            host=host,
+            port=port,
+            shutdown_grace=_seconds(env, "LADLE_SHUTDOWN_GRACE", DEFAULT_SHUTDOWN_GRACE_S),
         )
 
 
@@ -95,6 +210,47 @@ def _keep_alive(env: Mapping[str, str], variable: str) -> float:
         return keep_alive_seconds(value, 0.0)
     except InvalidOptionError as exc:
         raise SettingsError(variable, value, exc.reason) from None
+
+
+def parse_host(text: str) -> tuple[str, int]:
+    """``(host, port)`` of a ``LADLE_HOST`` value, read as Ollama reads ``OLLAMA_HOST``:
+    ``host``, ``host:port``, ``:port``, ``[::1]:port``, with an optional ``http://``."""
+    value = text.strip().removeprefix("http://").rstrip("/")
+    if "/" in value or value.startswith("https://"):
+        raise ValueError("expected [http://]host[:port]")
+    host, port = value, str(DEFAULT_PORT)
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        port = rest.removeprefix(":") or port
+    elif value.count(":") == 1:
+        host, port = value.split(":")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"the port {port!r} is not a number from 0 to 65535")
+    return host or DEFAULT_HOST, int(port)
+
+
+def _host(env: Mapping[str, str], variable: str) -> tuple[str, int]:
+    value = env.get(variable)
+    if not value:
+        return DEFAULT_HOST, DEFAULT_PORT
+    try:
+        return parse_host(value)
+    except ValueError as exc:
+        raise SettingsError(variable, value, str(exc)) from None
+
+
+def _seconds(env: Mapping[str, str], variable: str, default: float) -> float:
+    """A number of seconds of at least 0, or ``default`` when unset or empty."""
+    value = env.get(variable)
+    if not value:
+        return default
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise SettingsError(variable, value, "expected a number of seconds of at least 0")
+    return seconds
 
 
 def _count(env: Mapping[str, str], variable: str, default: int) -> int:
@@ -141,3 +297,132 @@ def hub_settings(env: Mapping[str, str]) -> HubSettings:
         offline=env.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE,
         endpoint=env.get("HF_ENDPOINT") or None,
     )
+
+
+_QUOTA = re.compile(r"(\d+(?:\.\d+)?)\s*(tokens?)?\s*/\s*(s|sec|second|m|min|minute|h|hour)")
+_PERIOD_SECONDS = {
+    **dict.fromkeys(("s", "sec", "second"), 1),
+    **dict.fromkeys(("m", "min", "minute"), 60),
+    **dict.fromkeys(("h", "hour"), 3600),
+}
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://(\[[0-9a-f:.]+\]|[^\s/:\[\]*]+)(:(\d{1,5}|\*))?")
+_HOSTNAME = re.compile(r"[a-z0-9_.-]+|\[[0-9a-f:.]+\]")
+_API_KEY = re.compile(r"[\x21-\x7e]+")
+_SIZE = re.compile(r"(\d+)\s*(b|kb|kib|mb|mib|gb|gib)?")
+_SIZE_UNITS = {"kb": 10**3, "kib": 2**10, "mb": 10**6, "mib": 2**20, "gb": 10**9, "gib": 2**30}
+
+
+def security_settings(env: Mapping[str, str]) -> SecuritySettings:
+    """The HTTP API's defences from ``LADLE_ORIGINS``, ``LADLE_API_KEYS`` and the rest."""
+    return SecuritySettings(
+        origins=_origins(env, "LADLE_ORIGINS"),
+        allowed_hosts=_allowed_hosts(env, "LADLE_ALLOWED_HOSTS"),
+        api_keys=_api_keys(env),
+        rate_limit=_rate_limit(env, "LADLE_RATE_LIMIT"),
+        trusted_proxies=_networks(env, "LADLE_TRUSTED_PROXIES"),
+        max_body_bytes=_size(env, "LADLE_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
+        max_prompt_chars=_count(env, "LADLE_MAX_PROMPT_CHARS", DEFAULT_MAX_PROMPT_CHARS),
+        max_messages=_count(env, "LADLE_MAX_MESSAGES", DEFAULT_MAX_MESSAGES),
+        body_timeout=_seconds(env, "LADLE_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT_S),
+        header_timeout=_seconds(env, "LADLE_HEADER_TIMEOUT", DEFAULT_HEADER_TIMEOUT_S),
+    )
+
+
+def parse_rate_limit(text: str) -> RateLimit:
+    """``"60/min,20000tokens/min"``: requests and generated tokens per ``s``, ``min`` or
+    ``hour`` (either may be left out); ``off`` or ``none``: no limit."""
+    if text.strip().lower() in {"off", "none"}:
+        return RateLimit()
+    quotas: dict[str, Quota] = {}
+    for item in text.lower().split(","):
+        match = _QUOTA.fullmatch(item.strip())
+        if match is None or float(match[1]) <= 0:
+            raise ValueError(f"{item.strip()!r} is not N/min or Ntokens/min (per s, min or hour)")
+        kind = "tokens" if match[2] else "requests"
+        if kind in quotas:
+            raise ValueError(f"two limits on {kind}")
+        quotas[kind] = Quota(amount=float(match[1]), seconds=_PERIOD_SECONDS[match[3]])
+    return RateLimit(requests=quotas.get("requests"), tokens=quotas.get("tokens"))
+
+
+def parse_api_key(entry: str) -> ApiKey:
+    """``key`` (scope ``user``), ``user:key`` or ``admin:key``."""
+    prefix, colon, secret = entry.strip().partition(":")
+    scope: ApiScope = "admin" if prefix == "admin" else "user"
+    if not colon or prefix not in ("user", "admin"):
+        secret = entry.strip()
+    if not _API_KEY.fullmatch(secret):
+        raise ValueError("an API key is printable ASCII without spaces or commas")
+    return ApiKey(secret=SecretStr(secret), scope=scope)
+
+
+def _api_keys(env: Mapping[str, str]) -> tuple[ApiKey, ...]:
+    """Keys from ``LADLE_API_KEYS`` and ``LADLE_API_KEY_FILE``; an error never shows one."""
+    sources = [("LADLE_API_KEYS", "(hidden)", env.get("LADLE_API_KEYS", "").split(","))]
+    if path := env.get("LADLE_API_KEY_FILE"):
+        try:
+            lines = Path(path).expanduser().read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeError) as exc:
+            raise SettingsError("LADLE_API_KEY_FILE", path, f"cannot read it ({exc})") from None
+        lines = [line for line in lines if not line.lstrip().startswith("#")]
+        sources.append(("LADLE_API_KEY_FILE", path, lines))
+    keys: list[ApiKey] = []
+    for variable, shown, entries in sources:
+        for number, entry in enumerate(entries, 1):
+            try:
+                keys.extend([parse_api_key(entry)] if entry.strip() else [])
+            except ValueError as exc:
+                raise SettingsError(variable, shown, f"entry {number}: {exc}") from None
+    return tuple(keys)
+
+
+def _rate_limit(env: Mapping[str, str], variable: str) -> RateLimit | None:
+    value = env.get(variable)
+    if not value:
+        return None
+    try:
+        return parse_rate_limit(value)
+    except ValueError as exc:
+        raise SettingsError(variable, value, str(exc)) from None
+
+
+def _origins(env: Mapping[str, str], variable: str) -> tuple[str, ...]:
+    """:data:`DEFAULT_ORIGINS` and the origins named in ``variable``, checked."""
+    value = env.get(variable, "")
+    origins = list(DEFAULT_ORIGINS)
+    for entry in filter(None, (item.strip().lower().rstrip("/") for item in value.split(","))):
+        if not _ORIGIN.fullmatch(entry):
+            reason = "is not scheme://host[:port or :*] ('*' and 'null' are refused)"
+            raise SettingsError(variable, value, f"{entry!r} {reason}")
+        origins.extend([entry] if entry not in origins else [])
+    return tuple(origins)
+
+
+def _allowed_hosts(env: Mapping[str, str], variable: str) -> frozenset[str]:
+    value = env.get(variable, "")
+    hosts = {item.strip().lower().rstrip(".") for item in value.split(",")} - {""}
+    for host in hosts:
+        if not _HOSTNAME.fullmatch(host):
+            raise SettingsError(variable, value, f"{host!r} is not a host name (no port, no *)")
+    return frozenset(hosts)
+
+
+def _networks(env: Mapping[str, str], variable: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    value = env.get(variable, "")
+    try:
+        return tuple(
+            ip_network(item.strip(), strict=False) for item in value.split(",") if item.strip()
+        )
+    except ValueError as exc:
+        raise SettingsError(variable, value, str(exc)) from None
+
+
+def _size(env: Mapping[str, str], variable: str, default: int) -> int:
+    """A byte count such as ``33554432``, ``32MiB`` or ``500kb``; ``default`` when unset."""
+    value = env.get(variable)
+    if not value:
+        return default
+    match = _SIZE.fullmatch(value.strip().lower())
+    if match is None or int(match[1]) < 1:
+        raise SettingsError(variable, value, "expected a size such as 33554432 or 32MiB")
+    return int(match[1]) * _SIZE_UNITS.get(match[2] or "b", 1)

@@ -134,6 +134,11 @@ class Scheduler:
             await asyncio.wait(closing)
         return bool(mine)
 
+    @property
+    def queued(self) -> int:
+        """Requests waiting now (for a load, for room, or for a slot)."""
+        return self._waiting
+
     def ps(self) -> list[PsEntry]:
         """The loaded models, the one that will stay longest first (as ``ollama ps``)."""
         now, wall = self._clock(), datetime.now(UTC)

@@ -1,0 +1,159 @@
+"""Server commands: ``serve`` runs the HTTP API; ``run``, ``ps`` and ``stop`` are its
+clients and talk to it only through :class:`runtime.client.LadleClient`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+
+from ladle.images import human_bytes
+from ladle.settings import Settings
+
+SERVE_HELP = """Serve the model store over Ollama's HTTP API until SIGTERM or Ctrl-C.
+
+Models load on their first request and stay loaded for keep_alive. On SIGTERM the \
+server stops accepting connections, lets requests in flight finish for \
+LADLE_SHUTDOWN_GRACE seconds, cancels the rest and unloads every model.
+
+\b
+Settings (environment variables, read once at start):
+  LADLE_HOST               listen on host[:port] (127.0.0.1:11434)
+  LADLE_MODELS             the model store (~/.ladle/models)
+  LADLE_KEEP_ALIVE         idle time before a model unloads (5m; 0, -1)
+  LADLE_NUM_PARALLEL       requests one model serves at once (4)
+  LADLE_MAX_LOADED_MODELS  models loaded at once (1)
+  LADLE_MAX_QUEUE          requests that may wait; more get 503 (512)
+  LADLE_SHUTDOWN_GRACE     seconds requests get to finish on exit (10)
+  LADLE_ORIGINS            browser origins CORS allows (loopback ones)
+  LADLE_ALLOWED_HOSTS      Host headers accepted besides loopback ones
+  LADLE_API_KEYS           keys clients send as Bearer tokens (none)
+  LADLE_API_KEY_FILE       a file of such keys, one a line
+  LADLE_RATE_LIMIT         e.g. 60/min,20000tokens/min (off on loopback)
+  LADLE_TRUSTED_PROXIES    proxies whose X-Forwarded-For is believed
+  LADLE_MAX_BODY_BYTES     larger request bodies get 413 (32MiB)
+  LADLE_MAX_PROMPT_CHARS   longer prompts get 413
+  LADLE_MAX_MESSAGES       longer conversations get 413
+  LADLE_BODY_TIMEOUT       seconds a request body may take to arrive
+  LADLE_HEADER_TIMEOUT     seconds request headers may take to arrive
+
+Example: LADLE_HOST=127.0.0.1:8080 ladle serve"""
+
+
+def serve() -> None:
+    import uvicorn
+
+    from runtime.api import create_app
+    from runtime.api.limits import header_timeout_protocol
+
+    settings = Settings.from_environment()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:  %(name)s: %(message)s")
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        http=header_timeout_protocol(settings.security.header_timeout),
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace)),
+        log_config=None,
+        access_log=False,
+    )
+    uvicorn.Server(config).run()
+
+
+serve.__doc__ = SERVE_HELP
+
+
+def run(
+    name: Annotated[str, typer.Argument(help="The model to ask.")],
+    prompt: Annotated[
+        str | None, typer.Argument(help="The question (default: standard input, if piped).")
+    ] = None,
+) -> None:
+    """Ask a model one question through the server and print the answer as it comes.
+
+    With no PROMPT, the question is read from standard input when it is piped. The
+    interactive chat (no PROMPT, on a terminal) comes with the TUI.
+
+    Example: ladle run sre-bot "How do I find the process using port 8080?"
+    """
+    from runtime.client import LadleClient
+
+    if prompt is None:
+        if stdin_is_terminal():
+            typer.echo(
+                "the interactive chat is not there yet (it comes with ladle's TUI); "
+                f'ask one question with: ladle run {name} "your question"',
+                err=True,
+            )
+            raise typer.Exit(1)
+        prompt = sys.stdin.read()
+    with LadleClient(Settings.from_environment().url) as client:
+        messages = [{"role": "user", "content": prompt}]
+        for piece in client.chat(name, messages):
+            typer.echo(piece.get("message", {}).get("content", ""), nl=False)
+            sys.stdout.flush()
+    typer.echo()
+
+
+def ps() -> None:
+    """List the models loaded in the server: NAME, ID, SIZE, PROCESSOR, CONTEXT, UNTIL.
+
+    Example: ladle ps
+    """
+    from runtime.client import LadleClient
+    from runtime.memory import processor
+
+    with LadleClient(Settings.from_environment().url) as client:
+        models = client.ps()
+    rows = [("NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL")]
+    for model in models:
+        size, vram = int(model.get("size", 0)), int(model.get("size_vram", 0))
+        rows.append(
+            (
+                str(model.get("name", "")),
+                str(model.get("digest", ""))[:12],
+                human_bytes(size),
+                processor(size, vram),
+                str(model.get("context_length", "")),
+                until(model.get("expires_at")),
+            )
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        typer.echo("    ".join(cells).rstrip())
+
+
+def stop(name: Annotated[str, typer.Argument(help="The model to unload.")]) -> None:
+    """Unload a model from the server now (its requests in flight finish first).
+
+    Example: ladle stop sre-bot
+    """
+    from runtime.client import LadleClient
+
+    with LadleClient(Settings.from_environment().url) as client:
+        client.stop(name)
+
+
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def until(expires_at: Any, now: datetime | None = None) -> str:
+    """``ps``'s UNTIL column: ``4 minutes from now``, ``Forever``, ``Stopping...``."""
+    if not isinstance(expires_at, str):
+        return ""
+    moment = datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
+    seconds = (moment - (now or datetime.now(UTC))).total_seconds()
+    if seconds > 100 * 365 * 86_400:
+        return "Forever"
+    if seconds <= 0:
+        return "Stopping..."
+    for unit, length in (("day", 86_400), ("hour", 3_600), ("minute", 60), ("second", 1)):
+        if seconds >= length:
+            count = int(seconds // length)
+            return f"{count} {unit}{'s' if count > 1 else ''} from now"
+    return "Less than a second from now"

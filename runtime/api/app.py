@@ -1,0 +1,79 @@
+"""The HTTP server: :func:`create_app` builds the FastAPI app that ``ladle serve`` runs.
+
+The app's lifespan owns the model store and the :class:`~runtime.scheduler.Scheduler`:
+both are made when the server starts and the scheduler is closed (every runner
+reaped) when it stops. Security checks (Host header, CORS, API keys, size limits) and
+metrics are installed from :mod:`runtime.api.security` and :mod:`runtime.api.metrics`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+from fastapi import FastAPI
+
+from builder.store import Store
+from ladle import __version__
+from ladle.settings import Settings
+from runtime.api import ollama
+from runtime.api.errors import install_error_handlers
+from runtime.api.service import Metrics, Service
+from runtime.scheduler import RunnerFactory, Scheduler
+
+
+def create_app(settings: Settings, runner_factory: RunnerFactory | None = None) -> FastAPI:
+    """The ladle server for ``settings``; ``runner_factory`` (default: runners planned on
+    this machine's hardware, :class:`runtime.placement.PlannedRunnerFactory`) starts the
+    runners, and tests pass a fake one."""
+    install_security, install_metrics = _hooks()
+    metrics: list[Metrics] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = Store(settings.models)
+        factory = runner_factory or _planned_factory()
+        scheduler = Scheduler(store, settings, factory)
+        app.state.service = Service(store, scheduler, settings, metrics[0])
+        try:
+            yield
+        finally:
+            await scheduler.close()
+
+    app = FastAPI(
+        title="ladle",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    install_error_handlers(app)
+    metrics.append(install_metrics(app))  # first, so that it counts security's refusals
+    install_security(app, settings)
+    app.include_router(ollama.router)
+    return app
+
+
+def _planned_factory() -> RunnerFactory:
+    from runtime.placement import PlannedRunnerFactory
+
+    return PlannedRunnerFactory()
+
+
+def _hooks() -> tuple[
+    Callable[[FastAPI, Settings], None],
+    Callable[[FastAPI], Metrics],
+]:
+    """The security and metrics installers, with a clear message if a module is missing."""
+    try:
+        from runtime.api.metrics import install_metrics
+        from runtime.api.security import install_security
+    except ModuleNotFoundError as error:
+        if error.name not in ("runtime.api.metrics", "runtime.api.security"):
+            raise
+        raise ImportError(
+            f"{error.name} is missing: ladle's HTTP API installs its security checks and "
+            "metrics from runtime.api.security and runtime.api.metrics"
+        ) from error
+    return install_security, install_metrics

@@ -1,0 +1,156 @@
+"""The store as Ollama's API shows it: ``/api/tags``, ``/api/show``, ``/api/ps``, and
+the tag operations ``/api/copy`` and ``/api/delete``.
+
+Everything here is synchronous file IO on the store (small files); the routes run it in
+FastAPI's thread pool. Digests are shown as Ollama shows them: hex, no ``sha256:``.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from builder.config import ImageConfig
+from builder.gguf_file import inspect_gguf
+from builder.image import Image
+from builder.names import ModelName
+from builder.store import Store, StoredImage
+from builder.tool_calls import parser_for_family
+from ladle.errors import ModelNotFoundError
+from runtime.loaded import PsEntry
+
+PARAMETER_WIDTH = 30
+"""Ollama pads a parameter's name to this width in ``/api/show``'s ``parameters``."""
+
+
+def timestamp(moment: datetime | float) -> str:
+    """RFC 3339 in UTC with a ``Z``, as Go writes ``time.Time``."""
+    if isinstance(moment, int | float):
+        moment = datetime.fromtimestamp(moment, UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def hex_digest(digest: str) -> str:
+    return digest.removeprefix("sha256:")
+
+
+def details(config: ImageConfig) -> dict[str, Any]:
+    """Ollama's ``ModelDetails``."""
+    return {
+        "parent_model": "",
+        "format": config.model_format,
+        "family": config.model_family,
+        "families": list(config.model_families) or None,
+        "parameter_size": config.model_type,
+        "quantization_level": config.file_type,
+    }
+
+
+def _config(store: Store, stored: StoredImage) -> ImageConfig:
+    return ImageConfig.model_validate_json(store.read_blob(stored.manifest.config.digest))
+
+
+def _size(stored: StoredImage) -> int:
+    manifest = stored.manifest
+    return manifest.config.size + sum(layer.size for layer in manifest.layers)
+
+
+def tags(store: Store) -> dict[str, Any]:
+    """``GET /api/tags``: every image, the newest first."""
+    images = sorted(store.images(), key=lambda stored: stored.modified, reverse=True)
+    return {
+        "models": [
+            {
+                "name": stored.name.display(),
+                "model": stored.name.display(),
+                "modified_at": timestamp(stored.modified),
+                "size": _size(stored),
+                "digest": hex_digest(stored.digest),
+                "details": details(_config(store, stored)),
+            }
+            for stored in images
+        ]
+    }
+
+
+def show(store: Store, name: str) -> dict[str, Any]:
+    """``POST /api/show``: the image's Modelfile, parameters, template, facts and the
+    GGUF metadata (``model_info``, without the vocabulary arrays)."""
+    stored = store.get(ModelName.parse(name))
+    image = Image.read(store, stored)
+    capabilities = list(image.config.capabilities) or ["completion"]
+    if parser_for_family(image.config.template_family, image.template) is not None:
+        capabilities.append("tools")
+    return {
+        "modelfile": image.modelfile(),
+        "parameters": _parameters(image),
+        "template": image.template or "",
+        "system": image.system or "",
+        "license": "\n".join(image.licenses),
+        "details": details(image.config),
+        "model_info": _model_info(image.model_path) if image.model_path != Path() else {},
+        "capabilities": capabilities,
+        "modified_at": timestamp(stored.modified),
+    }
+
+
+def copy(store: Store, source: str, destination: str) -> None:
+    """``POST /api/copy``: tag ``destination`` with ``source``'s manifest (no blob copied)."""
+    target = ModelName.parse(destination)
+    with store.in_use():  # so that a prune cannot take the blobs meanwhile
+        stored = store.get(ModelName.parse(source))
+        with store.lock(target):
+            store.put_manifest(target, stored.manifest)
+
+
+def delete(store: Store, name: str) -> None:
+    """``DELETE /api/delete``: remove a tag (its blobs stay until pruned)."""
+    model = ModelName.parse(name)
+    with store.lock(model):
+        store.delete(model)
+
+
+def ps(store: Store, entries: list[PsEntry]) -> dict[str, Any]:
+    """``GET /api/ps``: the loaded models, the one that stays longest first."""
+    models = []
+    for entry in entries:
+        try:
+            facts = details(_config(store, store.get(ModelName.parse(entry.name))))
+        except ModelNotFoundError:  # deleted while loaded: still shown until unloaded
+            facts = None
+        models.append(
+            {
+                "name": entry.name,
+                "model": entry.model,
+                "size": entry.size,
+                "digest": hex_digest(entry.digest),
+                "details": facts,
+                "expires_at": timestamp(entry.expires_at),
+                "size_vram": entry.size_vram,
+                "context_length": entry.context_length,
+            }
+        )
+    return {"models": models}
+
+
+def _parameters(image: Image) -> str:
+    lines = []
+    for key, value in image.params.items():
+        for item in value if isinstance(value, list) else [value]:
+            shown = f'"{item}"' if isinstance(item, str) else _value_text(item)
+            lines.append(f"{key:<{PARAMETER_WIDTH}} {shown}")
+    return "\n".join(lines)
+
+
+def _value_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@functools.lru_cache(maxsize=16)
+def _model_info(path: Path) -> dict[str, Any]:
+    """A blob's GGUF metadata; blobs are content-addressed, so the path is the key."""
+    return dict(inspect_gguf(path).metadata)

@@ -1,0 +1,225 @@
+"""Ollama's ``/api`` routes, with Ollama's paths, fields and streaming.
+
+A streamed answer is NDJSON (``application/x-ndjson``): one JSON object per line, the
+last with ``done: true``, ``done_reason`` and the counters. Its first piece is computed
+before the response starts, so that a request that fails early (unknown model, bad
+option, full queue) gets its own status code; an error after that ends the stream with
+an ``{"error": "…"}`` line, as Ollama does. ``"stream": false`` gathers the pieces into
+one object.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from ladle import __version__
+from ladle.errors import LadleError
+from runtime.api import catalog
+from runtime.api.errors import public_message
+from runtime.api.ratelimit import get_rate_limiter
+from runtime.api.schemas import (
+    ChatBody,
+    CopyBody,
+    EmbedBody,
+    EmbeddingsBody,
+    GenerateBody,
+    NamedBody,
+)
+from runtime.api.service import Reply, Service
+
+NDJSON = "application/x-ndjson"
+
+Shape = Callable[[Reply], dict[str, Any]]
+
+router = APIRouter()
+logger = logging.getLogger(__name__)
+
+
+def service(request: Request) -> Service:
+    """The app's :class:`Service` (made by the lifespan in :mod:`runtime.api.app`)."""
+    found: Service = request.app.state.service
+    return found
+
+
+Served = Depends(service)
+
+
+@router.get("/", response_class=PlainTextResponse)
+@router.head("/", response_class=PlainTextResponse)
+async def root() -> str:
+    return "ladle is running"
+
+
+@router.get("/api/version")
+async def version() -> dict[str, str]:
+    return {"version": __version__}
+
+
+@router.post("/api/generate")
+async def generate(body: GenerateBody, request: Request, served: Service = Served) -> Response:
+    replies = _charged(await served.generate(body), request)
+    return await _answer(replies, _generate_shape(body.model), body.stream, _gather_generate)
+
+
+@router.post("/api/chat")
+async def chat(body: ChatBody, request: Request, served: Service = Served) -> Response:
+    replies = _charged(await served.chat(body), request)
+    return await _answer(replies, _chat_shape(body.model), body.stream, _gather_chat)
+
+
+@router.post("/api/embed")
+async def embed(body: EmbedBody, served: Service = Served) -> dict[str, Any]:
+    result = await served.embed(body)
+    return {
+        "model": body.model,
+        "embeddings": result.vectors,
+        "total_duration": result.total_duration_ns,
+        "load_duration": result.load_duration_ns,
+        "prompt_eval_count": result.prompt_eval_count,
+    }
+
+
+@router.post("/api/embeddings")
+async def embeddings(body: EmbeddingsBody, served: Service = Served) -> dict[str, Any]:
+    """The older endpoint: one text, one ``embedding``."""
+    if not body.prompt:
+        return {"embedding": []}
+    request = EmbedBody(
+        model=body.model, input=body.prompt, options=body.options, keep_alive=body.keep_alive
+    )
+    result = await served.embed(request)
+    return {"embedding": result.vectors[0]}
+
+
+@router.get("/api/tags")
+async def tags(served: Service = Served) -> dict[str, Any]:
+    return await run_in_threadpool(catalog.tags, served.store)
+
+
+@router.post("/api/show")
+async def show(body: NamedBody, served: Service = Served) -> dict[str, Any]:
+    return await run_in_threadpool(catalog.show, served.store, body.target())
+
+
+@router.post("/api/copy")
+async def copy(body: CopyBody, served: Service = Served) -> Response:
+    await run_in_threadpool(catalog.copy, served.store, body.source, body.destination)
+    return Response(status_code=200)
+
+
+@router.delete("/api/delete")
+async def delete(body: NamedBody, served: Service = Served) -> Response:
+    await run_in_threadpool(catalog.delete, served.store, body.target())
+    return Response(status_code=200)
+
+
+@router.get("/api/ps")
+async def ps(served: Service = Served) -> dict[str, Any]:
+    return await run_in_threadpool(catalog.ps, served.store, served.scheduler.ps())
+
+
+# -- answers -------------------------------------------------------------------
+
+
+async def _answer(
+    replies: AsyncGenerator[Reply, None],
+    shape: Shape,
+    stream: bool,
+    gather: Callable[[list[Reply], Shape], dict[str, Any]],
+) -> Response:
+    if not stream:
+        return JSONResponse(gather([reply async for reply in replies], shape))
+    first = await anext(replies)  # errors before the first piece get their own status
+
+    async def lines() -> AsyncIterator[bytes]:
+        try:
+            yield _line(shape(first))
+            async for reply in replies:
+                yield _line(shape(reply))
+        except Exception as error:
+            if not isinstance(error, LadleError):
+                logger.exception("a stream failed")
+            yield _line({"error": public_message(error)})
+        finally:
+            await replies.aclose()
+
+    return StreamingResponse(lines(), media_type=NDJSON)
+
+
+async def _charged(
+    replies: AsyncGenerator[Reply, None], request: Request
+) -> AsyncGenerator[Reply, None]:
+    """``replies``, whose generated tokens are charged to the client's rate limit."""
+    try:
+        async for reply in replies:
+            if reply.final is not None:
+                limiter = get_rate_limiter(request.app)
+                limiter.charge_tokens(limiter.client(request.scope), reply.final.eval_count)
+            yield reply
+    finally:
+        await replies.aclose()
+
+
+def _line(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def _now() -> str:
+    return catalog.timestamp(datetime.now(UTC))
+
+
+def _counters(reply: Reply) -> dict[str, Any]:
+    """The fields of a last piece."""
+    fields: dict[str, Any] = {"done": True, "done_reason": reply.done_reason}
+    fields["total_duration"] = reply.total_duration_ns
+    fields["load_duration"] = reply.load_duration_ns
+    if (final := reply.final) is not None:
+        fields |= {
+            "prompt_eval_count": final.prompt_eval_count,
+            "prompt_eval_duration": final.prompt_eval_duration_ns,
+            "eval_count": final.eval_count,
+            "eval_duration": final.eval_duration_ns,
+        }
+    return fields
+
+
+def _generate_shape(model: str) -> Shape:
+    def shape(reply: Reply) -> dict[str, Any]:
+        piece: dict[str, Any] = {"model": model, "created_at": _now(), "response": reply.text}
+        return piece | (_counters(reply) if reply.done else {"done": False})
+
+    return shape
+
+
+def _chat_shape(model: str) -> Shape:
+    def shape(reply: Reply) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": reply.text}
+        if reply.tool_calls:
+            message["tool_calls"] = [call.to_ollama() for call in reply.tool_calls]
+        piece: dict[str, Any] = {"model": model, "created_at": _now(), "message": message}
+        return piece | (_counters(reply) if reply.done else {"done": False})
+
+    return shape
+
+
+def _gather_generate(replies: list[Reply], shape: Shape) -> dict[str, Any]:
+    whole = shape(replies[-1])
+    whole["response"] = "".join(reply.text for reply in replies)
+    return whole
+
+
+def _gather_chat(replies: list[Reply], shape: Shape) -> dict[str, Any]:
+    whole = shape(replies[-1])
+    whole["message"]["content"] = "".join(reply.text for reply in replies)
+    calls = [call.to_ollama() for reply in replies for call in reply.tool_calls]
+    if calls:
+        whole["message"]["tool_calls"] = calls
+    return whole

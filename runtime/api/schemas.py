@@ -1,0 +1,96 @@
+"""The JSON bodies of Ollama's ``/api`` requests, with Ollama's field names.
+
+Fields Ollama accepts but ladle does not use yet (``think``, ``logprobs``, ``context``)
+are read and ignored, as Ollama ignores fields it does not know; unknown fields are
+ignored too, so that newer clients keep working.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ladle.errors import InvalidFieldError
+
+KeepAliveField = str | int | float | None
+FormatField = str | dict[str, Any] | None
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class GenerateBody(_Body):
+    """``POST /api/generate``."""
+
+    model: str
+    prompt: str = ""
+    suffix: str | None = None
+    system: str | None = None
+    template: str | None = None
+    context: list[int] | None = None
+    stream: bool = True
+    raw: bool = False
+    format: FormatField = None
+    images: list[str] | None = None
+    options: dict[str, Any] | None = None
+    keep_alive: KeepAliveField = None
+    think: bool | str | None = None
+
+
+class ChatBody(_Body):
+    """``POST /api/chat``."""
+
+    model: str
+    messages: list[dict[str, Any]] = Field(default_factory=list)
+    tools: list[dict[str, Any]] | None = None
+    stream: bool = True
+    format: FormatField = None
+    options: dict[str, Any] | None = None
+    keep_alive: KeepAliveField = None
+    think: bool | str | None = None
+
+
+class EmbedBody(_Body):
+    """``POST /api/embed``: one text or several."""
+
+    model: str
+    input: str | list[str] = ""
+    truncate: bool = True
+    options: dict[str, Any] | None = None
+    keep_alive: KeepAliveField = None
+    dimensions: int | None = Field(None, gt=0)
+
+    def texts(self) -> list[str]:
+        return [self.input] if isinstance(self.input, str) else list(self.input)
+
+
+class EmbeddingsBody(_Body):
+    """``POST /api/embeddings``, the older single-text endpoint."""
+
+    model: str
+    prompt: str = ""
+    options: dict[str, Any] | None = None
+    keep_alive: KeepAliveField = None
+
+
+class NamedBody(_Body):
+    """``/api/show`` and ``/api/delete``: ``model``, or ``name`` from older clients."""
+
+    model: str = ""
+    name: str = ""
+    verbose: bool = False
+
+    def target(self) -> str:
+        chosen = self.model or self.name
+        if not chosen:
+            raise InvalidFieldError("model", "a model name is required")
+        return chosen
+
+
+class CopyBody(_Body):
+    """``POST /api/copy``."""
+
+    source: str
+    destination: str

@@ -1,0 +1,311 @@
+"""Generation and embeddings over the scheduler: what ``/api/generate``, ``/api/chat``
+and ``/api/embed`` do, apart from their JSON.
+
+A reply is an async iterator of :class:`Reply` pieces, the last one carrying the
+runner's counters. Before the scheduler is asked for a runner the request is checked and
+its prompt rendered, so that a bad request fails fast (and before a stream starts):
+
+- the prompt is the image's chat template over the image's SYSTEM and MESSAGE turns and
+  the request's messages (:class:`builder.prompt.PromptSource`), with the request's
+  ``system`` and ``template`` in place of the image's, or the bare prompt when ``raw``;
+- sampling, ``stop``, ``num_predict`` and ``num_keep`` are the image's parameters under
+  the request's ``options`` (:mod:`runtime.api.options`), ``format`` becomes a grammar;
+- with ``tools``, the reply is read for tool calls in the form the image's template
+  family writes them (:class:`builder.tool_call_stream.ToolCallStream`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from builder import media_types
+from builder.conversation import Message, check_messages
+from builder.image import Image
+from builder.names import ModelName
+from builder.prompt import PromptSource, image_source
+from builder.store import Store
+from builder.tool_call_stream import ToolCallStream
+from builder.tool_calls import ToolCall, ToolCallParser, parser_for_family
+from ladle.errors import (
+    ContextOverflowError,
+    InvalidFieldError,
+    InvalidRequestError,
+    RunnerCrashedError,
+)
+from ladle.settings import Settings
+from runtime.api.limits import check_request_size
+from runtime.api.options import generation
+from runtime.api.schemas import ChatBody, EmbedBody, FormatField, GenerateBody
+from runtime.keep_alive import KeepAlive, keep_alive_seconds
+from runtime.protocol import GenerateChunk, GenerateRequest
+from runtime.runner import grammar_for_format
+from runtime.scheduler import Scheduler
+
+IMAGES_CACHED = 16
+"""Images whose template is kept compiled between requests (by manifest digest)."""
+
+
+class Metrics(Protocol):
+    """What the service reports (``runtime.api.metrics.Metrics`` implements it)."""
+
+    def observe_tokens(self, prompt: int, generated: int) -> None: ...
+    def observe_ttft(self, seconds: float) -> None: ...
+    def observe_rate(self, tokens_per_s: float) -> None: ...
+    def set_queue_depth(self, n: int) -> None: ...
+    def set_loaded_models(self, n: int) -> None: ...
+    def count_runner_restart(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One piece of an answer; the last has ``final`` (the runner's counters)."""
+
+    text: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    final: GenerateChunk | None = None
+    done_reason: str | None = None
+    """Why the answer ended: the runner's reason, or ``load``/``unload``."""
+    load_duration_ns: int = 0
+    total_duration_ns: int = 0
+
+    @property
+    def done(self) -> bool:
+        return self.done_reason is not None
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    vectors: list[list[float]]
+    prompt_eval_count: int
+    load_duration_ns: int
+    total_duration_ns: int
+
+
+@dataclass(frozen=True)
+class _Model:
+    """An image with its compiled prompt source."""
+
+    name: ModelName
+    image: Image
+    source: PromptSource
+
+    @property
+    def has_vision(self) -> bool:
+        manifest = self.image.stored.manifest
+        return "vision" in self.image.config.capabilities or bool(
+            manifest.layers_of(media_types.PROJECTOR)
+        )
+
+
+class Service:
+    """Answers generate, chat and embed requests with the scheduler's runners."""
+
+    def __init__(
+        self, store: Store, scheduler: Scheduler, settings: Settings, metrics: Metrics
+    ) -> None:
+        self.store = store
+        self.scheduler = scheduler
+        self.settings = settings
+        self.metrics = metrics
+        self._models: dict[tuple[tuple[str, ...], str], _Model] = {}
+
+    # -- generate and chat ---------------------------------------------------
+
+    async def generate(self, body: GenerateBody) -> AsyncGenerator[Reply, None]:
+        """``/api/generate``: an empty prompt loads the model (or unloads it)."""
+        started = time.perf_counter_ns()
+        check_request_size(body.prompt, None, self.settings)
+        if not body.prompt and not body.images and not body.suffix:
+            return self._load(ModelName.parse(body.model), body.keep_alive, body.options)
+        model = await asyncio.to_thread(self._model, body.model)
+        if body.images:
+            _refuse_images(model, "images")
+        if body.suffix:
+            raise InvalidFieldError("suffix", f"{model.name.display()} does not support insert")
+        if body.raw:
+            prompt = body.prompt
+        else:
+            source = model.source
+            if body.template:
+                source = source.with_template(body.template, "the request's template")
+            messages: list[Message] = [{"role": "user", "content": body.prompt}]
+            if body.system:
+                messages.insert(0, {"role": "system", "content": body.system})
+            prompt = source.render(messages)
+        request = generation(model.image.params, body.options).request(
+            prompt, _grammar(body.format)
+        )
+        return self._answer(model, request, body.options, body.keep_alive, None, started)
+
+    async def chat(self, body: ChatBody) -> AsyncGenerator[Reply, None]:
+        """``/api/chat``: no messages loads the model (or unloads it)."""
+        started = time.perf_counter_ns()
+        check_request_size(None, body.messages, self.settings)
+        messages = check_messages(body.messages, "messages")
+        if not messages:
+            return self._load(ModelName.parse(body.model), body.keep_alive, body.options)
+        model = await asyncio.to_thread(self._model, body.model)
+        if any(message.get("images") for message in messages):
+            _refuse_images(model, "messages.images")
+        parser = _tool_parser(model) if body.tools else None
+        prompt = model.source.render(messages, body.tools or None)
+        request = generation(model.image.params, body.options).request(
+            prompt, _grammar(body.format)
+        )
+        return self._answer(model, request, body.options, body.keep_alive, parser, started)
+
+    async def _load(
+        self, name: ModelName, keep_alive: KeepAlive, options: Mapping[str, Any] | None
+    ) -> AsyncGenerator[Reply, None]:
+        started = time.perf_counter_ns()
+        unload = keep_alive_seconds(keep_alive, self.settings.keep_alive) == 0
+        await self.scheduler.load_only(name.display(), keep_alive, options)
+        self._report_state()
+        elapsed = time.perf_counter_ns() - started
+        yield Reply(
+            done_reason="unload" if unload else "load",
+            load_duration_ns=0 if unload else elapsed,
+            total_duration_ns=elapsed,
+        )
+
+    async def _answer(
+        self,
+        model: _Model,
+        request: GenerateRequest,
+        options: Mapping[str, Any] | None,
+        keep_alive: KeepAlive,
+        parser: ToolCallParser | None,
+        started: int,
+    ) -> AsyncGenerator[Reply, None]:
+        self.metrics.set_queue_depth(self.scheduler.queued + 1)
+        try:
+            async with self.scheduler.use(model.name.display(), options, keep_alive) as loaded:
+                self.metrics.set_queue_depth(self.scheduler.queued)
+                self._report_state()
+                loaded_at = time.perf_counter_ns()
+                chunks = loaded.handle.generate(request)
+                try:
+                    async for piece in self._pieces(chunks, parser, started):
+                        final = piece.final
+                        yield piece if final is None else self._final(final, started, loaded_at)
+                finally:
+                    if isinstance(chunks, AsyncGenerator):  # cancels it in the runner
+                        await chunks.aclose()
+        except RunnerCrashedError:
+            self.metrics.count_runner_restart()
+            raise
+        finally:
+            self.metrics.set_queue_depth(self.scheduler.queued)
+
+    async def _pieces(
+        self, chunks: AsyncIterator[GenerateChunk], parser: ToolCallParser | None, started: int
+    ) -> AsyncGenerator[Reply, None]:
+        """The text of ``chunks`` as shown (tool calls held back and parsed at the end);
+        the last piece carries the runner's last chunk in ``final`` (not sent as is)."""
+        stream = ToolCallStream(parser) if parser is not None else None
+        first = True
+        async for chunk in chunks:
+            if first and chunk.text:
+                first = False
+                self.metrics.observe_ttft((time.perf_counter_ns() - started) / 1e9)
+            text = stream.feed(chunk.text) if stream is not None else chunk.text
+            calls: tuple[ToolCall, ...] = ()
+            if chunk.done and stream is not None:
+                rest = stream.finish()
+                text, calls = text + rest.content, tuple(rest.tool_calls)
+            if text or calls:
+                yield Reply(text=text, tool_calls=calls)
+            if chunk.done:
+                yield Reply(final=chunk)
+                return
+
+    def _final(self, chunk: GenerateChunk, started: int, loaded_at: int) -> Reply:
+        self.metrics.observe_tokens(chunk.prompt_eval_count, chunk.eval_count)
+        if chunk.eval_duration_ns > 0 and chunk.eval_count:
+            self.metrics.observe_rate(chunk.eval_count / (chunk.eval_duration_ns / 1e9))
+        return Reply(
+            final=chunk,
+            done_reason=chunk.done_reason or "stop",
+            load_duration_ns=loaded_at - started,
+            total_duration_ns=time.perf_counter_ns() - started,
+        )
+
+    # -- embeddings ----------------------------------------------------------
+
+    async def embed(self, body: EmbedBody) -> Embeddings:
+        """``/api/embed``: L2-normalised vectors (cut to ``dimensions`` and normalised
+        again when asked); texts longer than the context are cut when ``truncate``."""
+        started = time.perf_counter_ns()
+        texts = body.texts()
+        check_request_size("".join(texts), None, self.settings)
+        name = (await asyncio.to_thread(self._model, body.model)).name.display()
+        async with self.scheduler.use(name, body.options, body.keep_alive, embedding=True) as m:
+            loaded_at = time.perf_counter_ns()
+            self._report_state()
+            n_ctx = m.handle.info.load.n_ctx
+            count = 0
+            fitted = []
+            for text in texts:
+                tokens = await m.handle.tokenize(text)
+                if len(tokens) > n_ctx:
+                    if not body.truncate:
+                        raise ContextOverflowError(len(tokens), n_ctx, model=name)
+                    text = await m.handle.detokenize(tokens[:n_ctx])
+                    tokens = tokens[:n_ctx]
+                count += len(tokens)
+                fitted.append(text)
+            vectors = await m.handle.embed(fitted) if fitted else []
+        if body.dimensions is not None:
+            vectors = [_normalised(vector[: body.dimensions]) for vector in vectors]
+        elapsed = time.perf_counter_ns() - started
+        return Embeddings(vectors, count, loaded_at - started, elapsed)
+
+    # -- helpers -------------------------------------------------------------
+
+    def _model(self, name: str) -> _Model:
+        """The image tagged ``name`` and its prompt source (cached by manifest digest)."""
+        model_name = ModelName.parse(name)
+        stored = self.store.get(model_name)
+        key = (model_name.key(), stored.digest)
+        if (known := self._models.get(key)) is None:
+            image = Image.read(self.store, stored)
+            known = _Model(model_name, image, image_source(self.store, stored))
+            if len(self._models) >= IMAGES_CACHED:
+                self._models.pop(next(iter(self._models)))
+            self._models[key] = known
+        return known
+
+    def _report_state(self) -> None:
+        self.metrics.set_loaded_models(len(self.scheduler.ps()))
+
+
+def _refuse_images(model: _Model, field: str) -> None:
+    if not model.has_vision:
+        raise InvalidFieldError(field, f"{model.name.display()} does not support images")
+    raise InvalidFieldError(field, "ladle's runner cannot read images yet")
+
+
+def _tool_parser(model: _Model) -> ToolCallParser:
+    parser = parser_for_family(model.image.config.template_family, model.image.template)
+    if parser is None:
+        raise InvalidFieldError("tools", f"{model.name.display()} does not support tools")
+    return parser
+
+
+def _grammar(format: FormatField) -> str | None:
+    if format is None or format == "":
+        return None
+    try:
+        return grammar_for_format(format)
+    except InvalidRequestError as error:  # say which field it was
+        raise InvalidFieldError("format", error.reason) from None
+
+
+def _normalised(vector: Sequence[float]) -> list[float]:
+    norm = math.sqrt(sum(x * x for x in vector))
+    return [x / norm for x in vector] if norm else list(vector)

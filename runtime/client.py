@@ -1,0 +1,145 @@
+"""The HTTP client of a ladle server: what ``ladle run``, ``ladle ps``, ``ladle stop``
+(and later the TUI) use, and nothing else does.
+
+:class:`LadleClient` speaks Ollama's ``/api``. Streamed answers are read line by line
+(NDJSON) and yielded as they come. Errors are translated here, once: a server that does
+not answer is :class:`~ladle.errors.ServerUnreachableError` (which says to start one), an
+``{"error": …}`` answer, whole or in the middle of a stream, is
+:class:`~ladle.errors.ServerError` with the server's message and status.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from ladle.errors import ServerError, ServerUnreachableError
+
+CONNECT_TIMEOUT_S = 5.0
+"""How long to wait for the server to accept a connection; answers may take minutes."""
+
+Json = dict[str, Any]
+
+
+class LadleClient:
+    """A client of the ladle server at ``url`` (``Settings.url``: from ``LADLE_HOST``)."""
+
+    def __init__(self, url: str, *, transport: httpx.BaseTransport | None = None) -> None:
+        self.url = url.rstrip("/")
+        timeout = httpx.Timeout(None, connect=CONNECT_TIMEOUT_S)
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- requests ----------------------------------------------------------
+
+    def generate(
+        self,
+        model: str,
+        prompt: str,
+        *,
+        options: Mapping[str, Any] | None = None,
+        keep_alive: str | float | None = None,
+    ) -> Iterator[Json]:
+        """Stream ``/api/generate``'s pieces (the last has ``done``)."""
+        body = _body(model=model, prompt=prompt, options=options, keep_alive=keep_alive)
+        return self._stream("/api/generate", body)
+
+    def chat(
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        options: Mapping[str, Any] | None = None,
+        keep_alive: str | float | None = None,
+    ) -> Iterator[Json]:
+        """Stream ``/api/chat``'s pieces (the last has ``done``)."""
+        body = _body(
+            model=model,
+            messages=list(messages),
+            tools=list(tools) if tools else None,
+            options=options,
+            keep_alive=keep_alive,
+        )
+        return self._stream("/api/chat", body)
+
+    def ps(self) -> list[Json]:
+        """The loaded models (``/api/ps``)."""
+        models: list[Json] = self._call("GET", "/api/ps")["models"]
+        return models
+
+    def tags(self) -> list[Json]:
+        """The models in the server's store (``/api/tags``)."""
+        models: list[Json] = self._call("GET", "/api/tags")["models"]
+        return models
+
+    def show(self, model: str) -> Json:
+        return self._call("POST", "/api/show", {"model": model})
+
+    def version(self) -> str:
+        return str(self._call("GET", "/api/version")["version"])
+
+    def stop(self, model: str) -> None:
+        """Unload ``model`` now: a generate with no prompt and ``keep_alive`` 0."""
+        self._call("POST", "/api/generate", {"model": model, "keep_alive": 0, "stream": False})
+
+    # -- plumbing ----------------------------------------------------------
+
+    def _call(self, method: str, path: str, body: Json | None = None) -> Json:
+        try:
+            response = self._http.request(method, path, json=body)
+        except httpx.TransportError as error:
+            raise self._unreachable(error) from None
+        if response.status_code >= 400:
+            raise _server_error(response.status_code, response.text)
+        value: Json = response.json() if response.content else {}
+        return value
+
+    def _stream(self, path: str, body: Json) -> Iterator[Json]:
+        try:
+            with self._http.stream("POST", path, json={**body, "stream": True}) as response:
+                if response.status_code >= 400:
+                    raise _server_error(response.status_code, response.read().decode())
+                for line in response.iter_lines():
+                    if not line.strip():
+                        continue
+                    piece: Json = json.loads(line)
+                    if "error" in piece:
+                        raise ServerError(response.status_code, str(piece["error"]))
+                    yield piece
+        except httpx.TransportError as error:
+            raise self._unreachable(error) from None
+
+    def _unreachable(self, error: httpx.TransportError) -> Exception:
+        if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
+            return ServerUnreachableError(self.url)
+        return ServerError(0, f"the connection to ladle at {self.url} failed: {error}")
+
+
+def _body(**fields: Any) -> Json:
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def _server_error(status: int, text: str) -> ServerError:
+    try:
+        message = str(json.loads(text)["error"])
+    except (ValueError, KeyError, TypeError):
+        message = text.strip() or f"HTTP {status}"
+    return ServerError(status, message)

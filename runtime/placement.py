@@ -1,0 +1,99 @@
+"""Starting a runner where its model fits: the runner factory ``ladle serve`` uses.
+
+:class:`PlannedRunnerFactory` wraps :func:`runtime.runner.start_runner` with the memory
+planner. Before a load it reads the model's GGUF header (:func:`~builder.gguf_file.
+inspect_gguf`), prices the model for the requested context and parallel sequences
+(:func:`runtime.memory.estimate`) and places its layers on what the machine has
+(:func:`runtime.memory.plan_offload`): GPU layers, threads and context go into the
+:class:`~runtime.protocol.LoadSpec`. A model that cannot fit in RAM is refused with
+:class:`~ladle.errors.InsufficientMemoryError` before anything is loaded.
+
+When a load still fails and llama.cpp's words say it ran out of memory, the load is
+retried with :func:`runtime.memory.fallback`'s next plan (fewer layers on the GPU, down
+to none). llama.cpp reports allocation failures only as log text, so that text is what
+:data:`OUT_OF_MEMORY_SIGNS` matches; every other failure is raised as it came.
+
+Hardware is detected once, in a child process (:func:`runtime.hardware.detect_isolated`),
+so that the server itself never holds a GPU context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from builder.gguf_file import inspect_gguf
+from ladle.errors import RunnerError
+from runtime.hardware import Hardware, detect_isolated
+from runtime.memory import OffloadPlan, estimate, fallback, plan_offload
+from runtime.protocol import LoadSpec, RunnerHandle
+from runtime.runner import start_runner
+
+OUT_OF_MEMORY_SIGNS = (
+    "out of memory",
+    "failed to allocate",
+    "unable to allocate",
+    "cudamalloc failed",
+    "erroroutofdevicememory",
+    "insufficient memory",
+)
+"""Lower-cased fragments of llama.cpp's (and its backends') allocation-failure messages."""
+
+StartRunner = Callable[..., Awaitable[RunnerHandle]]
+
+logger = logging.getLogger(__name__)
+
+
+class PlannedRunnerFactory:
+    """A :class:`runtime.scheduler.RunnerFactory` that plans each load on the hardware."""
+
+    def __init__(
+        self,
+        hardware: Callable[[], Hardware] = detect_isolated,
+        start: StartRunner = start_runner,
+    ) -> None:
+        self._hardware = hardware
+        self._start = start
+
+    async def __call__(self, load: LoadSpec, /, *, model_name: str) -> RunnerHandle:
+        plan: OffloadPlan | None = await asyncio.to_thread(self.plan, load, model_name)
+        while plan is not None:
+            logger.info("%s: %s", model_name, plan.reason)
+            try:
+                return await self._start(placed(load, plan), model_name=model_name)
+            except RunnerError as error:
+                if not looks_out_of_memory(error):
+                    raise
+                plan = fallback(plan)
+                if plan is None:
+                    raise
+        raise AssertionError("unreachable: the first plan is never None")
+
+    def plan(self, load: LoadSpec, model_name: str) -> OffloadPlan:
+        """Where ``load``'s model goes on this machine (reads the GGUF header)."""
+        info = inspect_gguf(load.model_path, display_name=model_name)
+        adapters = sum(adapter.path.stat().st_size for adapter in load.adapters)
+        memory = estimate(
+            info,
+            load.n_ctx,
+            load.num_parallel,
+            n_batch=load.n_batch,
+            adapter_bytes=adapters,
+        )
+        return plan_offload(memory, self._hardware(), load.n_gpu_layers)
+
+
+def placed(load: LoadSpec, plan: OffloadPlan) -> LoadSpec:
+    """``load`` with the plan's layers, threads and context; a ``num_thread`` the user
+    asked for is kept."""
+    spec = plan.apply(load)
+    if load.n_threads is not None:
+        spec = spec.model_copy(update={"n_threads": load.n_threads})
+    return spec
+
+
+def looks_out_of_memory(error: RunnerError) -> bool:
+    """Whether a failed load's reason or log says memory ran out."""
+    text = f"{error.reason}\n{error.log}".lower()
+    return any(sign in text for sign in OUT_OF_MEMORY_SIGNS)

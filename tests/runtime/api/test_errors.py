@@ -1,0 +1,53 @@
+"""The one table from error type to HTTP status, and what a message may not show."""
+
+from __future__ import annotations
+
+import pytest
+
+from ladle.errors import (
+    ContextOverflowError,
+    InvalidFieldError,
+    InvalidNameError,
+    InvalidRequestError,
+    LadleError,
+    ModelNotFoundError,
+    QueueFullError,
+    RequestTooLargeError,
+    RunnerCrashedError,
+    RunnerError,
+    SchedulerError,
+)
+from runtime.api.errors import public_message, status_of, without_paths
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (InvalidNameError("a/b/c/d", "too many '/'"), 400),
+        (InvalidFieldError("images", "no vision"), 400),
+        (InvalidRequestError("bad grammar"), 400),  # a RunnerError, but the caller's fault
+        (ContextOverflowError(300, 256), 400),
+        (ModelNotFoundError("x:latest"), 404),
+        (RequestTooLargeError("the prompt", 10, 5, "characters", "LADLE_MAX_PROMPT_CHARS"), 413),
+        (QueueFullError(3, 2), 503),
+        (SchedulerError("shutting down"), 503),
+        (RunnerCrashedError("x", "signal SIGSEGV"), 500),
+        (RunnerError("cannot load"), 500),
+        (LadleError("anything else"), 500),
+    ],
+)
+def test_the_status_is_chosen_by_type(error: LadleError, status: int) -> None:
+    assert status_of(error) == status
+
+
+def test_absolute_paths_become_their_last_part() -> None:
+    text = "cannot load /home/me/.ladle/models/blobs/sha256-ab12: bad magic; see /tmp/x/"
+    assert without_paths(text) == "cannot load sha256-ab12: bad magic; see x"
+    kept = "invalid model name 'a/b/c/d'; see http://127.0.0.1:11434/api/tags, ~/.ladle"
+    assert without_paths(kept) == kept
+
+
+def test_a_runner_error_shows_its_reason_not_its_log() -> None:
+    error = RunnerError("cannot load x", log="llama.cpp: /srv/models/x.gguf: bad")
+    assert public_message(error) == "cannot load x"
+    assert public_message(ValueError("/secret")) == "internal server error"
