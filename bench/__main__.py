@@ -11,7 +11,14 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from bench import builder_bench, modelfile_parse, registry_bench, render_bench, runner_bench
+from bench import (
+    builder_bench,
+    modelfile_parse,
+    peers_bench,
+    registry_bench,
+    render_bench,
+    runner_bench,
+)
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -47,6 +54,7 @@ def main() -> None:
         "render": render_bench.run(quick=args.quick),
         "registry": registry_bench.run(quick=args.quick),
         "runner": runner_bench.run(quick=args.quick),
+        **({} if args.quick else {"peers": peers_bench.run()}),  # needs ladle[bench]
     }
     print(json.dumps(results, indent=2))
     if not args.quick:

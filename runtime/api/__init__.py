@@ -1,4 +1,4 @@
-"""ladle's HTTP API: Ollama's ``/api`` routes over the scheduler.
+"""ladle's HTTP API: Ollama's ``/api`` and OpenAI's ``/v1`` routes over the scheduler.
 
 ``from runtime.api import create_app`` gives :func:`runtime.api.app.create_app`; it is
 imported on first use, so that the middleware modules here load without the app.

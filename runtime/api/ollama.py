@@ -65,13 +65,13 @@ async def version() -> dict[str, str]:
 
 @router.post("/api/generate")
 async def generate(body: GenerateBody, request: Request, served: Service = Served) -> Response:
-    replies = _charged(await served.generate(body), request)
+    replies = charged(await served.generate(body), request)
     return await _answer(replies, _generate_shape(body.model), body.stream, _gather_generate)
 
 
 @router.post("/api/chat")
 async def chat(body: ChatBody, request: Request, served: Service = Served) -> Response:
-    replies = _charged(await served.chat(body), request)
+    replies = charged(await served.chat(body), request)
     return await _answer(replies, _chat_shape(body.model), body.stream, _gather_chat)
 
 
@@ -154,7 +154,7 @@ async def _answer(
     return StreamingResponse(lines(), media_type=NDJSON)
 
 
-async def _charged(
+async def charged(
     replies: AsyncGenerator[Reply, None], request: Request
 ) -> AsyncGenerator[Reply, None]:
     """``replies``, whose generated tokens are charged to the client's rate limit."""

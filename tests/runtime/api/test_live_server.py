@@ -45,7 +45,7 @@ class Server:
             **os.environ,
             "LADLE_MODELS": str(models),
             "LADLE_HOST": self.url,
-            "LADLE_SHUTDOWN_GRACE": "5",
+            "LADLE_SHUTDOWN_GRACE": "30",  # generous: a loaded CI machine is slow
         }
         self._log = log.open("wb")
         self.process = subprocess.Popen(

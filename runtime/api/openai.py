@@ -1,0 +1,378 @@
+"""OpenAI's ``/v1`` routes, over the same :class:`~runtime.api.service.Service` as
+Ollama's ``/api/chat``, ``/api/generate`` and ``/api/embed``.
+
+A request's OpenAI fields become the service's: ``max_tokens`` (or
+``max_completion_tokens``) is ``num_predict``, ``response_format`` is ``format``
+(``json_object`` → ``"json"``, ``json_schema`` → its schema), the sampling fields are
+options of the same names. The answer is OpenAI's ``chat.completion`` or
+``text_completion`` object; streamed, it is server-sent events, ``data: <chunk>`` each,
+ending with ``data: [DONE]``. As in :mod:`runtime.api.ollama`, a stream's first piece is
+computed before the response starts, so that an early error gets its own status; a later
+one ends the stream with ``data: {"error": {…}}``. Errors are OpenAI's error object
+(:func:`runtime.api.errors.error_body` chooses the shape by path).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import secrets
+import struct
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from builder.names import ModelName
+from builder.store import Store, StoredImage
+from ladle.errors import InvalidFieldError, LadleError
+from runtime.api.errors import INTERNAL_ERROR, error_body, public_message, status_of
+from runtime.api.ollama import charged, service
+from runtime.api.schemas import ChatBody, EmbedBody, FormatField, GenerateBody
+from runtime.api.service import Reply, Service
+
+SSE = "text/event-stream"
+DONE_EVENT = b"data: [DONE]\n\n"
+"""OpenAI's last event of a stream."""
+OWNED_BY = "library"
+
+router = APIRouter(prefix="/v1")
+logger = logging.getLogger(__name__)
+Served = Depends(service)
+
+
+# -- request bodies ------------------------------------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class StreamOptions(_Body):
+    include_usage: bool = False
+
+
+class JsonSchemaFormat(_Body):
+    name: str = ""
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(_Body):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+    def format(self) -> FormatField:
+        if self.type == "json_schema" and self.json_schema and self.json_schema.schema_:
+            return self.json_schema.schema_
+        return "json" if self.type != "text" else None
+
+
+class _Sampled(_Body):
+    """The fields both completion endpoints share."""
+
+    model: str
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    n: int = 1
+
+    def options(self, num_predict: int | None) -> dict[str, Any]:
+        """Ollama's ``options`` for these fields (``None`` means "the image's")."""
+        if self.n != 1:
+            raise InvalidFieldError("n", "ladle answers one choice; n must be 1")
+        return {
+            "num_predict": num_predict,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "seed": self.seed,
+            "stop": self.stop,
+            "presence_penalty": self.presence_penalty,
+            "frequency_penalty": self.frequency_penalty,
+        }
+
+    @property
+    def include_usage(self) -> bool:
+        return self.stream_options is not None and self.stream_options.include_usage
+
+
+class ChatCompletionBody(_Sampled):
+    """``POST /v1/chat/completions``."""
+
+    messages: list[dict[str, Any]] = Field(min_length=1)
+    max_completion_tokens: int | None = None
+    response_format: ResponseFormat | None = None
+    tools: list[dict[str, Any]] | None = None
+
+    def to_chat(self) -> ChatBody:
+        return ChatBody(
+            model=self.model,
+            messages=[_message(message, number) for number, message in enumerate(self.messages)],
+            tools=self.tools or None,
+            format=self.response_format.format() if self.response_format else None,
+            options=self.options(self.max_completion_tokens or self.max_tokens),
+        )
+
+
+class CompletionBody(_Sampled):
+    """``POST /v1/completions``: one prompt, continued through the image's template."""
+
+    prompt: str
+    suffix: str | None = None
+
+    def to_generate(self) -> GenerateBody:
+        return GenerateBody(
+            model=self.model,
+            prompt=self.prompt,
+            suffix=self.suffix,
+            options=self.options(self.max_tokens),
+        )
+
+
+class EmbeddingBody(_Body):
+    """``POST /v1/embeddings``."""
+
+    model: str
+    input: str | list[str]
+    dimensions: int | None = Field(None, gt=0)
+    encoding_format: Literal["float", "base64"] = "float"
+
+
+def _message(message: dict[str, Any], number: int) -> dict[str, Any]:
+    """An OpenAI message as the template takes it: text parts joined, image parts as
+    ``images``, tool call arguments decoded from their JSON string."""
+    converted = dict(message)
+    if isinstance(content := message.get("content"), list):
+        parts = [part for part in content if isinstance(part, dict)]
+        converted["content"] = "".join(p.get("text", "") for p in parts if p.get("type") == "text")
+        images = [_image(p) for p in parts if p.get("type") == "image_url"]
+        if images:
+            converted["images"] = images
+    if calls := message.get("tool_calls"):
+        converted["tool_calls"] = [_call(call, number) for call in calls]
+    return converted
+
+
+def _image(part: dict[str, Any]) -> str:
+    url = part.get("image_url")
+    url = url.get("url", "") if isinstance(url, dict) else str(url or "")
+    return str(url).partition("base64,")[2] or str(url)
+
+
+def _call(call: Any, number: int) -> dict[str, Any]:
+    function = call.get("function") if isinstance(call, dict) else None
+    if not isinstance(function, dict):
+        raise InvalidFieldError(f"messages.{number}.tool_calls", "a call needs a function")
+    arguments = function.get("arguments") or "{}"
+    try:
+        decoded = json.loads(arguments) if isinstance(arguments, str) else arguments
+    except json.JSONDecodeError:
+        raise InvalidFieldError(
+            f"messages.{number}.tool_calls", "a call's arguments must be a JSON string"
+        ) from None
+    return {**call, "function": {**function, "arguments": decoded}}
+
+
+# -- routes --------------------------------------------------------------------
+
+
+@router.post("/chat/completions")
+async def chat_completions(
+    body: ChatCompletionBody, request: Request, served: Service = Served
+) -> Response:
+    replies = charged(await served.chat(body.to_chat()), request)
+    answer = Answer(body.model, chat=True, include_usage=body.include_usage)
+    return await _respond(answer, replies, body.stream, request.url.path)
+
+
+@router.post("/completions")
+async def completions(body: CompletionBody, request: Request, served: Service = Served) -> Response:
+    replies = charged(await served.generate(body.to_generate()), request)
+    answer = Answer(body.model, chat=False, include_usage=body.include_usage)
+    return await _respond(answer, replies, body.stream, request.url.path)
+
+
+@router.post("/embeddings")
+async def embeddings(body: EmbeddingBody, served: Service = Served) -> dict[str, Any]:
+    request = EmbedBody(model=body.model, input=body.input, dimensions=body.dimensions)
+    result = await served.embed(request)
+    encode = _base64 if body.encoding_format == "base64" else list
+    return {
+        "object": "list",
+        "data": [
+            {"object": "embedding", "index": index, "embedding": encode(vector)}
+            for index, vector in enumerate(result.vectors)
+        ],
+        "model": body.model,
+        "usage": {"prompt_tokens": (count := result.prompt_eval_count), "total_tokens": count},
+    }
+
+
+@router.get("/models")
+async def models(served: Service = Served) -> dict[str, Any]:
+    images = await run_in_threadpool(lambda: list(served.store.images()))
+    return {"object": "list", "data": [_model(stored) for stored in images]}
+
+
+@router.get("/models/{model_id:path}")
+async def model(model_id: str, served: Service = Served) -> dict[str, Any]:
+    return _model(await run_in_threadpool(_stored, served.store, model_id))
+
+
+def _stored(store: Store, model_id: str) -> StoredImage:
+    return store.get(ModelName.parse(model_id))
+
+
+def _model(stored: StoredImage) -> dict[str, Any]:
+    return {
+        "id": stored.name.display(),
+        "object": "model",
+        "created": int(stored.modified),
+        "owned_by": OWNED_BY,
+    }
+
+
+def _base64(vector: list[float]) -> str:
+    """OpenAI's ``base64`` encoding: the vector's little-endian float32 bytes."""
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+
+
+# -- answers -------------------------------------------------------------------
+
+
+class Answer:
+    """One answer's id, time and model, and the OpenAI objects its replies become."""
+
+    def __init__(self, model: str, *, chat: bool, include_usage: bool) -> None:
+        self.model, self.chat, self.include_usage = model, chat, include_usage
+        self.id = f"{'chatcmpl' if chat else 'cmpl'}-{secrets.token_hex(12)}"
+        self.created = int(time.time())
+        self.calls = 0
+        """Tool calls sent so far (a streamed call's ``index``)."""
+
+    def whole(self, replies: list[Reply]) -> dict[str, Any]:
+        """The non-streamed object: the replies' text and calls, and the usage."""
+        text = "".join(reply.text for reply in replies)
+        calls = [call for reply in replies for call in reply.tool_calls]
+        self.calls = len(calls)
+        choice: dict[str, Any] = {"index": 0, "logprobs": None}
+        if self.chat:
+            message: dict[str, Any] = {"role": "assistant", "content": text or None}
+            if calls:
+                message["tool_calls"] = [call.to_openai(_call_id()) for call in calls]
+            choice["message"] = message
+        else:
+            choice["text"] = text
+        choice["finish_reason"] = self._finish_reason(replies[-1])
+        return self._object([choice]) | {"usage": _usage(replies[-1])}
+
+    def opening(self) -> Iterator[dict[str, Any]]:
+        """The chunk before the text: the assistant's role, as OpenAI sends it."""
+        if self.chat:
+            yield self._chunk({"role": "assistant", "content": ""}, None)
+
+    def chunks(self, reply: Reply) -> Iterator[dict[str, Any]]:
+        """The chunks of one streamed reply; the last reply's carry finish and usage."""
+        if reply.text or reply.tool_calls:
+            yield self._chunk(self._delta(reply), None)
+        if reply.done:
+            yield self._chunk({} if self.chat else "", self._finish_reason(reply))
+            if self.include_usage:
+                yield self._object([]) | {"usage": _usage(reply)}
+
+    def _delta(self, reply: Reply) -> dict[str, Any] | str:
+        if not self.chat:
+            return reply.text
+        delta: dict[str, Any] = {"content": reply.text} if reply.text else {}
+        if reply.tool_calls:
+            delta["tool_calls"] = [
+                {"index": self.calls + index, **call.to_openai(_call_id())}
+                for index, call in enumerate(reply.tool_calls)
+            ]
+            self.calls += len(reply.tool_calls)
+        return delta
+
+    def _chunk(self, delta: dict[str, Any] | str, finish: str | None) -> dict[str, Any]:
+        choice: dict[str, Any] = {"index": 0, "logprobs": None, "finish_reason": finish}
+        choice |= {"delta": delta} if self.chat else {"text": delta}
+        chunk = self._object([choice])
+        return chunk | {"usage": None} if self.include_usage else chunk
+
+    def _object(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
+        kind = "chat.completion" if self.chat else "text_completion"
+        streamed = self.chat and (not choices or "delta" in choices[0])
+        return {
+            "id": self.id,
+            "object": f"{kind}.chunk" if streamed else kind,
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": None,
+            "choices": choices,
+        }
+
+    def _finish_reason(self, reply: Reply) -> str:
+        if self.calls:
+            return "tool_calls"
+        return "length" if reply.done_reason == "length" else "stop"
+
+
+def _usage(reply: Reply) -> dict[str, int]:
+    final = reply.final
+    prompt, completion = (final.prompt_eval_count, final.eval_count) if final else (0, 0)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def _call_id() -> str:
+    return f"call_{secrets.token_hex(12)}"
+
+
+async def _respond(
+    answer: Answer, replies: AsyncGenerator[Reply, None], stream: bool, path: str
+) -> Response:
+    if not stream:
+        return JSONResponse(answer.whole([reply async for reply in replies]))
+    first = await anext(replies)  # errors before the first piece get their own status
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            for chunk in answer.opening():
+                yield _event(chunk)
+            for chunk in answer.chunks(first):
+                yield _event(chunk)
+            async for reply in replies:
+                for chunk in answer.chunks(reply):
+                    yield _event(chunk)
+            yield DONE_EVENT
+        except Exception as error:
+            yield _event(_stream_error(error, path))
+        finally:
+            await replies.aclose()
+
+    return StreamingResponse(events(), media_type=SSE)
+
+
+def _stream_error(error: Exception, path: str) -> dict[str, Any]:
+    if not isinstance(error, LadleError):
+        logger.exception("a stream failed")
+        return error_body(path, INTERNAL_ERROR, 500)
+    return error_body(path, public_message(error), status_of(error))
+
+
+def _event(value: dict[str, Any]) -> bytes:
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return f"data: {text}\n\n".encode()

@@ -1,0 +1,122 @@
+"""``ladle serve``'s ``/v1`` routes driven by the official, unmodified ``openai`` client,
+against a live server process over the tiny model (as in :mod:`.test_live_server`)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from .test_live_server import ROOT, Server
+
+USER: list[openai.types.chat.ChatCompletionMessageParam] = [{"role": "user", "content": "hello"}]
+
+
+@pytest.fixture(scope="module")
+def served(built_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    folder = tmp_path_factory.mktemp("live-openai")
+    shutil.copytree(built_store, folder / "models")
+    server = Server(folder / "models", folder / "serve.log")
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        status = server.stop()
+        assert status in (0, -signal.SIGTERM), server.log()
+
+
+@pytest.fixture
+def client(served: Server) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{served.url}/v1", api_key="unused", timeout=120)
+
+
+def test_chat_completion(client: openai.OpenAI) -> None:
+    answer = client.chat.completions.create(model="tiny", messages=USER, max_tokens=6)
+    assert answer.object == "chat.completion" and answer.id.startswith("chatcmpl-")
+    choice = answer.choices[0]
+    assert choice.message.role == "assistant" and choice.message.content
+    assert choice.finish_reason == "length"
+    assert answer.usage is not None and answer.usage.completion_tokens == 6
+
+
+def test_streamed_chat_completion_with_usage(client: openai.OpenAI) -> None:
+    whole = client.chat.completions.create(model="tiny", messages=USER, max_tokens=6)
+    chunks = list(
+        client.chat.completions.create(
+            model="tiny",
+            messages=USER,
+            max_tokens=6,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+    assert text == whole.choices[0].message.content  # the image's temperature 0
+    assert chunks[-2].choices[0].finish_reason == "length"
+    usage = chunks[-1].usage
+    assert not chunks[-1].choices and usage is not None and usage.completion_tokens == 6
+
+
+def test_completion(client: openai.OpenAI) -> None:
+    answer = client.completions.create(model="tiny", prompt="hello", max_tokens=4)
+    assert answer.object == "text_completion" and answer.choices[0].text
+    streamed = list(client.completions.create(model="tiny", prompt="hello", stream=True))
+    assert "".join(chunk.choices[0].text for chunk in streamed)
+
+
+def test_embeddings(client: openai.OpenAI) -> None:
+    result = client.embeddings.create(model="tiny", input=["hello", "world"])
+    assert [item.index for item in result.data] == [0, 1]
+    assert abs(sum(x * x for x in result.data[0].embedding) - 1) < 1e-3
+    floats = client.embeddings.create(model="tiny", input="hello", encoding_format="float")
+    assert floats.data[0].embedding == pytest.approx(result.data[0].embedding, abs=1e-6)
+
+
+def test_models_list_and_retrieve(client: openai.OpenAI) -> None:
+    assert "tiny:latest" in [model.id for model in client.models.list()]
+    model = client.models.retrieve("tiny:latest")
+    assert model.id == "tiny:latest" and model.owned_by == "library"
+
+
+def test_a_json_schema_response_parses(client: openai.OpenAI) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "string", "maxLength": 8}},
+        "required": ["answer"],
+        "additionalProperties": False,
+    }
+    answer = client.chat.completions.create(
+        model="tiny",
+        messages=USER,
+        max_tokens=60,
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "reply", "schema": schema, "strict": True},
+        },
+    )
+    assert answer.choices[0].finish_reason == "stop", answer.choices[0].message.content
+    parsed = json.loads(answer.choices[0].message.content or "")
+    assert set(parsed) == {"answer"} and isinstance(parsed["answer"], str)
+
+
+def test_an_unknown_model_raises_not_found(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.chat.completions.create(model="nope", messages=USER)
+    assert "'nope:latest' not found" in missing.value.message
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("nope")
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="nope", messages=USER, stream=True)
+
+
+def test_the_documented_example_runs(served: Server) -> None:
+    docs = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    section = docs.split("## OpenAI's API", 1)[1]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    example = example.replace("http://127.0.0.1:11434", served.url).replace("sre-bot", "tiny")
+    exec(compile(example, "docs/api.md", "exec"), {})
