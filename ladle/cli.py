@@ -42,6 +42,7 @@ app.command(name="login")(distribution.login)
 app.command(name="logout")(distribution.logout)
 app.command(name="serve")(serve.serve)
 app.command(name="run")(serve.run)
+app.command(name="chat")(serve.chat)
 app.command(name="ps")(serve.ps)
 app.command(name="stop")(serve.stop)
 

@@ -1,4 +1,4 @@
-"""Server commands: ``serve`` runs the HTTP API; ``run``, ``ps`` and ``stop`` are its
+"""Server commands: ``serve`` runs the HTTP API; ``run``, ``chat``, ``ps`` and ``stop`` are its
 clients and talk to it only through :class:`runtime.client.LadleClient`."""
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ Settings (environment variables, read once at start):
   LADLE_RATE_LIMIT         e.g. 60/min,20000tokens/min (off on loopback)
   LADLE_TRUSTED_PROXIES    proxies whose X-Forwarded-For is believed
   LADLE_MAX_BODY_BYTES     larger request bodies get 413 (32MiB)
+  LADLE_MAX_BLOB_BYTES     larger /api/blobs uploads get 413 (64GiB)
   LADLE_MAX_PROMPT_CHARS   longer prompts get 413
   LADLE_MAX_MESSAGES       longer conversations get 413
   LADLE_BODY_TIMEOUT       seconds a request body may take to arrive
@@ -74,8 +75,8 @@ def run(
 ) -> None:
     """Ask a model one question through the server and print the answer as it comes.
 
-    With no PROMPT, the question is read from standard input when it is piped. The
-    interactive chat (no PROMPT, on a terminal) comes with the TUI.
+    With no PROMPT, the question is read from standard input when it is piped; on a
+    terminal, the interactive chat opens (as with ladle chat NAME).
 
     Example: ladle run sre-bot "How do I find the process using port 8080?"
     """
@@ -83,12 +84,8 @@ def run(
 
     if prompt is None:
         if stdin_is_terminal():
-            typer.echo(
-                "the interactive chat is not there yet (it comes with ladle's TUI); "
-                f'ask one question with: ladle run {name} "your question"',
-                err=True,
-            )
-            raise typer.Exit(1)
+            open_chat(name)
+            return
         prompt = sys.stdin.read()
     with LadleClient(Settings.from_environment().url) as client:
         messages = [{"role": "user", "content": prompt}]
@@ -96,6 +93,28 @@ def run(
             typer.echo(piece.get("message", {}).get("content", ""), nl=False)
             sys.stdout.flush()
     typer.echo()
+
+
+def chat(
+    name: Annotated[
+        str | None, typer.Argument(help="The model to talk to (default: the first one served).")
+    ] = None,
+) -> None:
+    """Chat with a model in the terminal: Enter sends, Escape stops an answer, /help
+    lists the commands, Ctrl+D or /bye quits.
+
+    Example: ladle chat sre-bot
+    """
+    open_chat(name)
+
+
+def open_chat(name: str | None) -> None:
+    """Run the terminal chat against the server at ``LADLE_HOST`` until the user quits."""
+    from runtime.client import LadleClient
+    from tui import make_app
+
+    with LadleClient(Settings.from_environment().url) as client:
+        make_app(client, name).run()
 
 
 def ps() -> None:

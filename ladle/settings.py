@@ -37,6 +37,8 @@ DEFAULT_ORIGINS = (
 """Origins CORS always allows: pages served from this machine, on any port (``:*``)."""
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 """``LADLE_MAX_BODY_BYTES`` when unset: room for a long conversation with a few images."""
+DEFAULT_MAX_BLOB_BYTES = 64 * 1024**3
+"""``LADLE_MAX_BLOB_BYTES`` when unset: larger than any GGUF a single machine runs."""
 DEFAULT_MAX_PROMPT_CHARS = 4_000_000
 """``LADLE_MAX_PROMPT_CHARS`` when unset: about a million tokens, more than any context."""
 DEFAULT_MAX_MESSAGES = 4096
@@ -138,6 +140,8 @@ class SecuritySettings(BaseModel):
     max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1)
     """``LADLE_MAX_BODY_BYTES`` (``32MiB``): larger request bodies get 413 (blob uploads
     excepted)."""
+    max_blob_bytes: int = Field(DEFAULT_MAX_BLOB_BYTES, ge=1)
+    """``LADLE_MAX_BLOB_BYTES`` (``64GiB``): larger ``/api/blobs`` uploads get 413."""
     max_prompt_chars: int = Field(DEFAULT_MAX_PROMPT_CHARS, ge=1)
     """``LADLE_MAX_PROMPT_CHARS``: characters of prompt and message text in one request."""
     max_messages: int = Field(DEFAULT_MAX_MESSAGES, ge=1)
@@ -321,6 +325,7 @@ def security_settings(env: Mapping[str, str]) -> SecuritySettings:
         rate_limit=_rate_limit(env, "LADLE_RATE_LIMIT"),
         trusted_proxies=_networks(env, "LADLE_TRUSTED_PROXIES"),
         max_body_bytes=_size(env, "LADLE_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
+        max_blob_bytes=_size(env, "LADLE_MAX_BLOB_BYTES", DEFAULT_MAX_BLOB_BYTES),
         max_prompt_chars=_count(env, "LADLE_MAX_PROMPT_CHARS", DEFAULT_MAX_PROMPT_CHARS),
         max_messages=_count(env, "LADLE_MAX_MESSAGES", DEFAULT_MAX_MESSAGES),
         body_timeout=_seconds(env, "LADLE_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT_S),

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from builder.store import Store
 from ladle import __version__
 from ladle.settings import Settings
-from runtime.api import ollama, openai
+from runtime.api import admin, ollama, openai
 from runtime.api.errors import install_error_handlers
 from runtime.api.service import Metrics, Service
 from runtime.scheduler import RunnerFactory, Scheduler
@@ -53,6 +53,7 @@ def create_app(settings: Settings, runner_factory: RunnerFactory | None = None) 
     install_security(app, settings)
     app.include_router(ollama.router)
     app.include_router(openai.router)
+    app.include_router(admin.router)
     return app
 
 

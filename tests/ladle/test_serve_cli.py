@@ -1,5 +1,6 @@
-"""``ladle serve --help``, ``ladle run`` without a prompt, ``ps``'s UNTIL column, and
-LADLE_HOST; the commands against a live server are in tests/runtime/api/test_live_server.py."""
+"""``ladle serve --help``, ``ladle run`` without a prompt and ``ladle chat``, ``ps``'s
+UNTIL column, and LADLE_HOST; the commands against a live server are in
+tests/runtime/api/test_live_server.py."""
 
 from __future__ import annotations
 
@@ -36,13 +37,16 @@ def test_serve_help_and_the_api_docs_list_every_server_setting() -> None:
         assert f"`{name}`" in docs, name
 
 
-def test_run_without_a_prompt_on_a_terminal_says_the_chat_comes_later(
+def test_run_without_a_prompt_on_a_terminal_and_chat_open_the_chat(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    opened: list[str | None] = []
     monkeypatch.setattr("ladle.serve.stdin_is_terminal", lambda: True)
-    result = runner.invoke(app, ["run", "sre-bot"])
-    assert result.exit_code == 1
-    assert "interactive chat is not there yet" in result.output
+    monkeypatch.setattr("ladle.serve.open_chat", opened.append)
+    assert runner.invoke(app, ["run", "sre-bot"]).exit_code == 0
+    assert runner.invoke(app, ["chat", "tiny"]).exit_code == 0
+    assert runner.invoke(app, ["chat"]).exit_code == 0
+    assert opened == ["sre-bot", "tiny", None]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,305 @@
+"""Ollama's routes that change the store: ``/api/create``, ``/api/blobs``, ``/api/pull``
+and ``/api/push`` (all of them admin routes, :data:`runtime.api.security.ADMIN_PATHS`).
+
+Each streams its progress as NDJSON status objects (``{"status": "…"}``, with
+``digest``, ``total`` and ``completed`` for transfers) ending with
+``{"status": "success"}``, or answers one object with ``"stream": false``. The request
+is checked before the stream starts (an unknown base model is a 404, a bad field a 400);
+an error after that ends the stream with an ``{"error": "…"}`` line, as Ollama does.
+
+The builder and registry work blocks, so it runs in a worker thread
+(:func:`builder.registry.progress.stream_progress`) and every event is awaited from
+another, leaving the event loop free for other requests. A build holds the store lock
+shared (:meth:`builder.store.Store.in_use`) until its tag is written, as the CLI's does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from typing import Any
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from builder import bundled, huggingface
+from builder.build import build_spec
+from builder.distribution import pull_model, push_model
+from builder.execute import ProgressEvent, ProgressSink
+from builder.manifest import check_digest
+from builder.names import ModelName
+from builder.plan import BuildOptions
+from builder.registry.progress import api_object, stream_progress
+from builder.store import Store
+from ladle.errors import (
+    CorruptBlobError,
+    InvalidFieldError,
+    InvalidOptionError,
+    LadleError,
+    RequestTooLargeError,
+    StoreError,
+)
+from modelfile import ModelSpec
+from modelfile.parameters import Parameters
+from modelfile.spec import ChatMessage
+from runtime.api.errors import error_body, public_message, status_of
+from runtime.api.ollama import NDJSON, Served
+from runtime.api.service import Service
+
+router = APIRouter()
+logger = logging.getLogger(__name__)
+
+Job = Callable[[ProgressSink], object]
+"""Builder or registry work that reports its progress to a sink."""
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class CreateBody(_Body):
+    """``POST /api/create``: Ollama's ``CreateRequest``."""
+
+    model: str
+    from_: str | None = Field(None, alias="from")
+    files: dict[str, str] = Field(default_factory=dict)
+    adapters: dict[str, str] = Field(default_factory=dict)
+    template: str | None = None
+    system: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    messages: list[ChatMessage] = Field(default_factory=list)
+    license: str | list[str] | None = None
+    quantize: str | None = None
+    stream: bool = True
+
+
+class TransferBody(_Body):
+    """``POST /api/pull`` and ``POST /api/push``."""
+
+    model: str = ""
+    name: str = ""
+    insecure: bool = False
+    stream: bool = True
+
+    def target(self) -> str:
+        chosen = self.model or self.name
+        if not chosen:
+            raise InvalidFieldError("model", "a model name is required")
+        return chosen
+
+
+# -- blobs ---------------------------------------------------------------------
+
+
+@router.head("/api/blobs/{digest}")
+async def has_blob(digest: str, served: Service = Served) -> Response:
+    found = served.store.has_blob(_digest(digest))
+    return Response(status_code=200 if found else 404)
+
+
+@router.post("/api/blobs/{digest}")
+async def put_blob(digest: str, request: Request, served: Service = Served) -> Response:
+    """Stream the body into the store; it is kept only if it hashes to ``digest``."""
+    expected = _digest(digest)
+    limit = served.settings.security.max_blob_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(int(declared), limit)
+    body = _BodyReader(request.stream(), limit)
+    try:
+        await anyio.to_thread.run_sync(served.store.put_stream, body, expected)
+    except CorruptBlobError as error:
+        raise InvalidFieldError("digest", f"the body does not hash to {expected}") from error
+    return Response(status_code=201)
+
+
+def _digest(text: str) -> str:
+    """``sha256:<hex>`` from the path, checked (400 otherwise)."""
+    try:
+        return check_digest(text)
+    except StoreError:
+        raise InvalidFieldError("digest", "expected sha256: and 64 lower-case hex digits") from None
+
+
+def _too_large(size: int, limit: int) -> RequestTooLargeError:
+    return RequestTooLargeError("the blob", size, limit, "bytes", "LADLE_MAX_BLOB_BYTES")
+
+
+class _BodyReader:
+    """A request body as the file-like ``readinto`` that :meth:`Store.put_stream` reads,
+    from a worker thread; more than ``limit`` bytes raise ``RequestTooLargeError``."""
+
+    def __init__(self, chunks: AsyncIterator[bytes], limit: int) -> None:
+        self._chunks, self._limit = chunks, limit
+        self._pending = memoryview(b"")
+        self._received = 0
+
+    def readinto(self, buffer: memoryview, /) -> int:
+        while not self._pending:
+            chunk = anyio.from_thread.run(self._next)
+            if chunk is None:
+                return 0
+            self._received += len(chunk)
+            if self._received > self._limit:
+                raise _too_large(self._received, self._limit)
+            self._pending = memoryview(chunk)
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+    async def _next(self) -> bytes | None:
+        async for chunk in self._chunks:
+            if chunk:
+                return chunk
+        return None
+
+
+# -- create --------------------------------------------------------------------
+
+
+@router.post("/api/create")
+async def create(body: CreateBody, served: Service = Served) -> Response:
+    store, settings = served.store, served.settings
+    name = ModelName.parse(body.model)
+    spec = await anyio.to_thread.run_sync(create_spec, body, store)
+    options = BuildOptions(quantize=body.quantize, hub=settings.hub)
+
+    def job(sink: ProgressSink) -> object:
+        return build_spec(spec, name, store, store.root, sink, options)
+
+    return await _progress(job, body.stream)
+
+
+def create_spec(body: CreateBody, store: Store) -> ModelSpec:
+    """The spec a create request describes; a missing base or blob is refused here,
+    before anything is written."""
+    license_ = [body.license] if isinstance(body.license, str) else body.license or []
+    return ModelSpec(
+        from_=_base(body, store),
+        parameters=_parameters(body.parameters),
+        template=body.template,
+        system=body.system,
+        messages=tuple(body.messages),
+        license=tuple(license_),
+        adapters=tuple(_blob_file(store, "adapters", n, d) for n, d in body.adapters.items()),
+    )
+
+
+def _base(body: CreateBody, store: Store) -> str:
+    """FROM: a GGUF of ``files`` (a blob path), or a model name. Never a path on the
+    server, which a client could otherwise read any GGUF file through."""
+    ggufs = [(n, d) for n, d in body.files.items() if n.lower().endswith(".gguf")]
+    if body.files:
+        if body.from_ is not None:
+            raise InvalidFieldError("files", "give 'from' or 'files', not both")
+        if len(ggufs) != 1 or len(body.files) != 1:
+            raise InvalidFieldError("files", "ladle builds from exactly one .gguf file")
+        return _blob_file(store, "files", *ggufs[0])
+    if body.from_ is None:
+        raise InvalidFieldError("from", "a base model ('from') or a GGUF ('files') is required")
+    if huggingface.is_reference(body.from_):
+        return body.from_
+    base = ModelName.parse(body.from_)
+    if base.display() not in bundled.MODELS:
+        store.get(base)  # ModelNotFoundError: a 404, before the stream starts
+    return body.from_
+
+
+def _blob_file(store: Store, field: str, name: str, digest: str) -> str:
+    """The path of an uploaded blob, as the builder reads a file base or adapter."""
+    if not store.has_blob(_digest(digest)):
+        raise InvalidFieldError(field, f"{name}: blob {digest} is not in the store (upload it)")
+    return str(store.blob_path(digest))
+
+
+def _parameters(values: dict[str, Any]) -> Parameters:
+    """Ollama's ``parameters`` object, checked as PARAMETER lines are."""
+    chosen = dict(values)
+    if isinstance(chosen.get("stop"), str):
+        chosen["stop"] = [chosen["stop"]]
+    try:
+        return Parameters.model_validate(chosen)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        option = str(problem["loc"][0]) if problem["loc"] else "parameters"
+        raise InvalidOptionError(option, chosen.get(option), problem["msg"]) from None
+
+
+# -- pull and push -------------------------------------------------------------
+
+
+@router.post("/api/pull")
+async def pull(body: TransferBody, served: Service = Served) -> Response:
+    store, settings = served.store, served.settings
+    ModelName.parse(body.target())  # a bad name is a 400, before the stream
+
+    def job(sink: ProgressSink) -> object:
+        return pull_model(body.target(), store, settings, sink, insecure=body.insecure)
+
+    return await _progress(job, body.stream)
+
+
+@router.post("/api/push")
+async def push(body: TransferBody, served: Service = Served) -> Response:
+    store, settings = served.store, served.settings
+    await anyio.to_thread.run_sync(store.get, ModelName.parse(body.target()))
+
+    def job(sink: ProgressSink) -> object:
+        return push_model(body.target(), store, settings, sink, insecure=body.insecure)
+
+    return await _progress(job, body.stream)
+
+
+# -- progress ------------------------------------------------------------------
+
+
+async def _progress(job: Job, stream: bool) -> Response:
+    """``job``'s events as NDJSON, or its last one (or its error) as one object."""
+    if not stream:
+        return await _gathered(job)
+    return StreamingResponse(_lines(job), media_type=NDJSON)
+
+
+async def _lines(job: Job) -> AsyncIterator[bytes]:
+    events = stream_progress(job)
+    try:
+        while (event := await anyio.to_thread.run_sync(_next_event, events)) is not None:
+            yield _line(api_object(event))
+    except Exception as error:
+        if not isinstance(error, LadleError):
+            logger.exception("a store operation failed")
+        yield _line({"error": public_message(error)})
+    finally:
+        await anyio.to_thread.run_sync(_close, events)
+
+
+async def _gathered(job: Job) -> Response:
+    events = stream_progress(job)
+    last: dict[str, Any] = {"status": "success"}
+    try:
+        while (event := await anyio.to_thread.run_sync(_next_event, events)) is not None:
+            last = api_object(event)
+    except LadleError as error:
+        status = status_of(error)
+        return JSONResponse(error_body("/api", public_message(error), status), status)
+    return JSONResponse(last)
+
+
+def _next_event(events: Iterator[ProgressEvent]) -> ProgressEvent | None:
+    return next(events, None)
+
+
+def _close(events: Iterator[ProgressEvent]) -> None:
+    """Stop the job (a closed progress iterator cancels its transfer)."""
+    if isinstance(events, Generator):
+        events.close()
+
+
+def _line(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
