@@ -93,7 +93,7 @@ def _measure(work: Path, host: str, runs: int) -> dict[str, Any]:
     manifest = source.get(ModelName.parse(IMAGE)).manifest
     weights = manifest.layers[0]
     blob = source.blob_path(weights.digest)
-    image_bytes = manifest.config.size + sum(layer.size for layer in manifest.layers)
+    image_bytes = manifest.size
 
     remote = f"{host}/bench/push-0"
     url = f"http://{host}/v2/bench/push-0/blobs/{weights.digest}"

@@ -67,8 +67,7 @@ class Image:
     @property
     def size(self) -> int:
         """Bytes of every blob the image references, as ``ollama list`` counts them."""
-        manifest = self.stored.manifest
-        return manifest.config.size + sum(layer.size for layer in manifest.layers)
+        return self.stored.manifest.size
 
     def modelfile(self) -> str:
         """A Modelfile that rebuilds this image's content from the store's blobs."""

@@ -81,6 +81,11 @@ class Manifest(BaseModel):
         """The layers of one media type, in order."""
         return [layer for layer in self.layers if layer.media_type == media_type]
 
+    @property
+    def size(self) -> int:
+        """Bytes of every blob it references, config included, as ``ollama list`` counts."""
+        return self.config.size + sum(layer.size for layer in self.layers)
+
     def blob_digests(self) -> list[str]:
         """Every blob this manifest references: config first, then layers."""
         return [self.config.digest, *(layer.digest for layer in self.layers)]

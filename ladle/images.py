@@ -96,7 +96,7 @@ def list_images() -> None:
     rows = [("NAME", "ID", "SIZE", "MODIFIED")]
     images = sorted(store.images(), key=lambda image: image.modified, reverse=True)
     for stored in images:
-        size = stored.manifest.config.size + sum(layer.size for layer in stored.manifest.layers)
+        size = stored.manifest.size
         rows.append(
             (
                 stored.name.display(),

@@ -52,11 +52,6 @@ def _config(store: Store, stored: StoredImage) -> ImageConfig:
     return ImageConfig.model_validate_json(store.read_blob(stored.manifest.config.digest))
 
 
-def _size(stored: StoredImage) -> int:
-    manifest = stored.manifest
-    return manifest.config.size + sum(layer.size for layer in manifest.layers)
-
-
 def tags(store: Store) -> dict[str, Any]:
     """``GET /api/tags``: every image, the newest first."""
     images = sorted(store.images(), key=lambda stored: stored.modified, reverse=True)
@@ -66,7 +61,7 @@ def tags(store: Store) -> dict[str, Any]:
                 "name": stored.name.display(),
                 "model": stored.name.display(),
                 "modified_at": timestamp(stored.modified),
-                "size": _size(stored),
+                "size": stored.manifest.size,
                 "digest": hex_digest(stored.digest),
                 "details": details(_config(store, stored)),
             }
