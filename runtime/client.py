@@ -93,6 +93,12 @@ class LadleClient:
     def show(self, model: str) -> Json:
         return self._call("POST", "/api/show", {"model": model})
 
+    def create(self, model: str, request: Mapping[str, Any]) -> Iterator[Json]:
+        """Stream ``/api/create``'s status lines for ``model`` built from ``request``
+        (Ollama's JSON form: ``from``, ``files``, ``adapters``, ``template``, ``system``,
+        ``parameters``, ``messages``, ``license``, ``quantize``)."""
+        return self._stream("/api/create", {**request, "model": model})
+
     def version(self) -> str:
         return str(self._call("GET", "/api/version")["version"])
 
