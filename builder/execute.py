@@ -8,7 +8,6 @@ manifest is written last, under the tag's lock. Progress events let the CLI draw
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from builder.plan import BuildPlan, LayerPlan, WeightsSource
 from builder.quantize import QuantizeStep
 from builder.store import Readable, Store
 from ladle.errors import BuildError
+from ladle.versions import installed_version
 
 if TYPE_CHECKING:  # gguf (and numpy) load only when weights are copied
     from builder.gguf_file import GGUFInfo
@@ -179,8 +179,5 @@ def tool_versions() -> dict[str, str]:
     """Versions of the tools that shape an image's bytes."""
     versions = {}
     for package in ("ladle", "gguf", "llama-cpp-python"):
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = "unknown"
+        versions[package] = installed_version(package) or "unknown"
     return versions

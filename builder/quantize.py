@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import importlib.metadata
 import json
 import os
 import re
@@ -37,6 +36,7 @@ from builder.manifest import check_digest
 from builder.store import Store
 from ladle.atomic import write_atomically
 from ladle.errors import BuildError, StoreError
+from ladle.versions import installed_version
 
 if TYPE_CHECKING:
     from builder.gguf_file import GGUFInfo
@@ -229,10 +229,7 @@ class QuantizeCache:
 
 def _llama_cpp_version() -> str:
     # The package's metadata, not llama_cpp.__version__: importing llama_cpp loads llama.cpp.
-    try:
-        return importlib.metadata.version("llama-cpp-python")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
+    return installed_version("llama-cpp-python") or "unknown"
 
 
 def llama_ftype(type_name: str) -> int:

@@ -6,7 +6,6 @@ on first use so that ``import ladle`` stays light.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -14,10 +13,8 @@ if TYPE_CHECKING:
 
 __all__ = ["__version__", "render_prompt"]
 
-try:
-    __version__ = version("ladle")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+source"
+__version__ = "0.1.0"
+"""The one place the version is written: pyproject.toml reads it from here."""
 
 
 def __getattr__(name: str) -> Any:

@@ -16,9 +16,8 @@ from pathlib import Path
 
 from lark import Lark, Token, Transformer, UnexpectedInput
 
-from grammar import modelfile_grammar
 from ladle.errors import Diagnostic, ModelfileError
-from modelfile import nodes, source
+from modelfile import nodes, source, tables
 from modelfile.quoting import unquote
 
 
@@ -119,12 +118,7 @@ class _ToNodes(Transformer[Token, list[nodes.Item]]):
 @functools.cache
 def grammar_parser() -> Lark:
     """The Lark parser for Modelfiles, built once (LALR, contextual lexer, inline transform)."""
-    return Lark(
-        modelfile_grammar(),
-        parser="lalr",
-        lexer="contextual",
-        transformer=_ToNodes(),
-    )
+    return tables.build_parser(_ToNodes())
 
 
 def parse(text: str | bytes, path: str | None = None) -> nodes.Modelfile:

@@ -24,9 +24,14 @@ def _readme_example() -> str:
 
 def _options() -> list[str]:
     """ladle's plugin, unless its entry point is installed (loading it twice is an error);
-    hypothesis's plugin off, as it would import hypothesis afresh in every run."""
+    hypothesis's plugin off, as it would import hypothesis afresh in every run, and
+    pytest-textual-snapshot's off, as its session end in the inner run would delete the
+    folder that the outer run's session end reads."""
     installed = any(point.name == "ladle" for point in entry_points(group="pytest11"))
-    return ["-p", "no:hypothesispytest", *([] if installed else ["-p", "ladle.pytest_plugin"])]
+    plugins = ["no:hypothesispytest", "no:textual-snapshot"]
+    if not installed:
+        plugins.append("ladle.pytest_plugin")
+    return [option for plugin in plugins for option in ("-p", plugin)]
 
 
 @pytest.fixture
