@@ -103,7 +103,7 @@ class Resolver:
         if path.is_file():
             return FileBase(reference, path)
         if path.is_dir():
-            return FileBase(reference, _single_gguf(path, reference))
+            return FileBase(reference, single_gguf(path, reference))
         if reference.startswith(bundled.PACKAGE_SCHEME):
             return PackageBase(reference, bundled.weights_for(reference))
         if name is not None and name.display() in bundled.MODELS:
@@ -142,7 +142,8 @@ def _as_name(reference: str) -> ModelName | None:
         return None
 
 
-def _single_gguf(folder: Path, reference: str) -> Path:
+def single_gguf(folder: Path, reference: str) -> Path:
+    """The one GGUF in ``folder`` (FROM a folder); ``BuildError`` for none or several."""
     found = sorted(folder.glob("*.gguf"))
     if len(found) == 1:
         return found[0]

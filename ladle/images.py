@@ -60,6 +60,15 @@ def create(
             "quality is lost twice).",
         ),
     ] = False,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host",
+            metavar="URL",
+            help="Build on the ladle server at URL (e.g. http://gpu-box:11434) instead of in "
+            "the local store: local files the Modelfile names are uploaded first. No lock.",
+        ),
+    ] = None,
 ) -> None:
     """Build an image from a Modelfile and tag it NAME.
 
@@ -68,8 +77,13 @@ def create(
     Hugging Face (hf.co/<user>/<repo>[:<quant>]). Every input it resolved is recorded in
     Modelfile.lock beside the Modelfile.
 
+    With --host, the server builds it (as 'ollama create' does against OLLAMA_HOST): a
+    FROM file or folder and the ADAPTER files are uploaded to the server's blob store,
+    anything else FROM names is resolved by the server. Modelfile.lock is not used.
+
     Example: ladle create sre-bot -f examples/sre-bot/Modelfile
     Example: ladle create my-model:q4 -f Modelfile --quantize Q4_K_M
+    Example: ladle create sre-bot -f examples/sre-bot/Modelfile --host http://127.0.0.1:11434
     """
     from builder.build import LockMode, build_file
     from builder.plan import BuildOptions
@@ -77,6 +91,9 @@ def create(
 
     if locked and no_lock:
         raise typer.BadParameter("use --locked or --no-lock, not both", param_hint="--locked")
+    if host is not None:
+        _create_on(host, name, file, quantize, locked=locked, requantize=requantize)
+        return
     lock: LockMode = "locked" if locked else "off" if no_lock else "write"
     settings = Settings.from_environment()
     options = BuildOptions(quantize=quantize, requantize=requantize, hub=settings.hub)
@@ -85,6 +102,29 @@ def create(
         store = Store(settings.models)
         digest = build_file(file, target.display(), store, bars.update, lock, options)
     typer.echo(f"created {target.display()} ({_short(digest)})")
+
+
+def _create_on(
+    host: str, name: str, file: Path, quantize: str | None, *, locked: bool, requantize: bool
+) -> None:
+    """``ladle create --host``: :func:`ladle.remote_create.create_on_server`."""
+    from ladle.progress import ProgressBars
+    from ladle.remote_create import create_on_server
+    from ladle.settings import parse_host
+    from runtime.client import LadleClient
+
+    for flag, given in (("--locked", locked), ("--requantize", requantize)):
+        if given:
+            raise typer.BadParameter(f"{flag} works on the local store only", param_hint=flag)
+    try:
+        address, port = parse_host(host)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--host") from None
+    server = Settings.from_environment().model_copy(update={"host": address, "port": port})
+    target = ModelName.parse(name).display()
+    with LadleClient(server.url) as client, ProgressBars() as bars:
+        create_on_server(client, target, file, bars.update, quantize)
+    typer.echo(f"created {target} on {client.url}")
 
 
 def list_images() -> None:

@@ -11,7 +11,7 @@ not answer is :class:`~ladle.errors.ServerUnreachableError` (which says to start
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -137,6 +137,49 @@ class LadleClient:
         if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
             return ServerUnreachableError(self.url)
         return ServerError(0, f"the connection to ladle at {self.url} failed: {error}")
+
+    # -- blobs (ladle create --host) -----------------------------------------
+
+    def has_blob(self, digest: str) -> bool:
+        """Whether the server's store holds the blob ``digest`` (``HEAD /api/blobs``)."""
+        try:
+            response = self._http.head(f"/api/blobs/{digest}")
+        except httpx.TransportError as error:
+            raise self._unreachable(error) from None
+        if response.status_code not in (200, 404):
+            raise _server_error(response.status_code, response.text)
+        return response.status_code == 200
+
+    def push_blob(self, digest: str, chunks: Iterable[bytes], size: int) -> None:
+        """Upload ``size`` bytes, streamed from ``chunks``, as the blob ``digest``; the
+        server keeps them only if they hash to it (``POST /api/blobs``)."""
+        headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
+        try:
+            response = self._http.post(f"/api/blobs/{digest}", content=chunks, headers=headers)
+        except httpx.TransportError as error:
+            raise self._unreachable(error) from None
+        if response.status_code >= 400:
+            raise _server_error(response.status_code, response.text)
+
+    def chat_structured(
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        format: str | Mapping[str, Any],
+        *,
+        options: Mapping[str, Any] | None = None,
+        keep_alive: str | float | None = None,
+    ) -> Iterator[Json]:
+        """Stream ``/api/chat``'s pieces for an answer held to Ollama's ``format``:
+        ``"json"``, or a JSON schema (the TUI's ``/set format json``)."""
+        body = _body(
+            model=model,
+            messages=list(messages),
+            format=format,
+            options=options,
+            keep_alive=keep_alive,
+        )
+        return self._stream("/api/chat", body)
 
 
 def _body(**fields: Any) -> Json:

@@ -48,7 +48,9 @@ from modelfile import ModelSpec
 from modelfile.parameters import Parameters
 from modelfile.spec import ChatMessage
 from runtime.api.errors import error_body, public_message, status_of
-from runtime.api.ollama import NDJSON, Served
+from runtime.api.ollama import Served
+from runtime.api.openapi import BINARY_BODY, NDJSON, api_answers
+from runtime.api.responses import StatusResponse
 from runtime.api.service import Service
 
 router = APIRouter()
@@ -96,13 +98,23 @@ class TransferBody(_Body):
 # -- blobs ---------------------------------------------------------------------
 
 
-@router.head("/api/blobs/{digest}")
+@router.head(
+    "/api/blobs/{digest}",
+    response_class=Response,
+    responses=api_answers(None, 400, 404, description="The blob is in the store"),
+)
 async def has_blob(digest: str, served: Service = Served) -> Response:
     found = served.store.has_blob(_digest(digest))
     return Response(status_code=200 if found else 404)
 
 
-@router.post("/api/blobs/{digest}")
+@router.post(
+    "/api/blobs/{digest}",
+    status_code=201,
+    response_class=Response,
+    responses=api_answers(None, 400, 413, status=201, description="Stored"),
+    openapi_extra={"requestBody": BINARY_BODY},
+)
 async def put_blob(digest: str, request: Request, served: Service = Served) -> Response:
     """Stream the body into the store; it is kept only if it hashes to ``digest``."""
     expected = _digest(digest)
@@ -163,7 +175,11 @@ class _BodyReader:
 # -- create --------------------------------------------------------------------
 
 
-@router.post("/api/create")
+@router.post(
+    "/api/create",
+    response_model=None,
+    responses=api_answers(StatusResponse, 400, 404, 500, 502, stream=True),
+)
 async def create(body: CreateBody, served: Service = Served) -> Response:
     store, settings = served.store, served.settings
     name = ModelName.parse(body.model)
@@ -234,7 +250,11 @@ def _parameters(values: dict[str, Any]) -> Parameters:
 # -- pull and push -------------------------------------------------------------
 
 
-@router.post("/api/pull")
+@router.post(
+    "/api/pull",
+    response_model=None,
+    responses=api_answers(StatusResponse, 400, 404, 500, 502, stream=True),
+)
 async def pull(body: TransferBody, served: Service = Served) -> Response:
     store, settings = served.store, served.settings
     ModelName.parse(body.target())  # a bad name is a 400, before the stream
@@ -245,7 +265,11 @@ async def pull(body: TransferBody, served: Service = Served) -> Response:
     return await _progress(job, body.stream)
 
 
-@router.post("/api/push")
+@router.post(
+    "/api/push",
+    response_model=None,
+    responses=api_answers(StatusResponse, 400, 404, 500, 502, stream=True),
+)
 async def push(body: TransferBody, served: Service = Served) -> Response:
     store, settings = served.store, served.settings
     await anyio.to_thread.run_sync(store.get, ModelName.parse(body.target()))

@@ -18,6 +18,7 @@ from ladle import __version__
 from ladle.settings import Settings
 from runtime.api import admin, ollama, openai
 from runtime.api.errors import install_error_handlers
+from runtime.api.openapi import OPENAPI_PATH, install_openapi
 from runtime.api.service import Metrics, Service
 from runtime.scheduler import RunnerFactory, Scheduler
 
@@ -46,8 +47,9 @@ def create_app(settings: Settings, runner_factory: RunnerFactory | None = None) 
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        openapi_url=None,
+        openapi_url=OPENAPI_PATH,
     )
+    install_openapi(app)
     install_error_handlers(app)
     metrics.append(install_metrics(app))  # first, so that it counts security's refusals
     install_security(app, settings)

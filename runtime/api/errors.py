@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 from ladle.errors import (
     ContextOverflowError,
     ConversationError,
+    HubError,
     InsufficientMemoryError,
     InvalidFieldError,
     InvalidNameError,
@@ -31,6 +32,7 @@ from ladle.errors import (
     ModelfileError,
     ModelNotFoundError,
     QueueFullError,
+    RegistryError,
     RemoteNotFoundError,
     RequestTooLargeError,
     RunnerError,
@@ -49,6 +51,8 @@ STATUS: dict[type[LadleError], int] = {
     ContextOverflowError: 400,
     ModelNotFoundError: 404,
     RemoteNotFoundError: 404,
+    RegistryError: 502,  # the upstream failed or refused: not this server's fault
+    HubError: 502,
     RequestTooLargeError: 413,
     QueueFullError: 503,
     SchedulerError: 503,

@@ -5,10 +5,17 @@ process-wide default one, so two apps in one process (tests, mainly) keep their 
 counts. Requests are counted by route template (``/api/blobs/{digest}``), not by raw
 URL, so a client cannot grow the number of series; paths no route matches share the
 label ``unmatched``.
+
+A client that goes away before its answer is complete (a stream it closed) is counted
+with status 499, nginx's "client closed request", whatever status line was sent: its
+generation was cancelled (the runner stops at its next token,
+:meth:`runtime.api.service.Service` closes the runner's stream), and
+``ladle_generations_active`` shows it gone.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 
 from fastapi import FastAPI
@@ -27,10 +34,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 METRICS_PATH = "/metrics"
 UNMATCHED_ROUTE = "unmatched"
+CLIENT_CLOSED = 499
+"""The status a request is counted with when its client left before the answer ended."""
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
 """Seconds to the first token: from a warm prefix cache hit to a cold model load."""
+logger = logging.getLogger(__name__)
+
 RATE_BUCKETS = (1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000)
 """Generated tokens per second: from a large model on CPU to a tiny one on a GPU."""
 
@@ -76,6 +87,11 @@ class Metrics:
             "ladle_queue_depth", "Requests waiting for a model", registry=registry
         )
         self.loaded_models = Gauge("ladle_loaded_models", "Models loaded", registry=registry)
+        self.generations_active = Gauge(
+            "ladle_generations_active",
+            "Generations running on a runner now (a cancelled one leaves at once)",
+            registry=registry,
+        )
         self.runner_restarts = Counter(
             "ladle_runner_restarts", "Runner processes that stopped unexpectedly", registry=registry
         )
@@ -104,6 +120,12 @@ class Metrics:
     def count_runner_restart(self) -> None:
         self.runner_restarts.inc()
 
+    def generation_started(self) -> None:
+        self.generations_active.inc()
+
+    def generation_ended(self) -> None:
+        self.generations_active.dec()
+
     def exposition(self) -> bytes:
         """Every metric in Prometheus' text format."""
         return generate_latest(self.registry)
@@ -121,20 +143,31 @@ class MetricsMiddleware:
             return
         status = 500  # what the server answers if the app raises before responding
         started = time.perf_counter()
+        complete = gone = False
 
         async def send_and_note(message: Message) -> None:
-            nonlocal status
+            nonlocal status, complete
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif message["type"] == "http.response.body":
+                complete = not message.get("more_body", False)
             await send(message)
 
+        async def receive_and_note() -> Message:
+            nonlocal gone
+            message = await receive()
+            gone = gone or message["type"] == "http.disconnect"
+            return message
+
         try:
-            await self.app(scope, receive, send_and_note)
+            await self.app(scope, receive_and_note, send_and_note)
         finally:
             seconds = time.perf_counter() - started
-            self.metrics.observe_request(
-                route_template(scope, self.routes), scope["method"], status, seconds
-            )
+            route = route_template(scope, self.routes)
+            if gone and not complete:
+                logger.info("%s %s: the client went away; cancelled (499)", scope["method"], route)
+                status = CLIENT_CLOSED
+            self.metrics.observe_request(route, scope["method"], status, seconds)
 
 
 def route_template(scope: Scope, routes: list[BaseRoute]) -> str:

@@ -24,7 +24,18 @@ from ladle import __version__
 from ladle.errors import LadleError
 from runtime.api import catalog
 from runtime.api.errors import public_message
+from runtime.api.openapi import NDJSON, api_answers
 from runtime.api.ratelimit import get_rate_limiter
+from runtime.api.responses import (
+    ChatResponse,
+    EmbeddingsResponse,
+    EmbedResponse,
+    GenerateResponse,
+    PsResponse,
+    ShowResponse,
+    TagsResponse,
+    VersionResponse,
+)
 from runtime.api.schemas import (
     ChatBody,
     CopyBody,
@@ -34,8 +45,6 @@ from runtime.api.schemas import (
     NamedBody,
 )
 from runtime.api.service import Reply, Service
-
-NDJSON = "application/x-ndjson"
 
 Shape = Callable[[Reply], dict[str, Any]]
 
@@ -58,24 +67,34 @@ async def root() -> str:
     return "ladle is running"
 
 
-@router.get("/api/version")
+@router.get("/api/version", response_model=None, responses=api_answers(VersionResponse))
 async def version() -> dict[str, str]:
     return {"version": __version__}
 
 
-@router.post("/api/generate")
+@router.post(
+    "/api/generate",
+    response_model=None,
+    responses=api_answers(GenerateResponse, 400, 404, 413, 500, 503, stream=True),
+)
 async def generate(body: GenerateBody, request: Request, served: Service = Served) -> Response:
     replies = charged(await served.generate(body), request)
     return await _answer(replies, _generate_shape(body.model), body.stream, _gather_generate)
 
 
-@router.post("/api/chat")
+@router.post(
+    "/api/chat",
+    response_model=None,
+    responses=api_answers(ChatResponse, 400, 404, 413, 500, 503, stream=True),
+)
 async def chat(body: ChatBody, request: Request, served: Service = Served) -> Response:
     replies = charged(await served.chat(body), request)
     return await _answer(replies, _chat_shape(body.model), body.stream, _gather_chat)
 
 
-@router.post("/api/embed")
+@router.post(
+    "/api/embed", response_model=None, responses=api_answers(EmbedResponse, 400, 404, 413, 500, 503)
+)
 async def embed(body: EmbedBody, served: Service = Served) -> dict[str, Any]:
     result = await served.embed(body)
     return {
@@ -87,7 +106,11 @@ async def embed(body: EmbedBody, served: Service = Served) -> dict[str, Any]:
     }
 
 
-@router.post("/api/embeddings")
+@router.post(
+    "/api/embeddings",
+    response_model=None,
+    responses=api_answers(EmbeddingsResponse, 400, 404, 413, 500, 503),
+)
 async def embeddings(body: EmbeddingsBody, served: Service = Served) -> dict[str, Any]:
     """The older endpoint: one text, one ``embedding``."""
     if not body.prompt:
@@ -99,29 +122,37 @@ async def embeddings(body: EmbeddingsBody, served: Service = Served) -> dict[str
     return {"embedding": result.vectors[0]}
 
 
-@router.get("/api/tags")
+@router.get("/api/tags", response_model=None, responses=api_answers(TagsResponse))
 async def tags(served: Service = Served) -> dict[str, Any]:
     return await run_in_threadpool(catalog.tags, served.store)
 
 
-@router.post("/api/show")
+@router.post("/api/show", response_model=None, responses=api_answers(ShowResponse, 400, 404))
 async def show(body: NamedBody, served: Service = Served) -> dict[str, Any]:
     return await run_in_threadpool(catalog.show, served.store, body.target())
 
 
-@router.post("/api/copy")
+@router.post(
+    "/api/copy",
+    response_class=Response,
+    responses=api_answers(None, 400, 404, description="Copied"),
+)
 async def copy(body: CopyBody, served: Service = Served) -> Response:
     await run_in_threadpool(catalog.copy, served.store, body.source, body.destination)
     return Response(status_code=200)
 
 
-@router.delete("/api/delete")
+@router.delete(
+    "/api/delete",
+    response_class=Response,
+    responses=api_answers(None, 400, 404, description="Deleted"),
+)
 async def delete(body: NamedBody, served: Service = Served) -> Response:
     await run_in_threadpool(catalog.delete, served.store, body.target())
     return Response(status_code=200)
 
 
-@router.get("/api/ps")
+@router.get("/api/ps", response_model=None, responses=api_answers(PsResponse))
 async def ps(served: Service = Served) -> dict[str, Any]:
     return await run_in_threadpool(catalog.ps, served.store, served.scheduler.ps())
 

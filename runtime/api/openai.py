@@ -33,10 +33,18 @@ from builder.store import Store, StoredImage
 from ladle.errors import InvalidFieldError, LadleError
 from runtime.api.errors import INTERNAL_ERROR, error_body, public_message, status_of
 from runtime.api.ollama import charged, service
-from runtime.api.schemas import ChatBody, EmbedBody, FormatField, GenerateBody
+from runtime.api.openapi import SSE, openai_answers
+from runtime.api.responses import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    EmbeddingList,
+    ModelList,
+    ModelObject,
+    TextCompletion,
+)
+from runtime.api.schemas import QUESTION, ChatBody, EmbedBody, FormatField, GenerateBody, examples
 from runtime.api.service import Reply, Service
 
-SSE = "text/event-stream"
 DONE_EVENT = b"data: [DONE]\n\n"
 """OpenAI's last event of a stream."""
 OWNED_BY = "library"
@@ -110,6 +118,17 @@ class _Sampled(_Body):
 class ChatCompletionBody(_Sampled):
     """``POST /v1/chat/completions``."""
 
+    model_config = examples(
+        {"model": "sre-bot", "messages": [{"role": "user", "content": QUESTION}]},
+        {
+            "model": "sre-bot",
+            "messages": [{"role": "user", "content": QUESTION}],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "max_tokens": 8,
+        },
+    )
+
     messages: list[dict[str, Any]] = Field(min_length=1)
     max_completion_tokens: int | None = None
     response_format: ResponseFormat | None = None
@@ -128,6 +147,8 @@ class ChatCompletionBody(_Sampled):
 class CompletionBody(_Sampled):
     """``POST /v1/completions``: one prompt, continued through the image's template."""
 
+    model_config = examples({"model": "sre-bot", "prompt": QUESTION, "max_tokens": 8})
+
     prompt: str
     suffix: str | None = None
 
@@ -142,6 +163,8 @@ class CompletionBody(_Sampled):
 
 class EmbeddingBody(_Body):
     """``POST /v1/embeddings``."""
+
+    model_config = examples({"model": "sre-bot", "input": "one text"})
 
     model: str
     input: str | list[str]
@@ -187,7 +210,11 @@ def _call(call: Any, number: int) -> dict[str, Any]:
 # -- routes --------------------------------------------------------------------
 
 
-@router.post("/chat/completions")
+@router.post(
+    "/chat/completions",
+    response_model=None,
+    responses=openai_answers(ChatCompletion, 400, 404, 413, 500, 503, chunk=ChatCompletionChunk),
+)
 async def chat_completions(
     body: ChatCompletionBody, request: Request, served: Service = Served
 ) -> Response:
@@ -196,14 +223,22 @@ async def chat_completions(
     return await _respond(answer, replies, body.stream, request.url.path)
 
 
-@router.post("/completions")
+@router.post(
+    "/completions",
+    response_model=None,
+    responses=openai_answers(TextCompletion, 400, 404, 413, 500, 503, chunk=TextCompletion),
+)
 async def completions(body: CompletionBody, request: Request, served: Service = Served) -> Response:
     replies = charged(await served.generate(body.to_generate()), request)
     answer = Answer(body.model, chat=False, include_usage=body.include_usage)
     return await _respond(answer, replies, body.stream, request.url.path)
 
 
-@router.post("/embeddings")
+@router.post(
+    "/embeddings",
+    response_model=None,
+    responses=openai_answers(EmbeddingList, 400, 404, 413, 500, 503),
+)
 async def embeddings(body: EmbeddingBody, served: Service = Served) -> dict[str, Any]:
     request = EmbedBody(model=body.model, input=body.input, dimensions=body.dimensions)
     result = await served.embed(request)
@@ -219,13 +254,15 @@ async def embeddings(body: EmbeddingBody, served: Service = Served) -> dict[str,
     }
 
 
-@router.get("/models")
+@router.get("/models", response_model=None, responses=openai_answers(ModelList))
 async def models(served: Service = Served) -> dict[str, Any]:
     images = await run_in_threadpool(lambda: list(served.store.images()))
     return {"object": "list", "data": [_model(stored) for stored in images]}
 
 
-@router.get("/models/{model_id:path}")
+@router.get(
+    "/models/{model_id:path}", response_model=None, responses=openai_answers(ModelObject, 400, 404)
+)
 async def model(model_id: str, served: Service = Served) -> dict[str, Any]:
     return _model(await run_in_threadpool(_stored, served.store, model_id))
 

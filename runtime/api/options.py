@@ -23,6 +23,10 @@ from runtime.protocol import GenerateRequest, SamplingOptions
 _SAMPLING = tuple(SamplingOptions.model_fields)
 DEFAULT_NUM_KEEP = 4
 """Ollama's ``num_keep`` when neither image nor request sets it."""
+IGNORE_EOS = "ignore_eos"
+"""A request option Ollama lacks (llama.cpp server's name): generate past end-of-generation
+tokens until ``num_predict``, so benchmarks compare equal output lengths. Request-only: a
+Modelfile cannot set it, and it is not in the parameter table."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class Generation:
     stop: tuple[str, ...] = ()
     num_predict: int = -1
     num_keep: int = DEFAULT_NUM_KEEP
+    ignore_eos: bool = False
 
     def request(self, prompt: str, grammar: str | None = None) -> GenerateRequest:
         """The runner request for ``prompt``; a prompt longer than the context loses its
@@ -44,6 +49,7 @@ class Generation:
             num_predict=self.num_predict,
             num_keep=self.num_keep,
             grammar=grammar,
+            ignore_eos=self.ignore_eos,
             truncate=True,
         )
 
@@ -58,11 +64,15 @@ def generation(params: Mapping[str, Any], options: Mapping[str, Any] | None) -> 
         option = str(problem["loc"][0]) if problem["loc"] else "options"
         raise InvalidOptionError(option, chosen.get(option), problem["msg"]) from None
     sampling = SamplingOptions(**{key: values[key] for key in _SAMPLING if key in values})
+    ignore_eos = (options or {}).get(IGNORE_EOS)
+    if ignore_eos is not None and not isinstance(ignore_eos, bool):
+        raise InvalidOptionError(IGNORE_EOS, ignore_eos, "expected true or false")
     return Generation(
         sampling=sampling,
         stop=tuple(values.get("stop") or ()),
         num_predict=values.get("num_predict", -1),
         num_keep=values.get("num_keep", DEFAULT_NUM_KEEP),
+        ignore_eos=bool(ignore_eos),
     )
 
 

@@ -21,8 +21,23 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+def examples(*bodies: dict[str, Any]) -> ConfigDict:
+    """A body model's config with ``bodies`` as its examples in ``/openapi.json`` (which
+    the schemathesis test sends too, so they must stay valid)."""
+    return ConfigDict(extra="ignore", frozen=True, json_schema_extra={"examples": list(bodies)})
+
+
+QUESTION = "How do I find the process using port 8080?"
+
+
 class GenerateBody(_Body):
     """``POST /api/generate``."""
+
+    model_config = examples(
+        {"model": "sre-bot", "prompt": QUESTION, "stream": False},
+        {"model": "sre-bot", "prompt": QUESTION, "options": {"temperature": 0, "num_predict": 8}},
+        {"model": "sre-bot", "prompt": "", "keep_alive": 0},
+    )
 
     model: str
     prompt: str = ""
@@ -42,6 +57,11 @@ class GenerateBody(_Body):
 class ChatBody(_Body):
     """``POST /api/chat``."""
 
+    model_config = examples(
+        {"model": "sre-bot", "messages": [{"role": "user", "content": QUESTION}]},
+        {"model": "sre-bot", "messages": [{"role": "user", "content": "hi"}], "format": "json"},
+    )
+
     model: str
     messages: list[dict[str, Any]] = Field(default_factory=list)
     tools: list[dict[str, Any]] | None = None
@@ -54,6 +74,8 @@ class ChatBody(_Body):
 
 class EmbedBody(_Body):
     """``POST /api/embed``: one text or several."""
+
+    model_config = examples({"model": "sre-bot", "input": ["one text", "another"]})
 
     model: str
     input: str | list[str] = ""

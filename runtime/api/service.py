@@ -59,6 +59,8 @@ class Metrics(Protocol):
     def set_queue_depth(self, n: int) -> None: ...
     def set_loaded_models(self, n: int) -> None: ...
     def count_runner_restart(self) -> None: ...
+    def generation_started(self) -> None: ...
+    def generation_ended(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -189,13 +191,17 @@ class Service:
                 self._report_state()
                 loaded_at = time.perf_counter_ns()
                 chunks = loaded.handle.generate(request)
+                self.metrics.generation_started()
                 try:
                     async for piece in self._pieces(chunks, parser, started):
                         final = piece.final
                         yield piece if final is None else self._final(final, started, loaded_at)
                 finally:
-                    if isinstance(chunks, AsyncGenerator):  # cancels it in the runner
-                        await chunks.aclose()
+                    try:
+                        if isinstance(chunks, AsyncGenerator):  # cancels it in the runner
+                            await chunks.aclose()
+                    finally:
+                        self.metrics.generation_ended()
         except RunnerCrashedError:
             self.metrics.count_runner_restart()
             raise

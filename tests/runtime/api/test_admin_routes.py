@@ -159,3 +159,15 @@ async def test_push_of_a_missing_model_is_a_404(make_client: MakeClient) -> None
     client = await make_client()
     response = await client.post("/api/push", json={"model": "127.0.0.1:9/me/none"})
     assert response.status_code == 404
+
+
+async def test_an_unreachable_registry_is_a_bad_gateway(make_client: MakeClient) -> None:
+    from .test_live_server import free_port
+
+    client = await make_client()
+    name = f"127.0.0.1:{free_port()}/me/nothing"  # a closed loopback port: refused at once
+    whole = await client.post("/api/pull", json={"model": name, "stream": False})
+    assert whole.status_code == 502 and "127.0.0.1" in whole.json()["error"]
+    streamed = await client.post("/api/pull", json={"model": name})
+    assert streamed.status_code == 200
+    assert "error" in json.loads(streamed.text.splitlines()[-1])

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -38,7 +38,7 @@ def free_port() -> int:
 class Server:
     """A ``python -m ladle serve`` process and the environment that reaches it."""
 
-    def __init__(self, models: Path, log: Path) -> None:
+    def __init__(self, models: Path, log: Path, env: Mapping[str, str] | None = None) -> None:
         self.models = models
         self.url = f"http://127.0.0.1:{free_port()}"
         self.env = {
@@ -46,6 +46,7 @@ class Server:
             "LADLE_MODELS": str(models),
             "LADLE_HOST": self.url,
             "LADLE_SHUTDOWN_GRACE": "30",  # generous: a loaded CI machine is slow
+            **(env or {}),
         }
         self._log = log.open("wb")
         self.process = subprocess.Popen(

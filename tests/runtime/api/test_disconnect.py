@@ -1,0 +1,117 @@
+"""A client that closes a stream cancels its generation: the runner stops at its next
+token, the request is counted (and logged) as 499, and the server keeps serving.
+
+Against a live ``ladle serve`` with one parallel sequence, so that a generation still
+running in the runner would hold up the next request.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from .test_live_server import Server
+
+LONG = {"num_predict": 100_000}
+"""Far more tokens than the tiny model's context (256): uncancelled, it fills the context."""
+SETTLE_S = 10.0
+
+
+@pytest.fixture(scope="module")
+def served(built_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    folder = tmp_path_factory.mktemp("disconnect")
+    shutil.copytree(built_store, folder / "models")
+    server = Server(folder / "models", folder / "serve.log", {"LADLE_NUM_PARALLEL": "1"})
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        status = server.stop()
+        assert status in (0, -signal.SIGTERM), server.log()
+
+
+def metric(server: Server, name: str, **labels: str) -> float:
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return 0.0
+
+
+def wait_for(condition: object, what: str) -> float:
+    """Seconds until ``condition()`` holds (fails after :data:`SETTLE_S`)."""
+    started = time.monotonic()
+    while time.monotonic() - started < SETTLE_S:
+        if condition():  # type: ignore[operator]
+            return time.monotonic() - started
+        time.sleep(0.02)
+    raise AssertionError(f"{what} did not happen within {SETTLE_S} s")
+
+
+def read_then_close(server: Server, path: str, body: dict[str, object], pieces: int) -> list[str]:
+    """Open a stream, read ``pieces`` lines of it, close the connection."""
+    read: list[str] = []
+    with (
+        httpx.Client(timeout=60) as client,
+        client.stream("POST", f"{server.url}{path}", json=body) as answer,
+    ):
+        assert answer.status_code == 200
+        for line in answer.iter_lines():
+            if line.strip():
+                read.append(line)
+            if len(read) == pieces:
+                break
+    return read
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "route"),
+    [
+        (
+            "/api/generate",
+            {"model": "tiny", "prompt": "hello", "options": LONG},
+            "/api/generate",
+        ),
+        (
+            "/v1/chat/completions",
+            {
+                "model": "tiny",
+                "messages": [{"role": "user", "content": "hello"}],
+                "max_tokens": LONG["num_predict"],
+                "stream": True,
+            },
+            "/v1/chat/completions",
+        ),
+    ],
+    ids=["ollama-ndjson", "openai-sse"],
+)
+def test_closing_a_stream_cancels_its_generation(
+    served: Server, path: str, body: dict[str, object], route: str
+) -> None:
+    closed_before = metric(served, "ladle_http_requests_total", route=route, status="499")
+    read = read_then_close(served, path, body, pieces=3)
+    closed = time.monotonic()
+    assert len(read) == 3 and '"done":true' not in "".join(read)
+    wait_for(lambda: metric(served, "ladle_generations_active") == 0, "the generation's end")
+    counted = lambda: metric(served, "ladle_http_requests_total", route=route, status="499")  # noqa: E731
+    wait_for(lambda: counted() == closed_before + 1, "the 499")
+    # The runner's one sequence is free: a generation still running there would hold the
+    # next request up until the context is full (wall times on a shared CI machine vary
+    # too much to hold it to a tighter bound than SETTLE_S).
+    answer = httpx.post(
+        f"{served.url}/api/generate",
+        json={"model": "tiny", "prompt": "again", "stream": False, "options": {"num_predict": 4}},
+        timeout=60,
+    )
+    assert answer.status_code == 200 and answer.json()["eval_count"] == 4
+    assert time.monotonic() - closed < SETTLE_S
+    assert metric(served, "ladle_http_requests_total", route="/api/generate", status="200") >= 1
+    assert f"{route}: the client went away; cancelled (499)" in served.log()
