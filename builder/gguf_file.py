@@ -258,7 +258,7 @@ def _token(buf: bytes, header: GGUFHeader, token_id: int | None) -> str | None:
 def _check_vocabulary(buf: bytes, header: GGUFHeader, path: str | os.PathLike[str]) -> None:
     """llama.cpp aborts the whole process (GGML_ASSERT) on a duplicate token."""
     tokens = header.arrays.get("tokenizer.ggml.tokens")
-    if tokens is None or len(set(raw_strings(buf, tokens))) == tokens.count:
+    if tokens is None or tokens.distinct is not False:  # the header walk found no repeat
         return
     seen: dict[bytes, int] = {}
     for token_id, token in enumerate(raw_strings(buf, tokens)):

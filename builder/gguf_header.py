@@ -81,6 +81,14 @@ class GGUFArray:
     item_type: GGUFValueType
     count: int
     offset: int
+    distinct: bool | None = None
+    """For the string arrays in :data:`DISTINCT_ARRAYS`: whether no item is repeated
+    (found during the walk that checks their lengths, so no second pass is needed)."""
+
+
+DISTINCT_ARRAYS = frozenset({"tokenizer.ggml.tokens"})
+"""String arrays whose items must be distinct: llama.cpp aborts the whole process on a
+token that is in the vocabulary twice."""
 
 
 Value = Scalar | tuple[Scalar, ...] | GGUFArray
@@ -300,11 +308,12 @@ class _Cursor:
                 f"truncated or corrupt: {what} at byte {self.pos:,} declares {count:,} "
                 f"items, more than the {self.size - self.pos:,} bytes left can hold"
             )
-        location = self.arrays[key] = GGUFArray(item_type, count, self.pos)
+        offset, distinct = self.pos, None
         if item_type == GGUFValueType.STRING:
-            self.skip_strings(count, what)
+            distinct = self.skip_strings(count, what, distinct=key in DISTINCT_ARRAYS)
         else:
             self.take(count * item_size, what)
+        location = self.arrays[key] = GGUFArray(item_type, count, offset, distinct)
         if count > INLINE_ARRAY_ITEMS:
             return location
         if item_type == GGUFValueType.STRING:
@@ -312,15 +321,24 @@ class _Cursor:
         code = _SCALAR_FORMATS[item_type]
         return struct.unpack_from(f"<{count}{code}", self.buf, location.offset)
 
-    def skip_strings(self, count: int, what: str) -> None:
+    def skip_strings(self, count: int, what: str, *, distinct: bool = False) -> bool | None:
+        """Walk ``count`` strings, checking each length; with ``distinct``, also say
+        whether they are all different (None without)."""
         # The vocabulary walk: keep the loop tight (262,144 items in Gemma 3).
         buf, pos, end, unpack = self.buf, self.pos, len(self.buf), _U64.unpack_from
+        seen: set[bytes] = set()
+        add = seen.add if distinct else None
         for index in range(count):
-            if end - pos < 8 or unpack(buf, pos)[0] > end - pos - 8:
+            length = unpack(buf, pos)[0] if end - pos >= 8 else end
+            if length > end - pos - 8:
                 self.pos = pos  # let string() say what is wrong, or ask for more bytes
                 self.string(f"{what} item #{index}", strict=False)
-            pos += 8 + unpack(buf, pos)[0]
+            start = pos + 8
+            pos = start + length
+            if add is not None:
+                add(buf[start:pos])
         self.pos = pos
+        return len(seen) == count if distinct else None
 
     def tensor_info(self, index: int) -> TensorInfo:
         name = self.string(f"name of tensor #{index}")
