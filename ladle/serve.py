@@ -3,15 +3,25 @@ clients and talk to it only through :class:`runtime.client.LadleClient`."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import os
+import subprocess
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ladle.errors import ServerError, ServerUnreachableError
 from ladle.images import human_bytes
 from ladle.settings import Settings
+
+if TYPE_CHECKING:
+    from runtime.client import LadleClient
 
 SERVE_HELP = """Serve the model store over Ollama's HTTP API until SIGTERM or Ctrl-C.
 
@@ -67,16 +77,23 @@ def serve() -> None:
 serve.__doc__ = SERVE_HELP
 
 
+HOST_OPTION = typer.Option(
+    "--host", help="The server, as LADLE_HOST takes it ([http://]host[:port]); default LADLE_HOST."
+)
+
+
 def run(
     name: Annotated[str, typer.Argument(help="The model to ask.")],
     prompt: Annotated[
         str | None, typer.Argument(help="The question (default: standard input, if piped).")
     ] = None,
+    host: Annotated[str | None, HOST_OPTION] = None,
 ) -> None:
     """Ask a model one question through the server and print the answer as it comes.
 
     With no PROMPT, the question is read from standard input when it is piped; on a
-    terminal, the interactive chat opens (as with ladle chat NAME).
+    terminal, the interactive chat opens (as with ladle chat NAME), and starts the server
+    if none answers on this machine.
 
     Example: ladle run sre-bot "How do I find the process using port 8080?"
     """
@@ -84,10 +101,10 @@ def run(
 
     if prompt is None:
         if stdin_is_terminal():
-            open_chat(name)
+            open_chat(name, host)
             return
         prompt = sys.stdin.read()
-    with LadleClient(Settings.from_environment().url) as client:
+    with LadleClient(chat_settings(host).url) as client:
         messages = [{"role": "user", "content": prompt}]
         for piece in client.chat(name, messages):
             typer.echo(piece.get("message", {}).get("content", ""), nl=False)
@@ -97,24 +114,103 @@ def run(
 
 def chat(
     name: Annotated[
-        str | None, typer.Argument(help="The model to talk to (default: the first one served).")
+        str | None, typer.Argument(help="The model to talk to (default: pick one from a list).")
     ] = None,
+    host: Annotated[str | None, HOST_OPTION] = None,
 ) -> None:
     """Chat with a model in the terminal: Enter sends, Escape stops an answer, /help
-    lists the commands, Ctrl+D or /bye quits.
+    lists the commands, F2 shows the settings panel, Ctrl+D or /bye quits. Starts the
+    server if none answers on this machine. Keys and commands: docs/tui.md.
 
     Example: ladle chat sre-bot
     """
-    open_chat(name)
+    open_chat(name, host)
 
 
-def open_chat(name: str | None) -> None:
-    """Run the terminal chat against the server at ``LADLE_HOST`` until the user quits."""
+def open_chat(name: str | None, host: str | None = None) -> None:
+    """Run the terminal chat against the server at ``host`` (default ``LADLE_HOST``)
+    until the user quits, starting a local server first if none answers."""
     from runtime.client import LadleClient
     from tui import make_app
 
-    with LadleClient(Settings.from_environment().url) as client:
-        make_app(client, name).run()
+    settings = chat_settings(host)
+    with LadleClient(settings.url) as client:
+        notice = ensure_server(settings, client)
+        make_app(client, name, notice=notice).run()
+
+
+def chat_settings(host: str | None) -> Settings:
+    """The settings, with ``--host`` (when given) in place of ``LADLE_HOST``."""
+    return Settings.from_environment(None if host is None else {**os.environ, "LADLE_HOST": host})
+
+
+def ensure_server(
+    settings: Settings,
+    client: LadleClient,
+    start: Callable[[Settings], tuple[subprocess.Popen[bytes], Path]] | None = None,
+) -> str | None:
+    """``None`` when the server at ``settings.url`` answers; otherwise, when that address
+    is on this machine, start ``ladle serve`` there (``start``), wait until it answers
+    and say so. A server on another machine that does not answer is
+    ServerUnreachableError: ladle cannot start it."""
+    try:
+        client.version()
+        return None
+    except ServerUnreachableError:
+        if not is_loopback(settings.host):
+            raise
+    process, log = (start or start_server)(settings)
+    wait_for_server(client, process, log)
+    return (
+        f"Started ladle serve at {settings.url} (pid {process.pid}, log {log}); "
+        "it keeps running after you quit."
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (``LADLE_HOST``'s) is this machine, where ladle may start a server."""
+    if host in ("localhost", "", "0.0.0.0", "::"):  # a wildcard bind is reached on loopback
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def start_server(settings: Settings) -> tuple[subprocess.Popen[bytes], Path]:
+    """A detached ``ladle serve`` on ``settings.url`` (loopback, even when LADLE_HOST is a
+    wildcard), in its own session so that the chat's Ctrl+C does not reach it; its output
+    goes to ``serve.log`` next to the model store."""
+    log = settings.models.parent / "serve.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "LADLE_HOST": settings.url, "LADLE_MODELS": str(settings.models)}
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ladle", "serve"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return process, log
+
+
+def wait_for_server(
+    client: LadleClient, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 30.0
+) -> None:
+    """Return once ``/api/version`` answers; ServerError when the server exits first or
+    does not answer within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServerError(0, f"ladle serve exited with status {process.returncode}; see {log}")
+        try:
+            client.version()
+            return
+        except ServerUnreachableError:
+            time.sleep(0.1)
+    raise ServerError(0, f"ladle serve did not answer within {timeout_s:g} s; see {log}")
 
 
 def ps() -> None:

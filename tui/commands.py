@@ -1,19 +1,44 @@
-"""The chat's slash commands (``/clear``, ``/set system …``): parsed here, purely, so the
-app only acts on typed values."""
+"""The chat's slash commands (Ollama's REPL commands, plus ``/save-chat`` and
+``/load-chat``): parsed here, purely, so that the app only acts on typed values; and
+their completion, which the prompt shows as a suggestion while the user types."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 HELP = """\
 Available commands:
+  /set parameter NAME VALUE  set a model option (temperature, num_ctx, seed, …)
   /set system TEXT           set the system message
-  /set parameter NAME VALUE  set a model option (temperature, num_predict, …)
+  /set format json           answer in JSON (/set noformat: free text again)
+  /show TOPIC                info, modelfile, parameters, system, template or license
+  /load [MODEL]              switch model (without MODEL: the model picker, also F3)
+  /save NAME                 save the session as a new model (system, parameters, messages)
+  /save-chat FILE            write the conversation as JSON (ladle render --messages reads it)
+  /load-chat FILE            read a conversation written by /save-chat
   /clear                     forget the conversation
-  /help                      show this help
+  /help                      show this help (also F1)
   /bye                       quit (also Ctrl+D)
 
-Enter sends; Escape or Ctrl+C stops the answer being written."""
+Enter sends; Ctrl+J, Alt+Enter or Shift+Enter (where the terminal tells it apart) starts
+a new line, and so does Enter inside a \"\"\" block. Up and Down recall earlier messages;
+Tab or Right accepts the suggested completion. Escape or Ctrl+C stops the answer being
+written. F2 shows the side panel (system message, temperature, top_p, num_ctx, seed)."""
+
+SHOW_TOPICS = ("info", "modelfile", "parameters", "system", "template", "license")
+
+
+@functools.cache
+def parameter_names() -> tuple[str, ...]:
+    """The names ``/set parameter`` accepts: the Modelfile's PARAMETER names.
+
+    Imported on first use: the modelfile package (Lark, pydantic) would otherwise add
+    a few hundred milliseconds to the chat's start; the app warms it in a worker."""
+    from modelfile.parameters import Parameters
+
+    return tuple(Parameters.model_fields)
 
 
 @dataclass(frozen=True)
@@ -43,15 +68,86 @@ class SetParameter:
 
 
 @dataclass(frozen=True)
+class SetFormat:
+    """``/set format json``; ``format`` is ``None`` for ``/set noformat``."""
+
+    format: str | None
+
+
+@dataclass(frozen=True)
+class Show:
+    topic: str
+
+
+@dataclass(frozen=True)
+class Load:
+    """``/load MODEL``; ``model`` is ``None`` for the picker."""
+
+    model: str | None
+
+
+@dataclass(frozen=True)
+class Save:
+    name: str
+
+
+@dataclass(frozen=True)
+class SaveChat:
+    path: str
+
+
+@dataclass(frozen=True)
+class LoadChat:
+    path: str
+
+
+@dataclass(frozen=True)
 class Invalid:
     """A line starting with ``/`` that is no command; ``reason`` says why."""
 
     reason: str
 
 
-Command = Clear | Help | Bye | SetSystem | SetParameter | Invalid
+Command = (
+    Clear
+    | Help
+    | Bye
+    | SetSystem
+    | SetParameter
+    | SetFormat
+    | Show
+    | Load
+    | Save
+    | SaveChat
+    | LoadChat
+    | Invalid
+)
 
-SIMPLE: dict[str, Command] = {"/clear": Clear(), "/help": Help(), "/?": Help(), "/bye": Bye()}
+SIMPLE: dict[str, Command] = {
+    "/clear": Clear(),
+    "/help": Help(),
+    "/?": Help(),
+    "/bye": Bye(),
+    "/exit": Bye(),
+    "/load": Load(None),
+    "/set noformat": SetFormat(None),
+}
+
+ONE_ARGUMENT: dict[str, Callable[[str], Command]] = {
+    "/load": Load,
+    "/save": Save,
+    "/save-chat": SaveChat,
+    "/load-chat": LoadChat,
+}
+
+USAGE = {
+    "/set": "usage: /set parameter NAME VALUE, /set system TEXT or /set format json",
+    "/show": f"usage: /show {'|'.join(SHOW_TOPICS)}",
+    "/load": "usage: /load [MODEL]",
+    "/save": "usage: /save NAME",
+    "/save-chat": "usage: /save-chat FILE",
+    "/load-chat": "usage: /load-chat FILE",
+}
 
 
 def parse_command(line: str) -> Command | None:
@@ -61,20 +157,32 @@ def parse_command(line: str) -> Command | None:
         return None
     if text in SIMPLE:
         return SIMPLE[text]
-    words = text.split(maxsplit=2)
-    if words[0] == "/set":
-        return _parse_set(words[1:])
-    return Invalid(f"unknown command {words[0]!r}; /help lists them")
+    verb, _, rest = text.partition(" ")
+    rest = rest.strip()
+    if verb == "/set":
+        return _parse_set(rest)
+    if verb == "/show":
+        return Show(rest) if rest in SHOW_TOPICS else Invalid(USAGE[verb])
+    if verb in ONE_ARGUMENT:
+        return ONE_ARGUMENT[verb](rest) if rest and " " not in rest else Invalid(USAGE[verb])
+    return Invalid(f"unknown command {verb!r}; /help lists them")
 
 
-def _parse_set(words: list[str]) -> Command:
-    if len(words) == 2 and words[0] == "system":
-        return SetSystem(words[1])
-    if len(words) == 2 and words[0] == "parameter":
-        name, _, value = words[1].partition(" ")
-        if value.strip():
-            return SetParameter(name, parse_value(value.strip()))
-    return Invalid("usage: /set system TEXT or /set parameter NAME VALUE")
+def _parse_set(rest: str) -> Command:
+    what, _, value = rest.partition(" ")
+    value = value.strip()
+    if what == "system" and value:
+        return SetSystem(value)
+    if what == "format" and value:
+        return SetFormat(value) if value == "json" else Invalid("/set format takes json")
+    if what == "parameter" and value:
+        name, _, setting = value.partition(" ")
+        if name not in parameter_names():
+            known = ", ".join(parameter_names())
+            return Invalid(f"unknown parameter {name!r}; one of: {known}")
+        if setting.strip():
+            return SetParameter(name, parse_value(setting.strip()))
+    return Invalid(USAGE["/set"])
 
 
 def parse_value(text: str) -> int | float | str:
@@ -85,3 +193,24 @@ def parse_value(text: str) -> int | float | str:
         except ValueError:
             pass
     return text
+
+
+def completions(models: Iterable[str] = ()) -> list[str]:
+    """Every line the prompt may suggest, in the order it prefers them."""
+    lines = ["/set parameter ", "/set system ", "/set format json", "/set noformat"]
+    lines += [f"/set parameter {name} " for name in parameter_names()]
+    lines += [f"/show {topic}" for topic in SHOW_TOPICS]
+    lines += ["/load ", *(f"/load {model}" for model in models)]
+    lines += ["/save ", "/save-chat ", "/load-chat ", "/clear", "/help", "/bye"]
+    return lines
+
+
+def suggest(text: str, models: Iterable[str] = ()) -> str:
+    """What to add to ``text`` (a line being typed) to reach the first completion it
+    starts; ``""`` when none does."""
+    if not text.startswith("/") or "\n" in text:
+        return ""
+    for line in completions(models):
+        if line.startswith(text) and len(line) > len(text):
+            return line[len(text) :]
+    return ""

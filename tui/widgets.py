@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from textual.containers import VerticalScroll
 from textual.widgets import Markdown, Static
 
@@ -15,7 +17,7 @@ class UserMessage(Static):
 
 
 class AssistantMessage(Markdown):
-    """The model's answer, rendered as Markdown while it streams in."""
+    """The model's answer, rendered as Markdown (code blocks highlighted) as it streams in."""
 
     DEFAULT_CSS = """
     AssistantMessage { margin: 0 1; padding: 0 1; }
@@ -23,7 +25,7 @@ class AssistantMessage(Markdown):
 
 
 class Notice(Static):
-    """A line from ladle itself: help, a setting changed, an answer stopped."""
+    """A line from ladle itself: help, a setting changed, an answer stopped, an error."""
 
     DEFAULT_CSS = """
     Notice { margin: 0 1; padding: 0 1; color: $text-muted; }
@@ -39,25 +41,43 @@ class Transcript(VerticalScroll):
     """
 
 
+@dataclass
+class Stats:
+    """What the status bar shows: the model, the last answer's time to first token and
+    speed, the context it used (prompt plus answer tokens) of the model's, and a state."""
+
+    model: str | None = None
+    first_token_s: float | None = None
+    tokens_per_s: float | None = None
+    context_used: int | None = None
+    context_length: int | None = None
+    state: str = ""
+
+    def text(self) -> str:
+        parts = [self.model or "no model"]
+        if self.first_token_s is not None:
+            parts.append(f"first token {self.first_token_s:.2f}s")
+        if self.tokens_per_s is not None:
+            parts.append(f"{self.tokens_per_s:.1f} tokens/s")
+        if self.context_used is not None:
+            of = f"/{self.context_length}" if self.context_length else ""
+            share = ""
+            if self.context_length:
+                share = f" ({100 * self.context_used / self.context_length:.0f}%)"
+            parts.append(f"context {self.context_used}{of}{share}")
+        elif self.context_length:
+            parts.append(f"context {self.context_length}")
+        if self.state:
+            parts.append(self.state)
+        return " · ".join(parts)
+
+
 class StatusBar(Static):
-    """The model, the time to the first token and the speed of the last answer."""
+    """One line of :class:`Stats` under the prompt."""
 
     DEFAULT_CSS = """
-    StatusBar { height: 1; dock: bottom; padding: 0 1; background: $panel; }
+    StatusBar { height: 1; width: 1fr; padding: 0 1; background: $panel; }
     """
 
-    def show_stats(
-        self,
-        model: str | None,
-        first_token_s: float | None = None,
-        tokens_per_s: float | None = None,
-        state: str = "",
-    ) -> None:
-        parts = [model or "no model"]
-        if first_token_s is not None:
-            parts.append(f"first token {first_token_s:.2f}s")
-        if tokens_per_s is not None:
-            parts.append(f"{tokens_per_s:.1f} tokens/s")
-        if state:
-            parts.append(state)
-        self.update(" · ".join(parts))
+    def show_stats(self, stats: Stats) -> None:
+        self.update(stats.text())

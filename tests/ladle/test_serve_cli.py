@@ -42,7 +42,7 @@ def test_run_without_a_prompt_on_a_terminal_and_chat_open_the_chat(
 ) -> None:
     opened: list[str | None] = []
     monkeypatch.setattr("ladle.serve.stdin_is_terminal", lambda: True)
-    monkeypatch.setattr("ladle.serve.open_chat", opened.append)
+    monkeypatch.setattr("ladle.serve.open_chat", lambda name, host: opened.append(name))
     assert runner.invoke(app, ["run", "sre-bot"]).exit_code == 0
     assert runner.invoke(app, ["chat", "tiny"]).exit_code == 0
     assert runner.invoke(app, ["chat"]).exit_code == 0

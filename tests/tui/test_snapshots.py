@@ -1,0 +1,66 @@
+"""SVG snapshots of the chat's main screens (pytest-textual-snapshot), at a fixed
+terminal size, with a fake client and a frozen clock so that they are stable.
+
+After a deliberate change to the screens: ``pytest tests/tui/test_snapshots.py
+--snapshot-update``, and look at the new SVGs in ``__snapshots__`` before committing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import OptionList
+
+from tests.tui.fakes import FakeClient
+from tests.tui.pilot import SIZE, loaded, say, until
+from tui import ChatApp, make_app
+
+Compare = Callable[..., bool]
+
+
+def frozen_app(model: str | None = "tiny") -> ChatApp:
+    return make_app(FakeClient(), model, clock=lambda: 0.0)
+
+
+def test_an_empty_chat(snap_compare: Compare) -> None:
+    assert snap_compare(frozen_app(), terminal_size=SIZE, run_before=loaded)
+
+
+def test_a_streamed_answer(snap_compare: Compare) -> None:
+    app = frozen_app()
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await loaded(pilot)
+        await say(pilot, "Show me a shell loop")
+        await until(pilot, lambda: len(app.history) == 2 and not app.streaming)
+
+    app.client.words = ["Here:\n\n", "```sh\n", "for f in *.log; do\n", "  gzip $f\ndone\n", "```"]  # type: ignore[attr-defined]
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_the_help(snap_compare: Compare) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await loaded(pilot)
+        await say(pilot, "/help")
+
+    assert snap_compare(frozen_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_the_model_picker(snap_compare: Compare) -> None:
+    app = frozen_app(None)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: bool(app.screen.query(OptionList)))
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_the_side_panel(snap_compare: Compare) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await loaded(pilot)
+        await say(pilot, "/set parameter temperature 0.1")
+        await say(pilot, "/set system You are a terse SRE.")
+        await pilot.press("f2")
+
+    assert snap_compare(frozen_app(), terminal_size=SIZE, run_before=run_before)
