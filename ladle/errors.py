@@ -288,11 +288,12 @@ class ServerUnreachableError(LadleError):
 
 
 class ServerError(LadleError):
-    """The ladle server refused or failed a client's request (its ``{"error": …}``)."""
+    """The ladle server refused or failed a client's request (its ``{"error": …}``);
+    ``retry_after`` is its ``Retry-After`` in seconds, when it sent one (503, 429)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.retry_after = status, message, retry_after
 
 
 class RequestTooLargeError(LadleError):

@@ -110,8 +110,8 @@ def _create_on(
     """``ladle create --host``: :func:`ladle.remote_create.create_on_server`."""
     from ladle.progress import ProgressBars
     from ladle.remote_create import create_on_server
+    from ladle.serve import client_for
     from ladle.settings import parse_host
-    from runtime.client import LadleClient
 
     for flag, given in (("--locked", locked), ("--requantize", requantize)):
         if given:
@@ -122,7 +122,7 @@ def _create_on(
         raise typer.BadParameter(str(error), param_hint="--host") from None
     server = Settings.from_environment().model_copy(update={"host": address, "port": port})
     target = ModelName.parse(name).display()
-    with LadleClient(server.url) as client, ProgressBars() as bars:
+    with client_for(server) as client, ProgressBars() as bars:
         create_on_server(client, target, file, bars.update, quantize)
     typer.echo(f"created {target} on {client.url}")
 

@@ -42,6 +42,7 @@ Settings (environment variables, read once at start):
   LADLE_ALLOWED_HOSTS      Host headers accepted besides loopback ones
   LADLE_API_KEYS           keys clients send as Bearer tokens (none)
   LADLE_API_KEY_FILE       a file of such keys, one a line
+  LADLE_API_KEY            the key ladle run/chat/ps/stop send (none)
   LADLE_RATE_LIMIT         e.g. 60/min,20000tokens/min (off on loopback)
   LADLE_TRUSTED_PROXIES    proxies whose X-Forwarded-For is believed
   LADLE_MAX_BODY_BYTES     larger request bodies get 413 (32MiB)
@@ -97,14 +98,13 @@ def run(
 
     Example: ladle run sre-bot "How do I find the process using port 8080?"
     """
-    from runtime.client import LadleClient
 
     if prompt is None:
         if stdin_is_terminal():
             open_chat(name, host)
             return
         prompt = sys.stdin.read()
-    with LadleClient(chat_settings(host).url) as client:
+    with client_for(chat_settings(host)) as client:
         messages = [{"role": "user", "content": prompt}]
         for piece in client.chat(name, messages):
             typer.echo(piece.get("message", {}).get("content", ""), nl=False)
@@ -130,13 +130,19 @@ def chat(
 def open_chat(name: str | None, host: str | None = None) -> None:
     """Run the terminal chat against the server at ``host`` (default ``LADLE_HOST``)
     until the user quits, starting a local server first if none answers."""
-    from runtime.client import LadleClient
     from tui import make_app
 
     settings = chat_settings(host)
-    with LadleClient(settings.url) as client:
+    with client_for(settings) as client:
         notice = ensure_server(settings, client)
         make_app(client, name, notice=notice).run()
+
+
+def client_for(settings: Settings) -> LadleClient:
+    """The client of the server ``settings`` name, sending ``LADLE_API_KEY`` if set."""
+    from runtime.client import LadleClient
+
+    return LadleClient(settings.url, api_key=settings.api_key)
 
 
 def chat_settings(host: str | None) -> Settings:
@@ -218,10 +224,9 @@ def ps() -> None:
 
     Example: ladle ps
     """
-    from runtime.client import LadleClient
     from runtime.memory import processor
 
-    with LadleClient(Settings.from_environment().url) as client:
+    with client_for(Settings.from_environment()) as client:
         models = client.ps()
     rows = [("NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL")]
     for model in models:
@@ -247,9 +252,8 @@ def stop(name: Annotated[str, typer.Argument(help="The model to unload.")]) -> N
 
     Example: ladle stop sre-bot
     """
-    from runtime.client import LadleClient
 
-    with LadleClient(Settings.from_environment().url) as client:
+    with client_for(Settings.from_environment()) as client:
         client.stop(name)
 
 

@@ -177,6 +177,10 @@ class Settings(BaseModel):
     """``LADLE_HOST`` (``[http://]host[:port]``, default ``127.0.0.1:11434``): the address
     ``ladle serve`` listens on and the CLI's client connects to."""
     port: int = Field(DEFAULT_PORT, ge=0, le=65535)
+    api_key: str | None = Field(None, repr=False)
+    """``LADLE_API_KEY``: the key ladle's own client commands (``run``, ``chat``, ``ps``,
+    ``stop``, ``create --host``) send to the server as a Bearer token, for a server that
+    has ``LADLE_API_KEYS`` on."""
     shutdown_grace: float = Field(DEFAULT_SHUTDOWN_GRACE_S, ge=0)
     """``LADLE_SHUTDOWN_GRACE``: seconds ``ladle serve`` lets requests in flight finish
     after SIGTERM or Ctrl-C before it cancels them and unloads every model."""
@@ -203,6 +207,7 @@ class Settings(BaseModel):
             max_queue=_count(env, "LADLE_MAX_QUEUE", DEFAULT_MAX_QUEUE),
             host=host,
             port=port,
+            api_key=env.get("LADLE_API_KEY", "").strip() or None,
             shutdown_grace=_seconds(env, "LADLE_SHUTDOWN_GRACE", DEFAULT_SHUTDOWN_GRACE_S),
         )
 

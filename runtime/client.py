@@ -28,10 +28,19 @@ Json = dict[str, Any]
 class LadleClient:
     """A client of the ladle server at ``url`` (``Settings.url``: from ``LADLE_HOST``)."""
 
-    def __init__(self, url: str, *, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        api_key: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
         timeout = httpx.Timeout(None, connect=CONNECT_TIMEOUT_S)
-        self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(
+            base_url=self.url, timeout=timeout, transport=transport, headers=headers
+        )
 
     def __enter__(self) -> Self:
         return self
@@ -114,7 +123,7 @@ class LadleClient:
         except httpx.TransportError as error:
             raise self._unreachable(error) from None
         if response.status_code >= 400:
-            raise _server_error(response.status_code, response.text)
+            raise _server_error(response)
         value: Json = response.json() if response.content else {}
         return value
 
@@ -122,7 +131,7 @@ class LadleClient:
         try:
             with self._http.stream("POST", path, json={**body, "stream": True}) as response:
                 if response.status_code >= 400:
-                    raise _server_error(response.status_code, response.read().decode())
+                    raise _server_error(response, response.read().decode())
                 for line in response.iter_lines():
                     if not line.strip():
                         continue
@@ -147,7 +156,7 @@ class LadleClient:
         except httpx.TransportError as error:
             raise self._unreachable(error) from None
         if response.status_code not in (200, 404):
-            raise _server_error(response.status_code, response.text)
+            raise _server_error(response)
         return response.status_code == 200
 
     def push_blob(self, digest: str, chunks: Iterable[bytes], size: int) -> None:
@@ -159,7 +168,7 @@ class LadleClient:
         except httpx.TransportError as error:
             raise self._unreachable(error) from None
         if response.status_code >= 400:
-            raise _server_error(response.status_code, response.text)
+            raise _server_error(response)
 
     def chat_structured(
         self,
@@ -186,9 +195,22 @@ def _body(**fields: Any) -> Json:
     return {key: value for key, value in fields.items() if value is not None}
 
 
-def _server_error(status: int, text: str) -> ServerError:
+def _server_error(response: httpx.Response, text: str | None = None) -> ServerError:
+    """The error an answer of status 400 or more stands for: the server's ``error``
+    message, and its ``Retry-After`` (seconds) when it says when to try again."""
+    status = response.status_code
+    text = response.text if text is None else text
     try:
         message = str(json.loads(text)["error"])
     except (ValueError, KeyError, TypeError):
         message = text.strip() or f"HTTP {status}"
-    return ServerError(status, message)
+    return ServerError(status, message, _retry_after(response.headers.get("Retry-After")))
+
+
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds; ladle sends seconds, and an HTTP date is ignored."""
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and 0 <= seconds <= 3600 else None

@@ -30,8 +30,9 @@ Cancelled = Callable[[], bool]
 
 BUSY = 503
 RETRY_DELAYS_S: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
-"""How long to wait before each new try of a request the server was too busy for (503):
-doubling, about 15 s in all, then the error is shown and sending again retries."""
+"""How long to wait before each new try of a request the server was too busy for (503),
+unless it said how long (``Retry-After``): doubling, about 15 s in all, then the error is
+shown and sending again retries."""
 
 
 class ChatClient(Protocol):
@@ -96,8 +97,9 @@ def stream_answer(
             if error.status != BUSY or attempt == len(delays):
                 post(ResponseFailed(generation, str(error)))
                 return
-            post(RetryScheduled(generation, attempt + 1, delays[attempt], error.message))
-            if _sleep(delays[attempt], cancelled):
+            delay = delays[attempt] if error.retry_after is None else error.retry_after
+            post(RetryScheduled(generation, attempt + 1, delay, error.message))
+            if _sleep(delay, cancelled):
                 return
         except LadleError as error:
             post(ResponseFailed(generation, str(error)))

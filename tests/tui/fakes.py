@@ -59,6 +59,7 @@ class FakeClient:
         self.closed = threading.Event()
         self.down = False
         self.busy = 0
+        self.busy_retry_after: float | None = None
         self.unknown: set[str] = {"nope"}
 
     def chat(
@@ -88,7 +89,8 @@ class FakeClient:
         self._check(model)
         if self.busy:
             self.busy -= 1
-            raise ServerError(503, "the server is busy: 4 requests are waiting")
+            message = "the server is busy: 4 requests are waiting"
+            raise ServerError(503, message, self.busy_retry_after)
         try:
             for word in self.words:
                 if self.delay:

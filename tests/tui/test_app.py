@@ -172,6 +172,20 @@ def test_a_busy_server_is_retried_with_backoff() -> None:
     assert len(client.calls) == 3
 
 
+def test_a_busy_server_that_says_when_to_retry_is_retried_then() -> None:
+    client = FakeClient()
+    client.busy, client.busy_retry_after = 1, 0.03
+    app = make_app(client, "tiny", retry_delays=(5.0,))
+
+    async def script(pilot: Pilot[None]) -> None:
+        await say(pilot, "hi")
+        await until(pilot, lambda: len(app.history) == 2)
+        retries = [text for text in notices(app) if "busy" in text]
+        assert len(retries) == 1 and "trying again in 0.03 s" in retries[0]
+
+    drive(app, script)
+
+
 def test_a_server_busy_past_every_retry_is_an_error_and_sending_again_retries() -> None:
     client = FakeClient()
     client.busy = 3

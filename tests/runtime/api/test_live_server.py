@@ -232,3 +232,22 @@ def test_sigterm_finishes_the_stream_in_flight_and_unloads(
     assert rest[-1]["done"] and rest[-1]["eval_count"] == 200
     assert status in (0, -signal.SIGTERM)
     assert "unloaded tiny:latest" in served.log()
+
+
+def test_ladle_s_client_commands_send_ladle_api_key(
+    built_store: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = tmp_path_factory.mktemp("keys")
+    shutil.copytree(built_store, folder / "models")
+    served = Server(folder / "models", folder / "serve.log", {"LADLE_API_KEYS": "user-key"})
+    try:
+        served.wait_ready()
+        refused = served.ladle("ps")
+        assert refused.returncode == 1 and "401" not in refused.stdout
+        assert "API key" in refused.stderr, refused.stderr
+        served.env["LADLE_API_KEY"] = "user-key"
+        assert served.ladle("ps").returncode == 0
+        answered = served.ladle("run", "tiny", "hello world")
+        assert answered.returncode == 0 and answered.stdout.strip(), answered.stderr
+    finally:
+        served.stop()
