@@ -2,11 +2,16 @@
 #   make demo   set up .venv and run the seed walkthrough on the bundled SmolLM2: build
 #               sre-bot, serve it, ask it one question over HTTP, stop the server
 #   make test   set up .venv and run the whole test suite (ruff, mypy, pytest)
+#   make bench  run every benchmark (under 20 minutes on 2 cores), save
+#               bench/results/<date>-<host>.json, regenerate docs/BENCHMARKS.md and its charts
+#   make bench-quick  a smoke run of the same harness (about 2 minutes): its results and
+#               report go to bench/results/<date>-<host>-quick.{json,md}, never to docs/
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ladle-installed
+BENCH_STAMP := $(VENV)/.ladle-bench-installed
 # Where the demo's server listens (LADLE_HOST); another port if an Ollama holds 11434.
 DEMO_HOST ?= 127.0.0.1:11434
 
@@ -42,10 +47,15 @@ pytest: $(STAMP)
 
 test: lint pytest
 
-bench: $(STAMP)
+# The benchmarks also need the bench extra: llama_cpp.server's dependencies and matplotlib.
+$(BENCH_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,models,bench]'
+	touch $(STAMP) $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench
 
-bench-quick: $(STAMP)
+bench-quick: $(BENCH_STAMP)
 	$(BIN)/python -m bench --quick
 
 clean:

@@ -7,8 +7,6 @@ running in the runner would hold up the next request.
 
 from __future__ import annotations
 
-import shutil
-import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +15,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from .test_live_server import Server
+from .test_live_server import Server, live_server
 
 LONG = {"num_predict": 100_000}
 """Far more tokens than the tiny model's context (256): uncancelled, it fills the context."""
@@ -26,15 +24,9 @@ SETTLE_S = 10.0
 
 @pytest.fixture(scope="module")
 def served(built_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("disconnect")
-    shutil.copytree(built_store, folder / "models")
-    server = Server(folder / "models", folder / "serve.log", {"LADLE_NUM_PARALLEL": "1"})
-    try:
-        server.wait_ready()
+    one_sequence = {"LADLE_NUM_PARALLEL": "1"}
+    with live_server(built_store, tmp_path_factory.mktemp("disconnect"), one_sequence) as server:
         yield server
-    finally:
-        status = server.stop()
-        assert status in (0, -signal.SIGTERM), server.log()
 
 
 def metric(server: Server, name: str, **labels: str) -> float:

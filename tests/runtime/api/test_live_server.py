@@ -4,6 +4,7 @@ over a temporary store with the tiny model (and SmolLM2 for a real answer)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -96,18 +97,27 @@ class Server:
         )
 
 
-@pytest.fixture(scope="module")
-def server(built_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("live")
-    models = folder / "models"
-    shutil.copytree(built_store, models)
-    served = Server(models, folder / "serve.log")
+@contextlib.contextmanager
+def live_server(
+    built_store: Path, folder: Path, env: Mapping[str, str] | None = None
+) -> Iterator[Server]:
+    """A ready ``ladle serve`` over a copy of ``built_store`` in ``folder``; stopped (and
+    its exit checked) afterwards."""
+    if not (folder / "models").exists():
+        shutil.copytree(built_store, folder / "models")
+    served = Server(folder / "models", folder / "serve.log", env)
     try:
         served.wait_ready()
         yield served
     finally:
         status = served.stop()
         assert status in (0, -signal.SIGTERM), served.log()
+
+
+@pytest.fixture(scope="module")
+def server(built_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with live_server(built_store, tmp_path_factory.mktemp("live")) as served:
+        yield served
 
 
 @pytest.fixture
@@ -237,17 +247,11 @@ def test_sigterm_finishes_the_stream_in_flight_and_unloads(
 def test_ladle_s_client_commands_send_ladle_api_key(
     built_store: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    folder = tmp_path_factory.mktemp("keys")
-    shutil.copytree(built_store, folder / "models")
-    served = Server(folder / "models", folder / "serve.log", {"LADLE_API_KEYS": "user-key"})
-    try:
-        served.wait_ready()
+    keys = {"LADLE_API_KEYS": "user-key"}
+    with live_server(built_store, tmp_path_factory.mktemp("keys"), keys) as served:
         refused = served.ladle("ps")
-        assert refused.returncode == 1 and "401" not in refused.stdout
-        assert "API key" in refused.stderr, refused.stderr
+        assert refused.returncode == 1 and "API key" in refused.stderr, refused.stderr
         served.env["LADLE_API_KEY"] = "user-key"
         assert served.ladle("ps").returncode == 0
         answered = served.ladle("run", "tiny", "hello world")
         assert answered.returncode == 0 and answered.stdout.strip(), answered.stderr
-    finally:
-        served.stop()

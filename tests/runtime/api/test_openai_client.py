@@ -4,30 +4,21 @@ against a live server process over the tiny model (as in :mod:`.test_live_server
 from __future__ import annotations
 
 import json
-import shutil
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import openai
 import pytest
 
-from .test_live_server import ROOT, Server
+from .test_live_server import ROOT, Server, live_server
 
 USER: list[openai.types.chat.ChatCompletionMessageParam] = [{"role": "user", "content": "hello"}]
 
 
 @pytest.fixture(scope="module")
 def served(built_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("live-openai")
-    shutil.copytree(built_store, folder / "models")
-    server = Server(folder / "models", folder / "serve.log")
-    try:
-        server.wait_ready()
+    with live_server(built_store, tmp_path_factory.mktemp("live-openai")) as server:
         yield server
-    finally:
-        status = server.stop()
-        assert status in (0, -signal.SIGTERM), server.log()
 
 
 @pytest.fixture

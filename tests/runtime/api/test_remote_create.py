@@ -5,7 +5,6 @@ the server's errors reach the user by message."""
 from __future__ import annotations
 
 import shutil
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,20 +15,13 @@ from builder.store import Store
 from ladle.remote_create import create_request, hashed
 from modelfile import parse
 
-from .test_live_server import Server
+from .test_live_server import Server, live_server
 
 
 @pytest.fixture(scope="module")
 def served(built_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("remote-create")
-    shutil.copytree(built_store, folder / "models")
-    server = Server(folder / "models", folder / "serve.log")
-    try:
-        server.wait_ready()
+    with live_server(built_store, tmp_path_factory.mktemp("remote-create")) as server:
         yield server
-    finally:
-        status = server.stop()
-        assert status in (0, -signal.SIGTERM), server.log()
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from schemathesis.specs.openapi import checks as openapi_checks
 from builder.names import ModelName
 from builder.store import Store
 
-from .test_live_server import Server, free_port
+from .test_live_server import Server, free_port, live_server
 
 EXAMPLES = 15
 """Generated requests per operation (per generation mode)."""
@@ -97,14 +96,9 @@ def served(built_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "LADLE_CREDENTIALS": str(folder / "credentials.json"),
         "LADLE_KEEP_ALIVE": "-1",  # the tiny model loads once
     }
-    server = Server(folder / "models", folder / "serve.log", offline)
-    try:
-        server.wait_ready()
+    with live_server(built_store, folder, offline) as server:
         yield server
-    finally:
-        status = server.stop()
-        assert status in (0, -signal.SIGTERM), server.log()
-        assert "Traceback" not in server.log(), server.log()
+    assert "Traceback" not in server.log(), server.log()
 
 
 @pytest.fixture(scope="module")
