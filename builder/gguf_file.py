@@ -21,9 +21,9 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Literal, TypeVar
 
-from gguf import GGMLQuantizationType, LlamaFileType
 from pydantic import BaseModel, ConfigDict
 
+from builder.gguf_constants import GGMLQuantizationType, LlamaFileType
 from builder.gguf_header import (
     GGUFArray,
     GGUFHeader,

@@ -34,8 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType
-
+from builder.gguf_constants import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType
 from ladle.errors import GGUFError
 
 MAGIC = b"GGUF"

@@ -1,29 +1,49 @@
 """Structured output: the GBNF grammar for an API ``format`` (``"json"`` or a schema).
 
-llama-cpp-python's pure-Python converter (the port of llama.cpp's
-``json_schema_to_grammar``) turns a JSON Schema into GBNF; importing it does not load
-llama.cpp, so the server can do this before a request reaches the runner.
+llama-cpp-python's pure-Python converter (``llama_cpp/llama_grammar.py``, the port of
+llama.cpp's ``json_schema_to_grammar``) turns a JSON Schema into GBNF. That module needs
+nothing but the standard library, but importing it as ``llama_cpp.llama_grammar`` would
+run the package's ``__init__``, which loads llama.cpp's shared libraries: about 8 MB of
+resident memory in a server process that never runs a model. So it is loaded here from
+its file, on its own, the first time a request asks for a format.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
-
 from ladle.errors import InvalidRequestError
+
+
+@functools.cache
+def _converter() -> ModuleType:
+    """``llama_cpp/llama_grammar.py``, without importing the ``llama_cpp`` package."""
+    package = importlib.util.find_spec("llama_cpp")
+    if package is None or package.origin is None:
+        raise InvalidRequestError("structured output needs llama-cpp-python, not installed")
+    path = Path(package.origin).with_name("llama_grammar.py")
+    spec = importlib.util.spec_from_file_location("ladle_llama_grammar", path)
+    if spec is None or spec.loader is None:
+        raise InvalidRequestError(f"cannot load llama-cpp-python's grammar converter ({path})")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def grammar_for_format(format: str | dict[str, Any]) -> str:
     """GBNF that only admits output of ``format``: any JSON object for ``"json"``, else
     JSON valid against the schema ``format``."""
     if format == "json":
-        return str(JSON_GBNF)
+        return str(_converter().JSON_GBNF)
     if not isinstance(format, dict):
         raise InvalidRequestError(f'format must be "json" or a JSON schema, not {format!r}')
     try:
-        return str(json_schema_to_gbnf(json.dumps(format)))
+        return str(_converter().json_schema_to_gbnf(json.dumps(format)))
     except (KeyError, ValueError, TypeError, NotImplementedError) as error:
         raise InvalidRequestError(
             f"cannot turn this JSON schema into a grammar: {error}"
