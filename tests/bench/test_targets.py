@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bench.figures import MissingFigureError, Stat, dig, spread
-from bench.targets import NOT_BY_MAKE_BENCH, TARGETS, evaluate
+from bench.targets import TARGETS, evaluate
 
 FULL = Path(__file__).parent / "results_full.json"
 
