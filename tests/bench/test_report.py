@@ -203,3 +203,24 @@ def test_a_serving_section_with_nothing_in_it() -> None:
         in markdown
     )
     assert "Overload: not measured (no serving.overload in the results)." in markdown
+
+
+def test_a_second_model_gets_its_own_single_stream_table(results: dict[str, Any]) -> None:
+    serving = results["serving"]
+    serving["second_model"] = {
+        "model": {**serving["model"], "name": "Gemma 3 270M Q4_K_M"},
+        "single": {key: serving["single"][key] for key in ("ladle_api", "raw")},
+        "systems": {key: serving["systems"][key] for key in ("ladle_api", "raw")},
+        "settings": {"parallel": 1},
+    }
+    section = render(results).split("### Single stream on a second model", 1)[1]
+    section = section.split("\n### ", 1)[0]
+    assert "**Gemma 3 270M Q4_K_M**" in section
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    assert len(rows) == 2 + 3  # the settings table (header, one row), then the systems table
+
+
+def test_a_second_model_that_failed_says_why(results: dict[str, Any]) -> None:
+    results["serving"]["second_model"] = {"error": "RuntimeError('ladle create failed')"}
+    section = render(results).split("### Single stream on a second model", 1)[1]
+    assert "ladle create failed" in section.split("\n### ", 1)[0]

@@ -335,8 +335,9 @@ def test_raw_serves_concurrent_requests_one_after_another(tiny_model: Path) -> N
     streams = asyncio.run(three())
     assert [s.tokens for s in streams] == [30, 30, 30]
     assert {s.finish for s in streams} == {"length"}  # each ran to the tokens asked for
-    latencies = sorted(s.latency_s for s in streams)
-    assert latencies[2] > 2 * latencies[0]  # the last waited for the two before it
+    # One after another: the last one's first token came after the first one had ended
+    # (a check on order, not on speed, so a busy machine cannot fail it).
+    assert max(s.ttft_s for s in streams) >= min(s.latency_s for s in streams)
     assert len({s.text for s in streams}) == 1  # greedy: the same prompt, the same text
 
 
