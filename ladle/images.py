@@ -6,7 +6,6 @@ that ``ladle list`` starts in a fraction of a second.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,6 +15,7 @@ from builder.names import ModelName
 from builder.quantize import TYPES
 from builder.store import Store
 from ladle.settings import Settings
+from ladle.units import human_bytes, human_time
 
 if TYPE_CHECKING:
     from builder.image import Image
@@ -248,37 +248,3 @@ def _parameter_lines(image: Image) -> str:
 
 def _short(digest: str) -> str:
     return digest.removeprefix("sha256:")[:12]
-
-
-def human_bytes(size: int) -> str:
-    """Decimal units, as Ollama prints sizes: ``98 MB``, ``1.2 GB``."""
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if value >= 10 or unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
-
-
-def human_time(timestamp: float, now: float | None = None) -> str:
-    """``Less than a second ago``, ``2 minutes ago``, ``3 days ago``, as Ollama says it."""
-    seconds = max(0.0, (now or time.time()) - timestamp)
-    for unit, length in (
-        ("year", 31_536_000),
-        ("month", 2_592_000),
-        ("week", 604_800),
-        ("day", 86_400),
-        ("hour", 3_600),
-        ("minute", 60),
-        ("second", 1),
-    ):
-        if seconds >= length:
-            count = int(seconds // length)
-            if count == 1:
-                return (
-                    f"{'An' if unit == 'hour' else 'A'} {unit} ago"
-                    if unit != "second"
-                    else "1 second ago"
-                )
-            return f"{count} {unit}s ago"
-    return "Less than a second ago"

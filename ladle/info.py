@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ladle import __version__
-from ladle.images import human_bytes
+from ladle.units import human_bytes
 
 if TYPE_CHECKING:
     from rich.table import Table

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from builder.store import Store
-from ladle.images import human_bytes
 from ladle.settings import Settings
+from ladle.units import human_bytes
 
 if TYPE_CHECKING:
     from builder.doctor import Checkup

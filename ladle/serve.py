@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ladle.errors import ServerError, ServerUnreachableError
-from ladle.images import human_bytes
 from ladle.settings import Settings
+from ladle.units import human_bytes
 
 if TYPE_CHECKING:
     from runtime.client import LadleClient

@@ -181,7 +181,7 @@ def list_models(client: ChatClient, post: Post, *, choose: bool) -> None:
 
 def model_rows(models: list[Json]) -> list[tuple[str, str]]:
     """The picker's lines: name, size, quantization and family, in columns."""
-    from ladle.images import human_bytes
+    from ladle.units import human_bytes
 
     cells = []
     for model in models:

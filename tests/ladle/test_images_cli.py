@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ladle.cli import app
-from ladle.images import human_bytes, human_time
+from ladle.units import human_bytes, human_time
 
 runner = CliRunner()
 
