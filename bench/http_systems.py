@@ -296,6 +296,31 @@ class LadleApi(HttpSystem):
         return first.ttft_s
 
 
+class LadleApiDefaults(LadleApi):
+    """``ladle serve`` as a user starts it: default parallelism (``LADLE_NUM_PARALLEL``
+    unset: 4) and the image's context length (no ``num_ctx`` in the request). The cold
+    start that issue 9 times is this one; the 16-slot server of the other workloads
+    allocates a KV cache of 16 sequences of 4,096 tokens at each load, which alone takes
+    about a second."""
+
+    key, label = "ladle_api_defaults", "ladle serve, default settings"
+
+    def env(self, port: int) -> dict[str, str]:
+        env = super().env(port)
+        del env["LADLE_NUM_PARALLEL"]
+        return env
+
+    def options(self, n_predict: int) -> dict[str, Any]:
+        options = super().options(n_predict)
+        del options["num_ctx"]
+        return options
+
+    def describe(self) -> dict[str, Any]:
+        described = super().describe()
+        described["command"] = "python -m ladle serve (no LADLE_NUM_PARALLEL: 4 sequences)"
+        return described
+
+
 def build_image(model: Path, store: Path, name: str = LadleApi.image) -> None:
     """``ladle create NAME`` from ``FROM <model>`` into ``store`` (the CLI, as a user)."""
     with tempfile.TemporaryDirectory() as folder:

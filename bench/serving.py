@@ -44,12 +44,19 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from bench.http_systems import LadleApi, LlamaCppServer, LlamaServer, build_image
+from bench.http_systems import (
+    LadleApi,
+    LadleApiDefaults,
+    LlamaCppServer,
+    LlamaServer,
+    build_image,
+)
 from bench.llama_server import Build, BuildError
 from bench.llama_server import build as build_llama_server
 from bench.overload import overload
 from bench.prompts import Tokenizer, numbered
 from bench.servers import rss_bytes
+from bench.stats import summary
 from bench.systems import LadleRunner, Raw, Setup, System
 from bench.workloads import QUICK, Bench, Plan
 
@@ -154,6 +161,9 @@ async def _run(plan: Plan, model: Path, name: str, store: Path) -> dict[str, Any
                     await system.close()
         with _timed(clock, "overload"):
             results["overload"] = await _overload(plan, setup, store)
+        with _timed(clock, "cold_start_defaults"):
+            prompts = [bench.prompt(plan.short_prompt_tokens) for _ in range(plan.cold_rounds)]
+            results["cold_start_defaults_s"] = await _cold_start_defaults(setup, store, prompts)
         prompt_tokens = tokenizer.count(numbered(tokenizer, 0, plan.prompt_tokens))
     finally:
         tokenizer.close()
@@ -306,6 +316,21 @@ async def _overload(plan: Plan, setup: Setup, store: Path) -> dict[str, Any]:
             api, clients=plan.overload_clients, requests=plan.overload_requests,
             max_queue=plan.overload_max_queue, window=plan.overload_window,
         )  # fmt: skip
+    except Exception as error:  # the other figures stand without it
+        return {"skipped": repr(error)}
+    finally:
+        with contextlib.suppress(Exception):
+            await api.close()
+
+
+async def _cold_start_defaults(setup: Setup, store: Path, prompts: list[str]) -> dict[str, Any]:
+    """Cold starts of ``ladle serve`` with its default settings (see
+    :class:`LadleApiDefaults`): request to first token with the model unloaded."""
+    api = LadleApiDefaults(setup, store)
+    try:
+        await api.open()
+        runs = [await api.cold_start(prompt) for prompt in prompts]
+        return {"ladle_api": summary(runs), "describe": api.describe()}
     except Exception as error:  # the other figures stand without it
         return {"skipped": repr(error)}
     finally:
