@@ -31,7 +31,7 @@ class Plan:
     parallel: int = 16
     prompt_tokens: int = 512
     n_predict: int = 128
-    rounds: int = 3
+    rounds: int = 5
     levels: tuple[int, ...] = (1, 2, 4, 8, 16)
     concurrency_prompt_tokens: int = 32
     concurrency_n_predict: int = 64
