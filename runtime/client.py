@@ -76,14 +76,17 @@ class LadleClient:
         messages: Sequence[Mapping[str, Any]],
         *,
         tools: Sequence[Mapping[str, Any]] | None = None,
+        format: str | Mapping[str, Any] | None = None,
         options: Mapping[str, Any] | None = None,
         keep_alive: str | float | None = None,
     ) -> Iterator[Json]:
-        """Stream ``/api/chat``'s pieces (the last has ``done``)."""
+        """Stream ``/api/chat``'s pieces (the last has ``done``); ``format`` holds the
+        answer to Ollama's ``"json"`` or to a JSON schema (the chat's ``/set format``)."""
         body = _body(
             model=model,
             messages=list(messages),
             tools=list(tools) if tools else None,
+            format=format,
             options=options,
             keep_alive=keep_alive,
         )
@@ -169,26 +172,6 @@ class LadleClient:
             raise self._unreachable(error) from None
         if response.status_code >= 400:
             raise _server_error(response)
-
-    def chat_structured(
-        self,
-        model: str,
-        messages: Sequence[Mapping[str, Any]],
-        format: str | Mapping[str, Any],
-        *,
-        options: Mapping[str, Any] | None = None,
-        keep_alive: str | float | None = None,
-    ) -> Iterator[Json]:
-        """Stream ``/api/chat``'s pieces for an answer held to Ollama's ``format``:
-        ``"json"``, or a JSON schema (the TUI's ``/set format json``)."""
-        body = _body(
-            model=model,
-            messages=list(messages),
-            format=format,
-            options=options,
-            keep_alive=keep_alive,
-        )
-        return self._stream("/api/chat", body)
 
 
 def _body(**fields: Any) -> Json:

@@ -43,15 +43,7 @@ class ChatClient(Protocol):
         model: str,
         messages: Sequence[Mapping[str, Any]],
         *,
-        options: Mapping[str, Any] | None = None,
-    ) -> Iterator[Json]: ...
-
-    def chat_structured(
-        self,
-        model: str,
-        messages: Sequence[Mapping[str, Any]],
-        format: str | Mapping[str, Any],
-        *,
+        format: str | Mapping[str, Any] | None = None,
         options: Mapping[str, Any] | None = None,
     ) -> Iterator[Json]: ...
 
@@ -110,12 +102,9 @@ def _stream_once(
     client: ChatClient, request: AnswerRequest, post: Post, cancelled: Cancelled
 ) -> None:
     options = request.options or None
-    if request.format:
-        pieces = client.chat_structured(
-            request.model, request.messages, request.format, options=options
-        )
-    else:
-        pieces = client.chat(request.model, request.messages, options=options)
+    pieces = client.chat(
+        request.model, request.messages, format=request.format or None, options=options
+    )
     try:
         for piece in pieces:
             if cancelled():

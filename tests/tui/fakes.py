@@ -67,22 +67,11 @@ class FakeClient:
         model: str,
         messages: Sequence[Mapping[str, Any]],
         *,
+        format: str | Mapping[str, Any] | None = None,
         options: Mapping[str, Any] | None = None,
     ) -> Iterator[Json]:
         self.calls.append((model, [dict(m) for m in messages], dict(options or {}) or None))
-        self.formats.append(None)
-        return self._pieces(model)
-
-    def chat_structured(
-        self,
-        model: str,
-        messages: Sequence[Mapping[str, Any]],
-        format: str | Mapping[str, Any],
-        *,
-        options: Mapping[str, Any] | None = None,
-    ) -> Iterator[Json]:
-        self.calls.append((model, [dict(m) for m in messages], dict(options or {}) or None))
-        self.formats.append(str(format))
+        self.formats.append(None if format is None else str(format))
         return self._pieces(model)
 
     def _pieces(self, model: str) -> Iterator[Json]:

@@ -49,7 +49,7 @@ def test_an_answer_streams_from_a_live_server(server: Server) -> None:
             await say(pilot, "hello")
             await until(pilot, lambda: len(app.history) == 2, timeout=SLOW_S)
             assert "tokens/s" in status(app) and "/256" in status(app)
-            await say(pilot, "/set format json")  # LadleClient.chat_structured
+            await say(pilot, "/set format json")  # LadleClient.chat(format=...)
             await say(pilot, "answer in JSON")
             await until(pilot, lambda: len(app.history) == 4, timeout=SLOW_S)
             assert not [text for text in notices(app) if text.startswith("error")]
