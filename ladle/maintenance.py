@@ -70,10 +70,10 @@ def doctor() -> None:
     """
     from builder.doctor import examine
     from builder.execute import ProgressEvent
-    from ladle.progress import ProgressBars, console
+    from ladle.progress import ProgressBars, stderr_is_terminal
 
     store = _store()
-    if console.is_terminal:
+    if stderr_is_terminal():
         with ProgressBars() as bars:
             checkup = examine(
                 store, lambda done, total: bars.update(ProgressEvent("verifying", done, total))
