@@ -12,24 +12,9 @@ those of ``gguf.constants`` where both are loaded.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING
 
-
-def _load() -> ModuleType:
-    package = importlib.util.find_spec("gguf")
-    if package is None or package.origin is None:  # pragma: no cover - a dependency
-        raise ImportError("ladle needs the gguf package")
-    path = Path(package.origin).with_name("constants.py")
-    spec = importlib.util.spec_from_file_location("ladle_gguf_constants", path)
-    if spec is None or spec.loader is None:  # pragma: no cover
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
+from ladle.standalone import load_module_file
 
 if TYPE_CHECKING:
     from gguf.constants import (
@@ -39,7 +24,7 @@ if TYPE_CHECKING:
         LlamaFileType,
     )
 else:
-    _constants = _load()
+    _constants = load_module_file("gguf", "constants.py", "ladle_gguf_constants")
     GGML_QUANT_SIZES = _constants.GGML_QUANT_SIZES
     GGMLQuantizationType = _constants.GGMLQuantizationType
     GGUFValueType = _constants.GGUFValueType

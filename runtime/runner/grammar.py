@@ -11,28 +11,23 @@ its file, on its own, the first time a request asks for a format.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from ladle.errors import InvalidRequestError
+from ladle.standalone import load_module_file
 
 
 @functools.cache
 def _converter() -> ModuleType:
     """``llama_cpp/llama_grammar.py``, without importing the ``llama_cpp`` package."""
-    package = importlib.util.find_spec("llama_cpp")
-    if package is None or package.origin is None:
-        raise InvalidRequestError("structured output needs llama-cpp-python, not installed")
-    path = Path(package.origin).with_name("llama_grammar.py")
-    spec = importlib.util.spec_from_file_location("ladle_llama_grammar", path)
-    if spec is None or spec.loader is None:
-        raise InvalidRequestError(f"cannot load llama-cpp-python's grammar converter ({path})")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    try:
+        return load_module_file("llama_cpp", "llama_grammar.py", "ladle_llama_grammar")
+    except ImportError as error:
+        raise InvalidRequestError(
+            f"structured output needs llama-cpp-python's grammar converter: {error}"
+        ) from None
 
 
 def grammar_for_format(format: str | dict[str, Any]) -> str:
