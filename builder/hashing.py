@@ -8,6 +8,7 @@ import itertools
 import queue
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import BinaryIO, Protocol
 
 CHUNK = 1024 * 1024
@@ -25,6 +26,18 @@ memory for every megabyte (it made downloads 1.6 times faster)."""
 
 Progress = Callable[[int], None]
 """Called with the number of bytes just processed."""
+
+
+def file_digest(path: Path, progress: Progress | None = None) -> str:
+    """``sha256:`` of the whole file at ``path``, read ``CHUNK`` by ``CHUNK``; ``progress``
+    hears of each chunk. A missing file raises FileNotFoundError."""
+    hasher = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            hasher.update(chunk)
+            if progress is not None:
+                progress(len(chunk))
+    return "sha256:" + hasher.hexdigest()
 
 
 class Readable(Protocol):

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from builder.hashing import CHUNK, HashingThread, Progress, Readable, copy_hashed
+from builder.hashing import CHUNK, HashingThread, Progress, Readable, copy_hashed, file_digest
 from builder.manifest import Manifest, check_digest, digest_of
 from builder.names import ModelName
 from ladle.atomic import fsync_folder, write_atomically
@@ -129,16 +129,11 @@ class Store:
 
     def verify_blob(self, digest: str, progress: Progress | None = None) -> None:
         """Hash a blob of any size and raise ``CorruptBlobError`` if it does not match."""
-        hasher = hashlib.sha256()
         try:
-            with self.blob_path(digest).open("rb") as handle:
-                while chunk := handle.read(CHUNK):
-                    hasher.update(chunk)
-                    if progress is not None:
-                        progress(len(chunk))
+            found = file_digest(self.blob_path(digest), progress)
         except FileNotFoundError:
             raise CorruptBlobError(digest, "the blob file is missing") from None
-        if "sha256:" + hasher.hexdigest() != digest:
+        if found != digest:
             raise CorruptBlobError(digest, "its content does not match the digest")
 
     def blob_digests(self) -> set[str]:

@@ -11,7 +11,6 @@ lines are shown as they come; an error is the server's message.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,14 +18,12 @@ from typing import Any
 
 import modelfile
 from builder.execute import ProgressEvent, ProgressSink
+from builder.hashing import CHUNK, file_digest
 from builder.plan import modelfile_folder
 from builder.resolver import single_gguf
 from ladle.errors import BuildError
 from modelfile import ModelSpec
 from runtime.client import LadleClient
-
-CHUNK = 1 << 20
-"""Bytes read (and sent) at a time."""
 
 
 @dataclass(frozen=True)
@@ -75,11 +72,7 @@ def _local_path(reference: str, folder: Path) -> Path | None:
 
 def hashed(path: Path) -> LocalFile:
     """``path``'s SHA-256 digest and size."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return LocalFile(path, f"sha256:{digest.hexdigest()}", path.stat().st_size)
+    return LocalFile(path, file_digest(path), path.stat().st_size)
 
 
 def upload(client: LadleClient, file: LocalFile, progress: ProgressSink) -> None:
