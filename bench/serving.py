@@ -140,6 +140,19 @@ async def _open(bench: Bench, candidates: list[System]) -> None:
         bench.described[system.key] = system.describe()
 
 
+async def _warm_up(bench: Bench) -> None:
+    """One short request per system: first requests pay one-off costs."""
+    for system in list(bench.systems):
+        await bench.guarded(system, "warm_up", system.stream(bench.prompt(32), 8))
+
+
+async def _close(bench: Bench) -> None:
+    """Stop every system that opened, whatever state it is in."""
+    for system in bench.systems:
+        with contextlib.suppress(Exception):
+            await system.close()
+
+
 async def _run(plan: Plan, model: Path, name: str, store: Path) -> dict[str, Any]:
     clock: dict[str, float] = {}
     started = time.perf_counter()
@@ -156,9 +169,7 @@ async def _run(plan: Plan, model: Path, name: str, store: Path) -> dict[str, Any
         try:
             results = await _workloads(bench, clock)
         finally:
-            for system in bench.systems:
-                with contextlib.suppress(Exception):
-                    await system.close()
+            await _close(bench)
         with _timed(clock, "overload"):
             results["overload"] = await _overload(plan, setup, store)
         with _timed(clock, "cold_start_defaults"):
@@ -192,14 +203,11 @@ async def _second_model(plan: Plan, model: Path, name: str, store: Path) -> dict
             candidates.append(LlamaServer(setup, llama_server))
         await _open(bench, candidates)
         try:
-            for system in list(bench.systems):
-                await bench.guarded(system, "warm_up", system.stream(bench.prompt(32), 8))
+            await _warm_up(bench)
             with _timed(clock, "second_model_single"):
                 single, runs = await bench.single()
         finally:
-            for system in bench.systems:
-                with contextlib.suppress(Exception):
-                    await system.close()
+            await _close(bench)
     finally:
         tokenizer.close()
     return {
@@ -282,8 +290,7 @@ def _stop_on_sigterm() -> None:
 
 
 async def _workloads(bench: Bench, clock: dict[str, float]) -> dict[str, Any]:
-    for system in list(bench.systems):  # warm-up: first requests pay one-off costs
-        await bench.guarded(system, "warm_up", system.stream(bench.prompt(32), 8))
+    await _warm_up(bench)
     idle = {s.key: rss_bytes(pid) for s in bench.systems if (pid := s.pid())}
     peaks: dict[str, int] = {}
     results: dict[str, Any] = {}

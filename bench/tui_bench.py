@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from bench.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_CODE = """
@@ -108,13 +109,6 @@ def startup_seconds(url: str, runs: int) -> float:
     return statistics.median(times)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _serve(models: Path, url: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "LADLE_MODELS": str(models), "LADLE_HOST": url}
     server = subprocess.Popen(
@@ -138,7 +132,7 @@ def _serve(models: Path, url: str) -> subprocess.Popen[bytes]:
 def run(quick: bool = False) -> dict[str, Any]:
     count = 1000 if quick else 5000
     capacity = stream_capacity(count)
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     with tempfile.TemporaryDirectory() as folder:
         server = _serve(Path(folder) / "models", url)
         try:
