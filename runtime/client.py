@@ -134,7 +134,8 @@ class LadleClient:
         try:
             with self._http.stream("POST", path, json={**body, "stream": True}) as response:
                 if response.status_code >= 400:
-                    raise _server_error(response, response.read().decode())
+                    response.read()  # a streamed answer's body is read on demand
+                    raise _server_error(response)
                 for line in response.iter_lines():
                     if not line.strip():
                         continue
@@ -178,11 +179,10 @@ def _body(**fields: Any) -> Json:
     return {key: value for key, value in fields.items() if value is not None}
 
 
-def _server_error(response: httpx.Response, text: str | None = None) -> ServerError:
+def _server_error(response: httpx.Response) -> ServerError:
     """The error an answer of status 400 or more stands for: the server's ``error``
     message, and its ``Retry-After`` (seconds) when it says when to try again."""
-    status = response.status_code
-    text = response.text if text is None else text
+    status, text = response.status_code, response.text
     try:
         message = str(json.loads(text)["error"])
     except (ValueError, KeyError, TypeError):
