@@ -256,12 +256,14 @@ def _token(buf: bytes, header: GGUFHeader, token_id: int | None) -> str | None:
 
 
 def _check_vocabulary(buf: bytes, header: GGUFHeader, path: str | os.PathLike[str]) -> None:
-    """llama.cpp aborts the whole process (GGML_ASSERT) on a duplicate token."""
+    """llama.cpp aborts the whole process (GGML_ASSERT) on a duplicate token. It names an
+    empty token ``[EMPTY_<id>]`` first, so empty tokens repeat without harm."""
     tokens = header.arrays.get("tokenizer.ggml.tokens")
     if tokens is None or tokens.distinct is not False:  # the header walk found no repeat
         return
     seen: dict[bytes, int] = {}
     for token_id, token in enumerate(raw_strings(buf, tokens)):
+        token = token or f"[EMPTY_{token_id}]".encode()
         first = seen.setdefault(token, token_id)
         if first != token_id:
             text = token.decode("utf-8", "replace")

@@ -323,21 +323,38 @@ class _Cursor:
     def skip_strings(self, count: int, what: str, *, distinct: bool = False) -> bool | None:
         """Walk ``count`` strings, checking each length; with ``distinct``, also say
         whether they are all different (None without)."""
-        # The vocabulary walk: keep the loop tight (262,144 items in Gemma 3).
-        buf, pos, end, unpack = self.buf, self.pos, len(self.buf), _U64.unpack_from
-        seen: set[bytes] = set()
-        add = seen.add if distinct else None
-        for index in range(count):
-            length = unpack(buf, pos)[0] if end - pos >= 8 else end
-            if length > end - pos - 8:
-                self.pos = pos  # let string() say what is wrong, or ask for more bytes
-                self.string(f"{what} item #{index}", strict=False)
-            start = pos + 8
-            pos = start + length
-            if add is not None:
-                add(buf[start:pos])
+        # The vocabulary walk: 262,144 items in Gemma 3, so the loops are kept bare (no
+        # bounds checks: a length that runs past the buffer is caught after the walk, or
+        # by the next unpack, and the walk is redone item by item to say what is wrong).
+        buf, pos, unpack = self.buf, self.pos, _U64.unpack_from
+        items: list[bytes] = []
+        try:
+            if distinct:
+                keep = items.append
+                for _ in range(count):
+                    start = pos + 8
+                    pos = start + unpack(buf, pos)[0]
+                    keep(buf[start:pos])
+            else:
+                for _ in range(count):
+                    pos += 8 + unpack(buf, pos)[0]
+        except (struct.error, OverflowError):  # an offset past the end, or past any int
+            pos = len(buf) + 1
+        if pos > len(buf):
+            self._walk_checked(count, what)
         self.pos = pos
-        return len(seen) == count if distinct else None
+        return len(set(items)) == count if distinct else None
+
+    def _walk_checked(self, count: int, what: str) -> None:
+        """Walk the strings again, each length checked, and raise the error that fits
+        (or ask for more bytes) at the first that runs past the buffer."""
+        buf, pos, end = self.buf, self.pos, len(self.buf)
+        for index in range(count):
+            length = _U64.unpack_from(buf, pos)[0] if end - pos >= 8 else end
+            if length > end - pos - 8:
+                self.pos = pos
+                self.string(f"{what} item #{index}", strict=False)
+            pos += 8 + length
 
     def tensor_info(self, index: int) -> TensorInfo:
         name = self.string(f"name of tensor #{index}")

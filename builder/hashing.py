@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import io
 import itertools
+import os
 import queue
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +27,9 @@ is done with it: when a chunk is added, at most ``PIPELINE_DEPTH`` chunks wait i
 queue and one is being hashed, so the chunk ``RING`` steps back is finished. Reusing
 buffers, rather than allocating one per chunk, keeps a copy from faulting in fresh
 memory for every megabyte (it made downloads 1.6 times faster)."""
+
+WRITEBACK_STEP = 16 * 1024 * 1024
+"""Bytes a copy writes before it asks the kernel to start putting them on disk."""
 
 Progress = Callable[[int], None]
 """Called with the number of bytes just processed."""
@@ -82,6 +89,7 @@ def copy_hashed(
     that is longer than it should be without reading all of it.
     """
     ring = [memoryview(bytearray(CHUNK)) for _ in range(RING)]
+    writeback = WriteBack(handle)
     size = 0
     for step in itertools.count():
         room = CHUNK if limit is None else max(1, min(CHUNK, limit + 1 - size))
@@ -91,12 +99,58 @@ def copy_hashed(
             return size
         hashing.add(chunk[:count])
         write_all(handle, chunk[:count])
+        writeback.wrote(count)
         size += count
         if progress is not None:
             progress(count)
         if limit is not None and size > limit:
             return size
     raise AssertionError("unreachable")
+
+
+class WriteBack:
+    """Starts the kernel writing a file to disk every :data:`WRITEBACK_STEP` bytes, while
+    the copy goes on, so that the ``fsync`` ending the copy waits for the last step only
+    (copying the 253 MB Gemma GGUF into the store: 220 ms before, 155 ms with it, as fast
+    as ``cp`` and ``sync``). Linux's ``sync_file_range``; elsewhere, or on anything that
+    is not a plain file, it does nothing.
+    """
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._call: Callable[[int, int, int, int], int] | None = None
+        self._fd = self._flushed = self._written = 0
+        try:
+            self._fd = handle.fileno()
+            self._flushed = self._written = os.lseek(self._fd, 0, os.SEEK_CUR)
+        except (OSError, ValueError, io.UnsupportedOperation):
+            return
+        self._call = _sync_file_range()
+
+    def wrote(self, count: int) -> None:
+        self._written += count
+        if self._call is None or self._written - self._flushed < WRITEBACK_STEP:
+            return
+        if self._call(self._fd, self._flushed, self._written - self._flushed, _START_WRITE):
+            self._call = None  # refused (a pipe, a file system without it): stop asking
+        self._flushed = self._written
+
+
+_START_WRITE = 2  # SYNC_FILE_RANGE_WRITE: start writing dirty pages, do not wait
+
+
+@functools.cache
+def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    if sys.platform != "linux":
+        return None
+    import ctypes
+
+    try:
+        call = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    call.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    call.restype = ctypes.c_int
+    return call
 
 
 def write_all(handle: BinaryIO, data: memoryview) -> None:

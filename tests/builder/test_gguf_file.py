@@ -296,6 +296,19 @@ def test_duplicate_token(workdir: Path, tiny_bytes: bytes) -> None:
     assert reason == "token '<0x42>' is in the vocabulary twice (ids 68 and 69)"
 
 
+def test_several_empty_tokens_are_not_duplicates(workdir: Path, tiny_bytes: bytes) -> None:
+    # llama.cpp names an empty token [EMPTY_<id>] before it looks for repeats.
+    data = bytearray(tiny_bytes)
+    for token in (b"<0x42>", b"<0x41>"):  # each now empty: 6 bytes shorter
+        at = data.index(token)
+        data[at - 8 : at + len(token)] = struct.pack("<Q", 0)
+    at = _value_offset(bytes(data), "general.name")  # 12 bytes longer: the same layout
+    (length,) = struct.unpack_from("<Q", data, at)
+    data[at : at + 8 + length] = struct.pack("<Q", length + 12) + b"tiny" + b"-" * 12
+    info = inspect_gguf(_write(workdir, "empty.gguf", bytes(data)))
+    assert info.name == "tiny" + "-" * 12
+
+
 def test_block_count_beyond_the_tensors(workdir: Path, tiny_bytes: bytes) -> None:
     at = _value_offset(tiny_bytes, "llama.block_count")
     data = _patched(tiny_bytes, at, struct.pack("<I", 2**32 - 1))
