@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from ladle import __version__
-from ladle.cli import app
+from ladle.cli import app, main, make_app
 from tests.conftest import EXAMPLES
 
 runner = CliRunner()
@@ -61,6 +61,30 @@ def test_every_command_has_useful_help(command: str) -> None:
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0
     assert "Usage:" in result.output and "Example:" in result.output
+
+
+@pytest.mark.parametrize("command", [*COMMANDS, "ls"])
+def test_a_group_of_one_command_reads_the_same(command: str) -> None:
+    # main() builds the group with the named command only; its help must not change.
+    alone = runner.invoke(make_app([command]), [command, "--help"])
+    assert alone.exit_code == 0
+    assert alone.output == runner.invoke(app, [command, "--help"]).output
+
+
+def test_main_runs_the_named_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    modelfile = str(_write(tmp_path, TIDY))
+    for argv, code in (
+        (["ladle", "fmt", "--check", modelfile], 0),
+        (["ladle", "--version"], 0),
+        (["ladle", "nosuch"], 2),
+    ):
+        monkeypatch.setattr(sys, "argv", argv)
+        with pytest.raises(SystemExit) as exit_:
+            main()
+        assert exit_.value.code == code
+    assert capsys.readouterr().out == f"ladle {__version__}\n"
 
 
 def test_no_arguments_shows_help() -> None:
