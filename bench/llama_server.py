@@ -4,8 +4,9 @@ The serving benchmark compares ladle with llama.cpp's native server, and the fai
 that server is the same llama.cpp source, compiler and CPU flags as the llama-cpp-python
 ladle runs on. So the harness fetches the installed version's sdist (``pip download
 --no-binary :all:``), unpacks it into ``~/.cache/ladle/bench/llama-cpp-<version>/`` and
-builds only the ``llama-server`` target with CMake. GGML_NATIVE is left ON, as pip's
-source build leaves it. The binary is reused while its stamp (version + flags) matches.
+builds only its :data:`TARGETS` (``llama-server`` and ``llama-batched-bench``) with
+CMake. GGML_NATIVE is left ON, as pip's source build leaves it. The binaries are reused
+while their stamp (version, flags, targets) matches.
 
 ``python -m bench.llama_server`` builds (or finds) it and prints the binary's path.
 """
@@ -43,6 +44,11 @@ CMAKE_FLAGS = (
 )
 
 
+TARGETS = ("llama-server", "llama-batched-bench")
+"""What the build makes: the server, and the tool that gives continuous batching's ceiling
+(:mod:`bench.batched_bench`); the second adds seconds to a build of minutes."""
+
+
 class BuildError(Exception):
     """llama-server could not be fetched or built; the message says which step failed."""
 
@@ -59,14 +65,20 @@ class Build:
     def describe(self) -> str:
         return "cmake " + " ".join(self.flags)
 
+    def tool(self, name: str) -> Path:
+        """Another of :data:`TARGETS`, built beside ``llama-server``."""
+        return self.binary.with_name(name)
+
 
 def installed_version() -> str:
     return metadata.version("llama-cpp-python")
 
 
 def stamp(version: str, flags: tuple[str, ...]) -> str:
-    """What a cached binary must have been built from to be reused."""
-    return json.dumps({"version": version, "flags": list(flags)}, sort_keys=True)
+    """What a cached build must have been made from to be reused."""
+    return json.dumps(
+        {"version": version, "flags": list(flags), "targets": list(TARGETS)}, sort_keys=True
+    )
 
 
 def _step(argv: list[str], cwd: Path, log: Path) -> None:
@@ -123,8 +135,9 @@ def build(jobs: int | None = None) -> Build:
 def _build(version: str, folder: Path, jobs: int | None) -> Build:
     flags = CMAKE_FLAGS
     binary, stamp_file = folder / "build" / "bin" / "llama-server", folder / "stamp.json"
+    built = [binary.with_name(target) for target in TARGETS]
     wanted = stamp(version, flags)
-    if binary.is_file() and stamp_file.is_file() and stamp_file.read_text() == wanted:
+    if all(map(Path.is_file, built)) and stamp_file.is_file() and stamp_file.read_text() == wanted:
         return Build(binary, version, flags, 0.0)
     if shutil.which("cmake") is None:
         raise BuildError("cmake is not installed")
@@ -136,11 +149,10 @@ def _build(version: str, folder: Path, jobs: int | None) -> Build:
     build_dir = folder / "build"
     _step(["cmake", "-S", str(source), "-B", str(build_dir), *flags], folder, log)
     cores = str(jobs or os.cpu_count() or 1)
-    _step(
-        ["cmake", "--build", str(build_dir), "--target", "llama-server", "-j", cores], folder, log
-    )
-    if not binary.is_file():
-        raise BuildError(f"the build finished but {binary} is missing")
+    _step(["cmake", "--build", str(build_dir), "--target", *TARGETS, "-j", cores], folder, log)
+    for path in built:
+        if not path.is_file():
+            raise BuildError(f"the build finished but {path} is missing")
     stamp_file.write_text(wanted)
     return Build(binary, version, flags, time.perf_counter() - started)
 

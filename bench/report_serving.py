@@ -197,7 +197,9 @@ def _concurrency(results: Results, charts: Mapping[str, str]) -> list[str]:
         aggregate.append(
             [name, *(_compact_cell(results, *path, n, "aggregate_tps") for n in LEVELS)]
         )
-        latency.append([name, *(_latency_cell(results, *path, n) for n in LEVELS)])
+        cells = [_latency_cell(results, *path, n) for n in LEVELS]
+        if any(cell != "—" for cell in cells):  # llama-batched-bench times no requests
+            latency.append([name, *cells])
     if not aggregate:
         return ["No concurrency figures in this run.", ""]
     streams = [f"{level} stream{'s' if level != '1' else ''}" for level in LEVELS]

@@ -35,6 +35,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -44,6 +45,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from bench import batched_bench
 from bench.http_systems import (
     LadleApi,
     LadleApiDefaults,
@@ -167,7 +169,7 @@ async def _run(plan: Plan, model: Path, name: str, store: Path) -> dict[str, Any
         with _timed(clock, "open"):
             await _open(bench, _candidates(bench, store, llama_server))
         try:
-            results = await _workloads(bench, clock)
+            results = await _workloads(bench, clock, llama_server)
         finally:
             await _close(bench)
         with _timed(clock, "overload"):
@@ -289,7 +291,9 @@ def _stop_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, stop)
 
 
-async def _workloads(bench: Bench, clock: dict[str, float]) -> dict[str, Any]:
+async def _workloads(
+    bench: Bench, clock: dict[str, float], llama_server: Build | str
+) -> dict[str, Any]:
     await _warm_up(bench)
     idle = {s.key: rss_bytes(pid) for s in bench.systems if (pid := s.pid())}
     peaks: dict[str, int] = {}
@@ -300,6 +304,8 @@ async def _workloads(bench: Bench, clock: dict[str, float]) -> dict[str, Any]:
         results["api_overhead"] = await bench.api_overhead(single_runs)
     with _timed(clock, "concurrency"):
         results["concurrency"] = await bench.concurrency(peaks)
+    with _timed(clock, "batched_bench"):
+        _ceiling(bench, llama_server, results["concurrency"])
     with _timed(clock, "multiturn"):
         results["multiturn"] = await bench.multiturn()
     results["memory_mib"] = bench.memory(idle, peaks)
@@ -310,6 +316,24 @@ async def _workloads(bench: Bench, clock: dict[str, float]) -> dict[str, Any]:
         "greedy_text_matches_raw": bench.same_text(single_runs),
     }
     return results
+
+
+def _ceiling(bench: Bench, llama_server: Build | str, concurrency: dict[str, Any]) -> None:
+    """llama.cpp's llama-batched-bench on the concurrency workload, as one more system."""
+    plan, key = bench.plan, batched_bench.KEY
+    if not isinstance(llama_server, Build):
+        bench.described[key] = {"label": batched_bench.LABEL, "skipped": llama_server}
+        return
+    try:
+        measured = batched_bench.measure(
+            llama_server, bench.setup, plan.concurrency_prompt_tokens,
+            plan.concurrency_n_predict, plan.levels, plan.concurrency_rounds,
+        )  # fmt: skip
+    except (batched_bench.BatchedBenchError, OSError, subprocess.TimeoutExpired) as error:
+        bench.described[key] = {"label": batched_bench.LABEL, "skipped": str(error)}
+        return
+    concurrency[key] = measured["figures"]
+    bench.described[key] = measured["described"]
 
 
 async def _overload(plan: Plan, setup: Setup, store: Path) -> dict[str, Any]:

@@ -17,6 +17,9 @@ from bench.figures import MissingFigureError, Stat, dig, number
 LADLE = "ladle_api"
 """The system the serving targets judge: ``ladle serve`` through its HTTP API."""
 
+CEILING = "llama_batched_bench"
+"""The results key of llama.cpp's llama-batched-bench (:mod:`bench.batched_bench`)."""
+
 MIB = 1 << 20
 
 

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from bench.figures import TIMES, MissingFigureError, Stat, dig, number, quantity
 from bench.serving_figures import (
+    CEILING,
     LADLE,
     label,
     rss_beyond_model_mb,
@@ -243,9 +244,25 @@ def _streams_8(peer: str, streams: str = "8") -> Callable[[Results], Reading]:
         other = _system_side(results, peer, "concurrency", streams, "aggregate_tps", unit="tok/s")
         if peer == LADLE:
             other = Side(f"{other.label}, 1 stream", other.stat, other.unit)
-        return _ratio(ladle, other)
+        note = "" if peer == "llama_server" else _ceiling(results, other, peer == LADLE)
+        return _ratio(ladle, other, note)
 
     return read
+
+
+def _ceiling(results: Results, peer: Side, own_single: bool) -> str:
+    """The same ratio for llama.cpp's llama-batched-bench, the most batching gives here;
+    with ``own_single``, its 8 streams over its own single stream."""
+    try:
+        top = system_stat(results, CEILING, "concurrency", "8", "aggregate_tps").median
+        if own_single:
+            peer = Side("", system_stat(results, CEILING, "concurrency", "1", "aggregate_tps"), "")
+    except MissingFigureError:
+        return ""
+    return (
+        f"the ceiling, llama.cpp's llama-batched-bench: {quantity(top, 'tok/s')}, "
+        f"{top / peer.stat.median:.2f}{TIMES}"
+    )
 
 
 def _second_turn(results: Results) -> Reading:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench import llama_server, servers
+from bench import batched_bench, llama_server, servers
 from bench.http_systems import events
 from bench.overload import NO_RETRY_AFTER_WAIT_S, Tally, retry_after_s
 from bench.stats import Stream, aggregate_tps, per_turn_medians, percentile, summary
@@ -108,12 +108,56 @@ def test_a_stamped_binary_is_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     folder = tmp_path / f"llama-cpp-{version}"
     binary = folder / "build" / "bin" / "llama-server"
     binary.parent.mkdir(parents=True)
-    binary.write_text("#!/bin/sh\n")
+    for target in llama_server.TARGETS:
+        binary.with_name(target).write_text("#!/bin/sh\n")
     (folder / "stamp.json").write_text(llama_server.stamp(version, llama_server.CMAKE_FLAGS))
     monkeypatch.setattr(llama_server.shutil, "which", lambda _name: None)  # cmake unused
     built = llama_server.build()
     assert (built.binary, built.build_s) == (binary, 0.0)
     assert built.describe().startswith("cmake -DCMAKE_BUILD_TYPE=Release")
+    assert built.tool("llama-batched-bench") == binary.with_name("llama-batched-bench")
+
+
+def test_a_build_missing_a_target_is_built_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(llama_server, "CACHE", tmp_path)
+    version = llama_server.installed_version()
+    folder = tmp_path / f"llama-cpp-{version}"
+    binary = folder / "build" / "bin" / "llama-server"  # an older build: the server alone
+    binary.parent.mkdir(parents=True)
+    binary.write_text("#!/bin/sh\n")
+    (folder / "stamp.json").write_text(llama_server.stamp(version, llama_server.CMAKE_FLAGS))
+    monkeypatch.setattr(llama_server.shutil, "which", lambda _name: None)
+    with pytest.raises(llama_server.BuildError, match="cmake is not installed"):
+        llama_server.build()
+
+
+BATCHED_OUTPUT = """
+main: n_kv_max = 1536, n_batch = 512, n_ubatch = 512, flash_attn = -1, n_threads = 2
+
+|    PP |     TG |    B |   N_KV |   T_PP s | S_PP t/s |   T_TG s | S_TG t/s |      T s |    S t/s |
+|-------|--------|------|--------|----------|----------|----------|----------|----------|----------|
+|    32 |     64 |    1 |     96 |    0.133 |   240.14 |    0.592 |   108.18 |    0.725 |   132.44 |
+|    32 |     64 |    8 |    768 |    0.962 |   266.08 |    2.608 |   196.31 |    3.570 |   215.11 |
+"""
+
+
+def test_batched_bench_counts_generated_tokens_over_the_whole_time() -> None:
+    rates = batched_bench.parse(BATCHED_OUTPUT, 64)
+    assert rates == pytest.approx({1: 64 / 0.725, 8: 8 * 64 / 3.570})
+    with pytest.raises(batched_bench.BatchedBenchError, match="no results table"):
+        batched_bench.parse("error: failed to load model\n", 64)
+
+
+def test_batched_bench_runs_the_concurrency_workload(tmp_path: Path) -> None:
+    setup = Setup(tmp_path / "m.gguf", 2, 4096, 16, 42, (2,))
+    argv = batched_bench.argv(tmp_path / "llama-batched-bench", setup, 32, 64, (1, 2, 4, 8, 16))
+    options = dict(zip(argv[1::2], argv[2::2], strict=True))
+    assert options == {
+        "-m": str(tmp_path / "m.gguf"), "-c": str(16 * 96 * 2), "-b": "512", "-ub": "512",
+        "-npp": "32", "-ntg": "64", "-npl": "1,2,4,8,16", "-t": "2", "-tb": "2", "-ngl": "0",
+    }  # fmt: skip
 
 
 def test_a_build_without_cmake_is_a_build_error(

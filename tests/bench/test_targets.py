@@ -89,6 +89,26 @@ def test_a_skipped_peer_gives_its_own_reason(results: dict[str, Any]) -> None:
     assert found["8 streams, aggregate tok/s vs llama_cpp.server"][0] == "not met"
 
 
+def test_the_ceiling_is_given_beside_the_concurrency_ratios(results: dict[str, Any]) -> None:
+    serving = results["serving"]
+    serving["systems"]["llama_batched_bench"] = {"label": "llama-batched-bench"}
+    serving["concurrency"]["llama_batched_bench"] = {
+        level: {"aggregate_tps": {"median": rate, "min": rate, "max": rate, "runs": [rate]}}
+        for level, rate in (("1", 100.0), ("8", 160.0))
+    }
+    notes = {o.target.figure: o.reading.note for o in evaluate(results) if o.reading}
+    server = serving["concurrency"]["llama_cpp_server"]["8"]["aggregate_tps"]["median"]
+    assert notes["8 streams, aggregate tok/s vs llama_cpp.server"] == (
+        f"the ceiling, llama.cpp's llama-batched-bench: 160 tok/s, {160 / server:.2f}×"
+    )
+    assert notes["8 streams, aggregate tok/s vs ladle's own single stream"] == (
+        "the ceiling, llama.cpp's llama-batched-bench: 160 tok/s, 1.60×"
+    )
+    assert notes["8 streams, aggregate tok/s vs llama.cpp's llama-server (8 slots)"] == ""
+    del serving["concurrency"]["llama_batched_bench"]  # not run: no note, the same status
+    assert not any(o.reading and "ceiling" in o.reading.note for o in evaluate(results))
+
+
 def test_a_peer_absent_from_one_workload(results: dict[str, Any]) -> None:
     del results["serving"]["concurrency"]["llama_cpp_server"]
     status, detail = outcomes(results)["8 streams, aggregate tok/s vs llama_cpp.server"]
