@@ -33,8 +33,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from bench import machine
-from bench.report import DOCS_REPORT, REPO, write_report
+from bench import REPO, machine, reproducibility
+from bench.report import DOCS_REPORT, write_report
 from bench.targets import evaluate
 
 RESULTS = Path(__file__).parent / "results"
@@ -118,6 +118,21 @@ def results_path(date: str, host: str, quick: bool, only: list[str]) -> Path:
     return RESULTS / f"{stem}{'-only-' + '-'.join(only) if only else ''}.json"
 
 
+def previous_results(path: Path, folder: Path = RESULTS) -> dict[str, Any] | None:
+    """What a full run saving to ``path`` is compared with: the figures of the latest full
+    run of the same host up to that date, ``path`` itself included (it is about to be
+    replaced); None when there is none."""
+    host = path.name.split("-", 3)[3]  # <date>-<host>.json: the date has two dashes
+    earlier = [
+        each for each in folder.glob(f"????-??-??-{host}") if each.name[:10] <= path.name[:10]
+    ]
+    for candidate in sorted(earlier, reverse=True):
+        found = reproducibility.previous_of(candidate)
+        if found is not None:
+            return found
+    return None
+
+
 def default_report(results: dict[str, Any], path: Path) -> Path:
     """Where a results file's report goes: docs/ for a full run, beside it otherwise."""
     return path.with_suffix(".md") if results.get("quick") or results.get("only") else DOCS_REPORT
@@ -147,6 +162,10 @@ def run_all(keys: list[str], quick: bool, argv: list[str]) -> tuple[dict[str, An
     results["machine"] = facts
     results["modules"] = {}
     path = results_path(facts["date"], facts["host"], quick, results.get("only", []))
+    if not (quick or results.get("only")):
+        previous = previous_results(path)
+        if previous is not None:
+            results["previous"] = previous
     for key in keys:
         print(f"bench: {key} ({MODULES[key]})", file=sys.stderr)
         began = time.perf_counter()
@@ -173,6 +192,14 @@ def compile_packages() -> None:
 
     for package in PACKAGES:
         compileall.compile_dir(REPO / package, quiet=1)
+
+
+def _attach_previous(results: dict[str, Any], path: Path, earlier: Path) -> None:
+    previous = reproducibility.previous_of(earlier)
+    if previous is None:
+        raise SystemExit(f"bench: {earlier} is not the results file of a full run")
+    results["previous"] = previous
+    _write_json(path, results)
 
 
 def _summary(results: dict[str, Any]) -> None:
@@ -220,6 +247,12 @@ def _parser() -> argparse.ArgumentParser:
         help="where the report goes (default: docs/BENCHMARKS.md after a full run, else beside"
         " the results file)",
     )
+    parser.add_argument(
+        "--previous",
+        type=Path,
+        metavar="EARLIER.json",
+        help="with --report-only: compare with this earlier full run (kept in the results file)",
+    )
     parser.add_argument("--module", metavar="DOTTED.NAME", help=argparse.SUPPRESS)
     parser.add_argument("--write", type=Path, help=argparse.SUPPRESS)
     return parser
@@ -237,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.report_only:
         results = _load(args.report_only)
         path = args.report_only
+        if args.previous is not None:
+            _attach_previous(results, path, args.previous)
     else:
         results, path = run_all(args.only or list(MODULES), args.quick, argv)
     written = write_report(results, path, args.output or default_report(results, path))

@@ -20,12 +20,15 @@ import importlib.metadata
 import platform
 import socket
 import statistics
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bench import REPO
 from runtime.hardware import detect
 
 PACKAGES = (
@@ -94,6 +97,26 @@ def memcpy_bandwidth(cores: int, repeats: int = 7, size: int = COPY_BYTES) -> di
     }
 
 
+def commit(folder: Path = REPO) -> str | None:
+    """The checkout's commit, ``+changes`` when files differ from it (bench/results/ aside);
+    None outside a git checkout."""
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", *args], cwd=folder, capture_output=True, text=True, check=False, timeout=30
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    head = git("rev-parse", "--short=12", "HEAD")
+    if head is None:
+        return None
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results")
+    return f"{head}+changes" if changed else head
+
+
 def facts(command: str, quick: bool) -> dict[str, Any]:
     """Everything the report's "Machine" section shows, measured now."""
     hardware = detect()
@@ -123,6 +146,7 @@ def facts(command: str, quick: bool) -> dict[str, Any]:
             "problem": hardware.llama.problem,
         },
         "versions": versions(),
+        "commit": commit(),
         "memcpy_bandwidth": memcpy_bandwidth(
             hardware.cpu.threads, repeats=3 if quick else 7, size=COPY_BYTES
         ),

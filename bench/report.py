@@ -20,13 +20,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bench import report_areas, report_serving
+from bench import REPO, report_areas, report_serving, reproducibility
 from bench.figures import MissingFigureError, Stat, dig, quantity, spread
 from bench.markdown import code, notes, table
 from bench.targets import NOT_BY_MAKE_BENCH, Outcome, Side, evaluate
 
 Results = Mapping[str, Any]
-REPO = Path(__file__).resolve().parent.parent
 DOCS_REPORT = REPO / "docs" / "BENCHMARKS.md"
 
 
@@ -118,6 +117,7 @@ def machine_section(results: Results) -> list[str]:
     facts = [
         ["host", str(machine.get("host", "?"))],
         ["date", str(results.get("date", machine.get("date", "?")))],
+        ["ladle commit", code(machine["commit"]) if machine.get("commit") else "not recorded"],
         ["OS", str(machine.get("os", machine.get("platform", "?")))],
         ["CPU", str(machine.get("cpu", "?"))],
         ["cores", _cores(machine)],
@@ -209,6 +209,8 @@ def render_markdown(
     ``charts`` maps each chart drawn (:data:`bench.charts.CHARTS`) to its relative link."""
     lines = _header(results, results_name, source_link)
     lines += lead_table(evaluate(results))
+    if not (results.get("quick") or results.get("only")):
+        lines += reproducibility.section(results)
     lines += machine_section(results)
     lines += report_serving.section(results, charts)
     for area in (
