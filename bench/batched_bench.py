@@ -32,8 +32,8 @@ class BatchedBenchError(Exception):
 def argv(
     binary: Path, setup: Setup, prompt: int, n_predict: int, levels: tuple[int, ...]
 ) -> list[str]:
-    # -c is shared by max(levels) sequences, each holding its own prompt and output.
-    context = max(levels) * (prompt + n_predict) * 2
+    # The servers' context: n_ctx tokens for each of max(levels) sequences.
+    context = setup.n_ctx * max(levels)
     return [
         str(binary),
         *("-m", str(setup.model), "-c", str(context), "-b", "512", "-ub", "512"),

@@ -155,7 +155,7 @@ def test_batched_bench_runs_the_concurrency_workload(tmp_path: Path) -> None:
     argv = batched_bench.argv(tmp_path / "llama-batched-bench", setup, 32, 64, (1, 2, 4, 8, 16))
     options = dict(zip(argv[1::2], argv[2::2], strict=True))
     assert options == {
-        "-m": str(tmp_path / "m.gguf"), "-c": str(16 * 96 * 2), "-b": "512", "-ub": "512",
+        "-m": str(tmp_path / "m.gguf"), "-c": str(16 * 4096), "-b": "512", "-ub": "512",
         "-npp": "32", "-ntg": "64", "-npl": "1,2,4,8,16", "-t": "2", "-tb": "2", "-ngl": "0",
     }  # fmt: skip
 
