@@ -37,7 +37,7 @@ from builder.registry.client import RegistryClient
 from builder.registry.pull import pull
 from builder.registry.push import UPLOAD_CHUNK, push
 from builder.store import Store
-from ladle.errors import RegistryError
+from ladle.errors import UnsupportedRegistryError
 from ladle.settings import Settings
 
 
@@ -79,7 +79,7 @@ def push_model(
     name = ModelName.parse(reference)
     host = name.host.lower()
     if host == DEFAULT_HOST or host in huggingface.HOSTS:
-        raise RegistryError(
+        raise UnsupportedRegistryError(
             name.host,
             "ladle pushes to registries that speak the distribution API with Basic or Bearer "
             "auth, not to Ollama's or Hugging Face's; tag the image for your registry "

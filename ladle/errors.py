@@ -343,6 +343,11 @@ class RemoteNotFoundError(RegistryError):
     """The registry has no such model (or blob)."""
 
 
+class UnsupportedRegistryError(RegistryError):
+    """A registry ladle does not push to (Ollama's, Hugging Face's): the request names the
+    wrong place, whatever the registry would say."""
+
+
 class UntrustedRegistryError(RegistryError):
     """The registry sent something ladle refuses for safety; none of it was kept."""
 

@@ -38,6 +38,7 @@ from ladle.errors import (
     RunnerError,
     SchedulerError,
     TemplateError,
+    UnsupportedRegistryError,
 )
 
 STATUS: dict[type[LadleError], int] = {
@@ -51,6 +52,7 @@ STATUS: dict[type[LadleError], int] = {
     ContextOverflowError: 400,
     ModelNotFoundError: 404,
     RemoteNotFoundError: 404,
+    UnsupportedRegistryError: 400,
     RegistryError: 502,  # the upstream failed or refused: not this server's fault
     HubError: 502,
     RequestTooLargeError: 413,

@@ -171,3 +171,15 @@ async def test_an_unreachable_registry_is_a_bad_gateway(make_client: MakeClient)
     streamed = await client.post("/api/pull", json={"model": name})
     assert streamed.status_code == 200
     assert "error" in json.loads(streamed.text.splitlines()[-1])
+
+
+@pytest.mark.parametrize("target", ["tiny", "hf.co/me/tiny"])
+async def test_push_to_ollamas_or_hugging_faces_registry_is_a_bad_request(
+    make_client: MakeClient, target: str
+) -> None:
+    client = await make_client()
+    if target != "tiny":
+        await client.post("/api/copy", json={"source": "tiny", "destination": target})
+    response = await client.post("/api/push", json={"model": target, "stream": False})
+    assert response.status_code == 400
+    assert "tag the image for your registry" in response.json()["error"]
