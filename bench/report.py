@@ -23,7 +23,8 @@ from typing import Any
 from bench import REPO, report_areas, report_serving, reproducibility
 from bench.figures import MissingFigureError, Stat, dig, quantity, spread
 from bench.markdown import code, notes, table
-from bench.targets import NOT_BY_MAKE_BENCH, Outcome, Side, evaluate
+from bench.readings import Side
+from bench.targets import NOT_BY_MAKE_BENCH, Outcome, evaluate
 
 Results = Mapping[str, Any]
 DOCS_REPORT = REPO / "docs" / "BENCHMARKS.md"

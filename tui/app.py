@@ -3,29 +3,29 @@
 The app owns the :class:`~tui.session.Session`; thread workers (:mod:`tui.workers`)
 talk to the server through :class:`runtime.client.LadleClient` (or any
 :class:`~tui.workers.ChatClient`) and post :mod:`tui.messages`, so the screen never
-waits on the network. Stopping an answer cancels its worker, which closes the HTTP
-stream at the next piece, and the server cancels the generation. Slash commands are
-parsed in :mod:`tui.commands` and acted on here.
+waits on the network. Sending a question and streaming its answer is the part this
+app inherits from :class:`~tui.answering.AnsweringApp`; stopping an answer cancels its
+worker, which closes the HTTP stream at the next piece, and the server cancels the
+generation. Slash commands are parsed in :mod:`tui.commands` and acted on here.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from textual import on, work
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import LoadingIndicator
-from textual.widgets.markdown import MarkdownStream
-from textual.worker import get_current_worker
 
 from ladle.errors import LadleError
 from tui import commands as cmd
 from tui import workers
+from tui.answering import AnsweringApp
 from tui.info import describe
 from tui.messages import (
     InfoReceived,
@@ -33,10 +33,6 @@ from tui.messages import (
     ModelLoadFailed,
     ModelsListed,
     PanelEdited,
-    ResponseChunkReceived,
-    ResponseFailed,
-    ResponseFinished,
-    RetryScheduled,
 )
 from tui.panel import SidePanel
 from tui.picker import ModelPicker
@@ -45,16 +41,11 @@ from tui.session import Session
 from tui.widgets import AssistantMessage, Notice, Stats, StatusBar, Transcript, UserMessage
 
 Json = dict[str, Any]
-ANSWER_GROUP = "answer"
 LOAD_GROUP = "load"
 PLACEHOLDER = "Send a message (/help for help, F2 settings, F3 models)"
-FRAME_S = 1 / 30
-"""How often streamed text reaches the Markdown widget: each write re-parses the answer's
-last block, so writing per frame rather than per token keeps a long answer from costing
-more the faster the model is."""
 
 
-class ChatApp(App[None]):
+class ChatApp(AnsweringApp):
     """A conversation with one model of a ladle server at a time."""
 
     TITLE = "ladle"
@@ -85,23 +76,8 @@ class ChatApp(App[None]):
         self.client, self.session = client, Session(model)
         self.stats = Stats(model)
         self.startup_notice, self.clock, self.retry_delays = notice, clock, retry_delays
-        self.generation = 0
-        self.answering = False
         self.loading: str | None = None
         self.context_length: int | None = None
-        self._answer: AssistantMessage | None = None
-        self._stream: MarkdownStream | None = None
-        self._pieces: list[str] = []
-        self._unwritten: list[str] = []
-        self._sent_at = 0.0
-
-    @property
-    def history(self) -> list[Json]:
-        return self.session.history
-
-    @property
-    def model(self) -> str | None:
-        return self.session.model
 
     def compose(self) -> ComposeResult:
         yield SidePanel()
@@ -176,32 +152,6 @@ class ChatApp(App[None]):
                 self.fetch_show(self.model, lambda show: describe(show, topic, session))
             case cmd.Save(name):
                 self.save_image(name, self.session.create_request())
-
-    async def send(self, text: str) -> None:
-        if self.answering:
-            await self.notice("Still answering: Escape stops it.", error=True)
-            return
-        if self.model is None:
-            await self.notice("No model yet: /load MODEL or F3 chooses one.", error=True)
-            return
-        self.history.append({"role": "user", "content": text})
-        transcript = self.query_one(Transcript)
-        self._answer, self._pieces, self._unwritten = AssistantMessage(), [], []
-        await transcript.mount_all([UserMessage(text, markup=False), self._answer])
-        self._stream = AssistantMessage.get_stream(self._answer)
-        transcript.scroll_end(animate=False)
-        self.generation += 1
-        self.answering, self._sent_at = True, self.clock()
-        self.stats.first_token_s = self.stats.tokens_per_s = None
-        self.show_stats("answering…")
-        request = workers.AnswerRequest(
-            self.generation,
-            self.model,
-            self.session.conversation(),
-            dict(self.session.options),
-            self.session.format,
-        )
-        self.stream_answer(request)
 
     async def notice(self, text: str, *, error: bool = False) -> Notice:
         notice = Notice(text, markup=False, classes="error" if error else "")
@@ -315,13 +265,6 @@ class ChatApp(App[None]):
         """Import what the slash commands need, off the screen's thread."""
         cmd.parameter_names()
 
-    @work(thread=True, exclusive=True, group=ANSWER_GROUP)
-    def stream_answer(self, request: workers.AnswerRequest) -> None:
-        worker = get_current_worker()
-        workers.stream_answer(
-            self.client, request, self.post_message, lambda: worker.is_cancelled, self.retry_delays
-        )
-
     @work(thread=True, exclusive=True, group=LOAD_GROUP)
     def load_model(self, model: str, options: Json) -> None:
         workers.load_model(self.client, model, options, self.post_message)
@@ -340,55 +283,6 @@ class ChatApp(App[None]):
 
     # -- what the workers report -------------------------------------------
 
-    async def on_response_chunk_received(self, message: ResponseChunkReceived) -> None:
-        if message.generation != self.generation or self._stream is None:
-            return
-        if not self._pieces:
-            self.stats.first_token_s = self.clock() - self._sent_at
-            self.show_stats("answering…")
-        self._pieces.append(message.text)
-        self._unwritten.append(message.text)
-        if len(self._unwritten) == 1:
-            self.set_timer(FRAME_S, self.write_answer)
-
-    async def write_answer(self) -> None:
-        """Hand the pieces received since the last frame to the Markdown stream."""
-        if self._unwritten and self._stream is not None:
-            text = "".join(self._unwritten)
-            self._unwritten.clear()
-            await self._stream.write(text)
-
-    async def on_response_finished(self, message: ResponseFinished) -> None:
-        if message.generation != self.generation:
-            return
-        final = message.final
-        self.stats.tokens_per_s = tokens_per_second(final)
-        prompt, answer = final.get("prompt_eval_count"), final.get("eval_count")
-        if isinstance(prompt, int) and isinstance(answer, int):
-            self.stats.context_used = prompt + answer
-        self.show_stats()
-        await self.end_answer()
-
-    async def on_response_failed(self, message: ResponseFailed) -> None:
-        if message.generation != self.generation or not self.answering:
-            return
-        self.answering = False
-        self.history.pop()  # the question was not answered: sending again retries it
-        if self._answer is not None and not self._pieces:
-            await self._answer.remove()
-        self.show_stats("failed")
-        await self.notice(f"error: {message.error}", error=True)
-
-    async def on_retry_scheduled(self, message: RetryScheduled) -> None:
-        if message.generation != self.generation:
-            return
-        self.show_stats("server busy, retrying…")
-        tries = len(self.retry_delays) + 1
-        await self.notice(
-            f"The server is busy ({message.reason}); trying again in {message.delay_s:g} s "
-            f"(try {message.attempt + 1} of {tries})."
-        )
-
     async def on_info_received(self, message: InfoReceived) -> None:
         await self.notice(message.text, error=message.error)
 
@@ -404,48 +298,7 @@ class ChatApp(App[None]):
             self.session.options[message.name] = value
         self.show_stats(self.stats.state)
 
-    async def end_answer(self) -> None:
-        self.keep_answer(finished=True)
-        await self.stop_stream()
-
-    def keep_answer(self, *, finished: bool = False) -> None:
-        """The answer joins the history; a question stopped before any answer leaves it
-        (as a failed one does), so that sending it again does not repeat it."""
-        self.answering = False
-        if finished or self._pieces:
-            self.history.append({"role": "assistant", "content": "".join(self._pieces)})
-        else:
-            self.history.pop()
-
-    async def stop_stream(self) -> None:
-        """Render what the Markdown stream still holds, then let it go."""
-        await self.write_answer()
-        stream = self._stream
-        if stream is not None:
-            await stream.stop()
-        if self._stream is stream:  # not a new answer's, sent meanwhile
-            self._stream = None
-
-    @property
-    def streaming(self) -> bool:
-        """Whether an answer's text is still on its way to the screen."""
-        return self._stream is not None
-
     # -- actions -----------------------------------------------------------
-
-    def action_stop(self) -> None:
-        """Stop the answer being written (Escape, Ctrl+C); nothing when there is none."""
-        if not self.answering:
-            return
-        self.workers.cancel_group(self, ANSWER_GROUP)
-        self.generation += 1  # late pieces of the stopped answer are dropped
-        self.keep_answer()
-        self.call_later(self._stopped)
-
-    async def _stopped(self) -> None:
-        await self.stop_stream()
-        self.show_stats("stopped")
-        await self.notice("Stopped.")
 
     async def action_help(self) -> None:
         await self.notice(cmd.HELP)
@@ -461,14 +314,6 @@ class ChatApp(App[None]):
 
     def action_pick_model(self) -> None:
         self.list_models(choose=True)
-
-
-def tokens_per_second(final: Mapping[str, Any]) -> float | None:
-    """Speed from the final piece's ``eval_count`` and ``eval_duration`` (nanoseconds)."""
-    count, duration = final.get("eval_count"), final.get("eval_duration")
-    if isinstance(count, int) and isinstance(duration, int | float) and duration > 0:
-        return count / (duration / 1e9)
-    return None
 
 
 def make_app(

@@ -19,7 +19,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_address
 from fastapi import FastAPI, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ladle.settings import Quota, RateLimit
+from ladle.security_values import Quota, RateLimit
 from runtime.api.asgi import header, refuse
 
 IDENTITY_SCOPE_KEY = "ladle.identity"
@@ -57,7 +57,7 @@ class TokenBucket:
 
 
 class RateLimiter:
-    """Buckets per client for one :class:`~ladle.settings.RateLimit`."""
+    """Buckets per client for one :class:`~ladle.security_values.RateLimit`."""
 
     def __init__(
         self,

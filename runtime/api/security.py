@@ -27,7 +27,8 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ladle.errors import RequestTooLargeError
-from ladle.settings import DEFAULT_SHARED_RATE_LIMIT, ApiKey, ApiScope, RateLimit, Settings
+from ladle.security_values import ApiKey, ApiScope, RateLimit
+from ladle.settings import DEFAULT_SHARED_RATE_LIMIT, Settings
 from runtime.api.asgi import header, refuse
 from runtime.api.cors import CorsMiddleware, OriginPolicy
 from runtime.api.limits import BodyLimitMiddleware, check_request_size

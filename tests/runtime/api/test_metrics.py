@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from ladle.settings import ApiKey
+from ladle.security_values import ApiKey
 from runtime.api.metrics import get_metrics, install_metrics
 from runtime.api.security import install_security
 from tests.runtime.api.security_app import bearer, call, make_app, make_settings

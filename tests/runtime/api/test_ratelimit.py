@@ -8,14 +8,8 @@ import pytest
 from pydantic import SecretStr
 
 from ladle.errors import SettingsError
-from ladle.settings import (
-    DEFAULT_SHARED_RATE_LIMIT,
-    ApiKey,
-    Quota,
-    RateLimit,
-    Settings,
-    parse_rate_limit,
-)
+from ladle.security_values import ApiKey, Quota, RateLimit, parse_rate_limit
+from ladle.settings import DEFAULT_SHARED_RATE_LIMIT, Settings
 from runtime.api.ratelimit import RateLimiter, get_rate_limiter
 from tests.runtime.api.security_app import bearer, call, make_app, make_settings
 

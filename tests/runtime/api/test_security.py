@@ -15,13 +15,8 @@ from pydantic import SecretStr
 from starlette.types import Message
 
 from ladle.errors import SettingsError
-from ladle.settings import (
-    DEFAULT_ORIGINS,
-    DEFAULT_SHARED_RATE_LIMIT,
-    ApiKey,
-    Settings,
-    parse_rate_limit,
-)
+from ladle.security_values import DEFAULT_ORIGINS, ApiKey, parse_rate_limit
+from ladle.settings import DEFAULT_SHARED_RATE_LIMIT, Settings
 from runtime.api.security import is_loopback
 from tests.runtime.api.security_app import bearer, call, make_app, make_settings
 

@@ -1,0 +1,108 @@
+"""One answer of the ``/v1`` completion routes in OpenAI's shapes: the ``chat.completion``
+or ``text_completion`` object, or, streamed, its chunks (a chat opens with the assistant's
+role; the finish reason and, when asked, the usage come last; tool calls are numbered
+across the whole stream).
+
+Kept apart from :mod:`runtime.api.openai`, the routes and request bodies, because it is
+pure: the service's :class:`~runtime.api.service.Reply` objects in, plain dicts out, with
+no request, response or server-sent event in sight.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from runtime.api.service import Reply
+
+
+class Answer:
+    """One answer's id, time and model, and the OpenAI objects its replies become."""
+
+    def __init__(self, model: str, *, chat: bool, include_usage: bool) -> None:
+        self.model, self.chat, self.include_usage = model, chat, include_usage
+        self.id = f"{'chatcmpl' if chat else 'cmpl'}-{secrets.token_hex(12)}"
+        self.created = int(time.time())
+        self.calls = 0
+        """Tool calls sent so far (a streamed call's ``index``)."""
+
+    def whole(self, replies: list[Reply]) -> dict[str, Any]:
+        """The non-streamed object: the replies' text and calls, and the usage."""
+        text = "".join(reply.text for reply in replies)
+        calls = [call for reply in replies for call in reply.tool_calls]
+        self.calls = len(calls)
+        choice: dict[str, Any] = {"index": 0, "logprobs": None}
+        if self.chat:
+            message: dict[str, Any] = {"role": "assistant", "content": text or None}
+            if calls:
+                message["tool_calls"] = [call.to_openai(_call_id()) for call in calls]
+            choice["message"] = message
+        else:
+            choice["text"] = text
+        choice["finish_reason"] = self._finish_reason(replies[-1])
+        return self._object([choice]) | {"usage": _usage(replies[-1])}
+
+    def opening(self) -> Iterator[dict[str, Any]]:
+        """The chunk before the text: the assistant's role, as OpenAI sends it."""
+        if self.chat:
+            yield self._chunk({"role": "assistant", "content": ""}, None)
+
+    def chunks(self, reply: Reply) -> Iterator[dict[str, Any]]:
+        """The chunks of one streamed reply; the last reply's carry finish and usage."""
+        if reply.text or reply.tool_calls:
+            yield self._chunk(self._delta(reply), None)
+        if reply.done:
+            yield self._chunk({} if self.chat else "", self._finish_reason(reply))
+            if self.include_usage:
+                yield self._object([]) | {"usage": _usage(reply)}
+
+    def _delta(self, reply: Reply) -> dict[str, Any] | str:
+        if not self.chat:
+            return reply.text
+        delta: dict[str, Any] = {"content": reply.text} if reply.text else {}
+        if reply.tool_calls:
+            delta["tool_calls"] = [
+                {"index": self.calls + index, **call.to_openai(_call_id())}
+                for index, call in enumerate(reply.tool_calls)
+            ]
+            self.calls += len(reply.tool_calls)
+        return delta
+
+    def _chunk(self, delta: dict[str, Any] | str, finish: str | None) -> dict[str, Any]:
+        choice: dict[str, Any] = {"index": 0, "logprobs": None, "finish_reason": finish}
+        choice |= {"delta": delta} if self.chat else {"text": delta}
+        chunk = self._object([choice])
+        return chunk | {"usage": None} if self.include_usage else chunk
+
+    def _object(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
+        kind = "chat.completion" if self.chat else "text_completion"
+        streamed = self.chat and (not choices or "delta" in choices[0])
+        return {
+            "id": self.id,
+            "object": f"{kind}.chunk" if streamed else kind,
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": None,
+            "choices": choices,
+        }
+
+    def _finish_reason(self, reply: Reply) -> str:
+        if self.calls:
+            return "tool_calls"
+        return "length" if reply.done_reason == "length" else "stop"
+
+
+def _usage(reply: Reply) -> dict[str, int]:
+    final = reply.final
+    prompt, completion = (final.prompt_eval_count, final.eval_count) if final else (0, 0)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def _call_id() -> str:
+    return f"call_{secrets.token_hex(12)}"
