@@ -75,14 +75,14 @@ def _code_line(results: Results, previous: Mapping[str, Any]) -> list[str]:
 
 
 def section(results: Results) -> list[str]:
-    """The report's section: each figure now and in the previous run, and whether this
-    run's median is inside the previous run's range."""
+    """The report's section: each figure now and in the previous run, whether this run's
+    median is inside the previous run's range, and whether the two ranges overlap."""
     lines = ["## Reproducibility", ""]
     previous = results.get("previous")
     if not isinstance(previous, Mapping) or not isinstance(previous.get("figures"), Mapping):
         return [*lines, "No earlier full run of this host to compare with.", ""]
     figures = previous["figures"]
-    rows, inside = [], 0
+    rows, inside, overlap = [], 0, 0
     for outcome in evaluate(results):
         reading, old = outcome.reading, figures.get(outcome.target.figure)
         if reading is None or not isinstance(old, Mapping):
@@ -96,7 +96,8 @@ def section(results: Results) -> list[str]:
             continue  # measured once: no spread to land in
         unit = str(old.get("unit", reading.ladle.unit))
         within = before.low <= now.median <= before.high
-        inside += within
+        meets = now.low <= before.high and before.low <= now.high
+        inside, overlap = inside + within, overlap + meets
         change = (now.median / before.median - 1) * 100 if before.median else 0.0
         rows.append(
             [
@@ -105,16 +106,18 @@ def section(results: Results) -> list[str]:
                 spread(before, unit),
                 f"{change:+.0f} %",
                 "yes" if within else "**no**",
+                "yes" if meets else "**no**",
             ]
         )
     source = previous.get("source", "the previous results")
     date = str(previous.get("date", ""))[:16].replace("T", " ")
     lines += [
-        f"Against the previous full run on this host ({source}, measured {date}): **{inside} of "
-        f"{len(rows)}** figures measured over several runs have their median inside the "
-        "previous run's fastest-to-slowest range.",
+        f"Against the previous full run on this host ({source}, measured {date}), of the "
+        f"{len(rows)} figures measured over several runs: **{inside}** have their median inside "
+        "the previous run's fastest-to-slowest range, and the two ranges overlap for "
+        f"**{overlap}**.",
         "",
     ]
     lines += _code_line(results, previous)
-    header = ["figure", "this run", "previous run", "median moved", "inside"]
-    return [*lines, *table(header, rows, "lrrrl"), *notes("reproducibility")]
+    header = ["figure", "this run", "previous run", "median moved", "inside", "overlap"]
+    return [*lines, *table(header, rows, "lrrrll"), *notes("reproducibility")]

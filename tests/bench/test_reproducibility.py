@@ -33,8 +33,9 @@ def test_a_run_lands_inside_its_own_spread(results: dict[str, Any]) -> None:
     results["previous"] = reproducibility.snapshot(copy.deepcopy(results), "same.json")
     text = _section(results)
     rows = [line for line in text.splitlines() if line.startswith("| ") and "figure" not in line]
-    assert rows and all(line.endswith("| yes |") for line in rows)
-    assert f"**{len(rows)} of {len(rows)}** figures" in text
+    assert rows and all(line.endswith("| yes | yes |") for line in rows)
+    assert f"of the {len(rows)} figures measured over several runs: **{len(rows)}** have" in text
+    assert f"the two ranges overlap for **{len(rows)}**." in text
     assert "(same.json, measured " in text
 
 
@@ -43,8 +44,12 @@ def test_a_median_outside_the_previous_range_is_a_no(results: dict[str, Any]) ->
     previous["figures"][CLI].update(median=0.2, min=0.19, max=0.21)
     results["previous"] = previous
     row = next(line for line in _section(results).splitlines() if line.startswith(f"| {CLI}"))
-    assert row.endswith("| **no** |")
+    assert row.endswith("| **no** | **no** |")
     assert "+56 %" in row  # 312 ms now against a median of 200 ms
+    previous["figures"][CLI].update(max=0.3)  # the ranges meet, the median is still out
+    assert next(
+        line for line in _section(results).splitlines() if line.startswith(f"| {CLI}")
+    ).endswith("| **no** | yes |")
 
 
 def test_figures_measured_once_take_no_part(results: dict[str, Any]) -> None:
