@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
 
+BAR_WIDTH = 20
+"""Characters of each bar: the rest of the line goes to the description and the figures."""
+
+
 def stderr_is_terminal() -> bool:
     """Whether progress goes to a person (bars) rather than to a file or a pipe."""
     return sys.stderr.isatty()
@@ -68,15 +72,20 @@ class ProgressBars:
                 TimeRemainingColumn,
                 TransferSpeedColumn,
             )
+            from rich.table import Column
 
+            # The description takes what is left and is cut short with "…": the figures
+            # stay whole on an 80-column terminal whatever the file's name.
+            description = Column(ratio=1, no_wrap=True, overflow="ellipsis")
             self._progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
+                TextColumn("{task.description}", table_column=description),
+                BarColumn(bar_width=BAR_WIDTH),
                 DownloadColumn(),
                 TransferSpeedColumn(),
                 TimeRemainingColumn(),
                 console=Console(stderr=True),
                 transient=False,
+                expand=True,
             )
             self._progress.start()
         return self._progress
