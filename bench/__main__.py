@@ -4,10 +4,13 @@
     python -m bench --quick              # a smoke run of a couple of minutes (make bench-quick)
     python -m bench --only serving tui   # some modules only
     python -m bench --report-only bench/results/2026-11-26-vm.json   # render, no measuring
+    python -m bench --report-only NEW.json --previous OLD.json       # and compare two runs
 
 Results go to ``bench/results/<date>-<host>[-quick][-only-…].json``. The full run's
 report is ``docs/BENCHMARKS.md`` (charts in ``docs/benchmarks/``); a quick or partial
 run's report goes beside its results file, so smoke figures never replace the real ones.
+A full run keeps the target figures of the previous full run of the same host (read from
+its results file before it is replaced) for the report's reproducibility section.
 
 Each module runs in a child process (``--module NAME --write FILE``): a crash inside
 llama.cpp, an exception or a hang in one module is recorded as ``{"error": …}`` under its
