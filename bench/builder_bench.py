@@ -155,7 +155,8 @@ def quantize_time(work: Path, runs: int) -> dict[str, Any]:
         figures[f"quantize_{type_name}"] = _median(samples)
     spec = modelfile.parse("FROM ./f16.gguf\n").validate()
     options = BuildOptions(quantize="Q4_K_M")
-    first, again = [], []
+    first: list[float] = []
+    again: list[float] = []
     for index in range(runs):
         store = Store(work / f"quantize-store-{index}")
         for samples in (first, again):  # the second build finds the result in the cache

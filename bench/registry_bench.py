@@ -17,6 +17,7 @@ through the ``ladle`` command (a new process: startup included).
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import statistics
@@ -101,21 +102,21 @@ def _measure(work: Path, host: str, runs: int) -> dict[str, Any]:
     for index in range(runs):
         name = f"{host}/bench/push-{index}"
         source.put_manifest(ModelName.parse(name), manifest)
-        push.append(_timed(lambda name=name: push_model(name, source, settings)))
+        push.append(_timed(functools.partial(push_model, name, source, settings)))
         source.delete(ModelName.parse(name))  # so the next push cannot mount from it
         curl_push.append(
-            _timed(lambda i=index: _curl_put(host, f"bench/curl-{i}", blob, weights.digest))
+            _timed(functools.partial(_curl_put, host, f"bench/curl-{index}", blob, weights.digest))
         )
     for index in range(runs):
         target = Store(work / f"pull-{index}")
-        pull.append(_timed(lambda target=target: pull_model(remote, target, settings)))
+        pull.append(_timed(functools.partial(pull_model, remote, target, settings)))
         shutil.rmtree(target.root)
         curl_pull.append(_timed(lambda: _curl_get(url, work / "curl.bin")))
         (work / "curl.bin").unlink()
         cli_pull.append(_cli_pull(remote, work / f"cli-{index}"))
         shutil.rmtree(work / f"cli-{index}")
 
-    results = {
+    results: dict[str, Any] = {
         "image": IMAGE,
         "image_bytes": image_bytes,
         "weights_bytes": weights.size,
