@@ -17,7 +17,7 @@ from ladle.serve import ensure_server, is_loopback
 from ladle.settings import Settings
 from runtime.client import LadleClient
 from tests.runtime.api.conftest import TINY_MODELFILE, build
-from tests.runtime.api.test_live_server import Server, free_port
+from tests.runtime.api.test_live_server import Server, free_port, live_server
 from tests.tui.pilot import drive, loaded, notices, say, status, until
 from tui import make_app
 from tui.prompt import PromptInput
@@ -31,12 +31,8 @@ def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     store = Store(root / "models")
     build(store, root / "src", "tiny", TINY_MODELFILE.format(model=tiny_model))
     build(store, root / "src", "tiny-b", TINY_MODELFILE.format(model=tiny_model))
-    server = Server(store.root, root / "serve.log")
-    try:
-        server.wait_ready()
+    with live_server(store.root, root) as server:  # serves root/models as built
         yield server
-    finally:
-        server.stop()
 
 
 def test_an_answer_streams_from_a_live_server(server: Server) -> None:

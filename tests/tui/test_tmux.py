@@ -21,7 +21,7 @@ import pytest
 from builder.store import Store
 from runtime.client import LadleClient
 from tests.runtime.api.conftest import TINY_MODELFILE, build
-from tests.runtime.api.test_live_server import ROOT, Server
+from tests.runtime.api.test_live_server import ROOT, Server, live_server
 
 WIDTH, HEIGHT = 140, 45
 WAIT_S = 60
@@ -75,12 +75,8 @@ def tmux() -> None:
 def server(tiny_model: Path, tmp_path: Path) -> Iterator[Server]:
     store = Store(tmp_path / "models")
     build(store, tmp_path / "src", "tiny", TINY_MODELFILE.format(model=tiny_model))
-    server = Server(store.root, tmp_path / "serve.log")
-    try:
-        server.wait_ready()
+    with live_server(store.root, tmp_path) as server:  # serves tmp_path/models as built
         yield server
-    finally:
-        server.stop()
 
 
 def test_ladle_run_in_a_real_terminal(tmux: None, server: Server, tmp_path: Path) -> None:
