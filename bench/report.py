@@ -209,9 +209,10 @@ def render_markdown(
     (relative to the repository), ``source_link`` the link to it from the report, and
     ``charts`` maps each chart drawn (:data:`bench.charts.CHARTS`) to its relative link."""
     lines = _header(results, results_name, source_link)
-    lines += lead_table(evaluate(results))
+    outcomes = evaluate(results)
+    lines += lead_table(outcomes)
     if not (results.get("quick") or results.get("only")):
-        lines += reproducibility.section(results)
+        lines += reproducibility.section(results, outcomes)
     lines += machine_section(results)
     lines += report_serving.section(results, charts)
     for area in (

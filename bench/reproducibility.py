@@ -18,7 +18,7 @@ from typing import Any
 
 from bench.figures import Stat, spread
 from bench.markdown import notes, table
-from bench.targets import evaluate
+from bench.targets import Outcome, evaluate
 
 Results = Mapping[str, Any]
 
@@ -74,16 +74,17 @@ def _code_line(results: Results, previous: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def section(results: Results) -> list[str]:
-    """The report's section: each figure now and in the previous run, whether this run's
-    median is inside the previous run's range, and whether the two ranges overlap."""
+def section(results: Results, outcomes: list[Outcome]) -> list[str]:
+    """The report's section: each figure now (``outcomes``, the targets judged against
+    ``results``) and in the previous run, whether this run's median is inside the
+    previous run's range, and whether the two ranges overlap."""
     lines = ["## Reproducibility", ""]
     previous = results.get("previous")
     if not isinstance(previous, Mapping) or not isinstance(previous.get("figures"), Mapping):
         return [*lines, "No earlier full run of this host to compare with.", ""]
     figures = previous["figures"]
     rows, inside, overlap = [], 0, 0
-    for outcome in evaluate(results):
+    for outcome in outcomes:
         reading, old = outcome.reading, figures.get(outcome.target.figure)
         if reading is None or not isinstance(old, Mapping):
             continue

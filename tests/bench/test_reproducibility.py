@@ -14,6 +14,7 @@ from bench import reproducibility
 from bench.__main__ import previous_results
 from bench.machine import commit
 from bench.report import render_markdown
+from bench.targets import evaluate
 
 FULL = Path(__file__).parent / "results_full.json"
 CLI = "The same create through the CLI (`ladle create`, a new process, wall clock)"
@@ -26,7 +27,7 @@ def results() -> dict[str, Any]:
 
 
 def _section(results: dict[str, Any]) -> str:
-    return "\n".join(reproducibility.section(results))
+    return "\n".join(reproducibility.section(results, evaluate(results)))
 
 
 def test_a_run_lands_inside_its_own_spread(results: dict[str, Any]) -> None:
