@@ -33,6 +33,8 @@ class ServerError(Exception):
 
 
 def free_port() -> int:
+    """A loopback port nothing listens on now (for a server about to start; the tests'
+    servers use it too)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import httpx
 import ollama
 import pytest
 
+from bench.servers import free_port
 from builder.store import Store
 from tests.runtime.runner.conftest import smollm2_path
 
@@ -27,13 +27,6 @@ from .conftest import build
 
 STARTUP_TIMEOUT_S = 60
 ROOT = Path(__file__).parents[3]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class Server:
