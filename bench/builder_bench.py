@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import modelfile
-from builder import bundled
-from builder.build import build_file, build_spec
-from builder.execute import execute
-from builder.names import ModelName
-from builder.plan import BuildOptions, plan
-from builder.quantize import quantize
-from builder.resolver import Resolver
-from builder.store import Store
+from builder.pipeline.build import build_file, build_spec
+from builder.pipeline.execute import execute
+from builder.pipeline.plan import BuildOptions, plan
+from builder.pipeline.quantize import quantize
+from builder.pipeline.resolver import Resolver
+from builder.sources import bundled
+from builder.store.names import ModelName
+from builder.store.store import Store
 
 DERIVED = "FROM smollm2:135m\nSYSTEM You are a terse SRE.\nPARAMETER temperature 0.3\n"
 

@@ -32,8 +32,8 @@ from typing import Any
 import httpx
 
 from builder.distribution import pull_model, push_model
-from builder.names import ModelName
-from builder.store import Store
+from builder.store.names import ModelName
+from builder.store.store import Store
 from ladle.settings import Settings
 
 IMAGE = "gemma3:270m"

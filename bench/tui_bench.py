@@ -36,7 +36,8 @@ from bench.servers import free_port
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_CODE = """
 import sys
-from ladle.serve import chat_settings, ensure_server
+from ladle.cli.serve import chat_settings
+from runtime.autostart import ensure_server
 from runtime.client import LadleClient
 from tui import make_app
 

@@ -61,7 +61,7 @@ QUICK = Plan(
 
 def memory_bytes(model: Path, n_ctx: int, slots: int) -> tuple[int, int]:
     """(weights, KV cache) bytes for ``slots`` sequences of ``n_ctx``, as ladle estimates."""
-    from builder.gguf_file import inspect_gguf
+    from builder.gguf.file import inspect_gguf
     from runtime.memory import estimate
 
     needed = estimate(inspect_gguf(model), n_ctx, slots)

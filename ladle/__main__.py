@@ -1,5 +1,5 @@
 """``python -m ladle`` runs the ``ladle`` command."""
 
-from ladle.cli import main
+from ladle.cli.app import main
 
 main()

@@ -49,7 +49,7 @@ def rendered_prompt(request: pytest.FixtureRequest) -> RenderedPrompt:
         *,
         add_generation_prompt: bool = True,
     ) -> str:
-        from builder.prompt import render_prompt
+        from builder.pipeline.preview import render_prompt
 
         path = root / Path(modelfile).expanduser()  # an absolute path stays as it is
         return render_prompt(path, messages, tools, add_generation_prompt)

@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from ladle.errors import InvalidOptionError, SettingsError
+from ladle.keep_alive import DEFAULT_KEEP_ALIVE, keep_alive_seconds
 from ladle.security_values import (
     DEFAULT_ORIGINS,
     ApiKey,
@@ -27,7 +28,6 @@ from ladle.security_values import (
     read_rate_limit,
     read_size,
 )
-from runtime.keep_alive import DEFAULT_KEEP_ALIVE, keep_alive_seconds
 
 DEFAULT_MODELS = Path("~/.ladle/models")
 DEFAULT_NUM_PARALLEL = 4

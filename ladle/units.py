@@ -1,6 +1,6 @@
 """Sizes and ages as the CLI and the chat print them, in Ollama's words.
 
-Kept apart from :mod:`ladle.images` (which imports the store) so that commands that only
+Kept apart from :mod:`ladle.cli.images` (which imports the store) so that commands that only
 print, such as ``ladle ps`` and the chat, do not import the builder to format a size.
 """
 

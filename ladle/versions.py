@@ -14,6 +14,9 @@ import re
 import sys
 from pathlib import Path
 
+__version__ = "0.1.0"
+"""ladle's own version, written in this one place: pyproject.toml reads it from here."""
+
 
 def _normalized(name: str) -> str:
     """The wheel spelling of a distribution name: ``llama-cpp-python`` → ``llama_cpp_python``."""

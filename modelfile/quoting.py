@@ -57,7 +57,6 @@ def reads_back(text: str, value: str) -> bool:
 @functools.cache
 def _value_pattern() -> re.Pattern[str]:
     # The grammar is the only definition of a value; take its terminal from there.
-    from modelfile.parser import grammar_parser
+    from modelfile.tables import terminal_pattern
 
-    terminal = grammar_parser().get_terminal("VALUE")
-    return re.compile(terminal.pattern.to_regexp())
+    return re.compile(terminal_pattern("VALUE"))

@@ -2,7 +2,7 @@
 
 Building the parser from ``grammar/modelfile.lark`` means parsing the grammar and
 computing its LALR tables: about 18 ms of CPU on every start of ``ladle``, when a whole
-``ladle create`` has 300 ms. So ``python -m grammar`` computes them once and
+``ladle create`` has 300 ms. So ``python -m modelfile.tables`` computes them once and
 writes ``grammar/modelfile.tables`` beside the grammar, and the parser loads that instead
 (0.2 ms, then 2 ms for Lark to rebuild its objects). The file is in :mod:`marshal`
 format: plain dicts, lists and strings, which, unlike a pickle, cannot run code when read.
@@ -15,6 +15,7 @@ slower, never wrong. A test checks that the shipped tables belong to the shipped
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import marshal
 from importlib.resources import files
@@ -86,6 +87,12 @@ def build_parser(transformer: Transformer[Any, Any]) -> Lark:
     return Lark(grammar, transformer=transformer, **OPTIONS)
 
 
+@functools.cache
+def terminal_pattern(name: str) -> str:
+    """The regular expression of the grammar's terminal ``name`` (a value's, for quoting)."""
+    return str(build_parser(Transformer()).get_terminal(name).pattern.to_regexp())
+
+
 def write(folder: Path) -> Path:
     """Compute the tables of the grammar in ``folder`` and write them beside it."""
     from ladle.atomic import write_atomically
@@ -94,3 +101,9 @@ def write(folder: Path) -> Path:
     target = folder / TABLES_FILE
     write_atomically(target, compute(grammar))
     return target
+
+
+if __name__ == "__main__":  # ``python -m modelfile.tables``, after editing modelfile.lark
+    import grammar
+
+    print(f"wrote {write(Path(grammar.__file__).parent)}")

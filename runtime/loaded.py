@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
 
-from builder.image import Image
-from builder.names import ModelName
+from builder.store.image import Image
+from builder.store.names import ModelName
 from runtime.memory import processor
 from runtime.protocol import LoadSpec, RunnerHandle
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from builder.image import Image
+from builder.store.image import Image
 from ladle.errors import InvalidOptionError
 from modelfile.parameters import Parameters
 from runtime.protocol import AdapterSpec, LoadSpec

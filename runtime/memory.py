@@ -3,7 +3,7 @@
 :func:`estimate` sizes a model from its GGUF header alone (nothing is loaded):
 
 - **weights**: the tensor bytes of each ``blk.N`` layer, and of the other tensors
-  (token embeddings, output head, final norm), as :class:`builder.gguf_file.GGUFInfo`
+  (token embeddings, output head, final norm), as :class:`builder.gguf.file.GGUFInfo`
   sums them; LoRA adapters add their bytes to the latter.
 - **KV cache**, per layer: ``tokens * (key_length + value_length) * head_count_kv *
   element size``, where ``tokens = n_ctx * num_parallel`` (one llama.cpp context holds
@@ -48,7 +48,7 @@ from pydantic import BaseModel, ConfigDict
 from ladle.errors import InsufficientMemoryError
 
 if TYPE_CHECKING:
-    from builder.gguf_file import GGUFInfo
+    from builder.gguf.file import GGUFInfo
     from runtime.hardware import Hardware
     from runtime.protocol import LoadSpec
 

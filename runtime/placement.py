@@ -1,7 +1,7 @@
 """Starting a runner where its model fits: the runner factory ``ladle serve`` uses.
 
 :class:`PlannedRunnerFactory` wraps :func:`runtime.runner.start_runner` with the memory
-planner. Before a load it reads the model's GGUF header (:func:`~builder.gguf_file.
+planner. Before a load it reads the model's GGUF header (:func:`~builder.gguf.file.
 inspect_gguf`), prices the model for the requested context and parallel sequences
 (:func:`runtime.memory.estimate`) and places its layers on what the machine has
 (:func:`runtime.memory.plan_offload`): GPU layers, threads and context go into the
@@ -23,7 +23,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from builder.gguf_file import inspect_gguf
+from builder.gguf.file import inspect_gguf
 from ladle.errors import RunnerError
 from runtime.hardware import Hardware, detect_isolated
 from runtime.memory import OffloadPlan, estimate, fallback, plan_offload

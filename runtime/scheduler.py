@@ -3,7 +3,7 @@
 Rules (Ollama's, with ladle's settings):
 
 - A model is loaded on its first request and stays loaded for ``keep_alive`` after its
-  last one (:mod:`runtime.keep_alive`); the latest request's ``keep_alive`` wins, and the
+  last one (:mod:`ladle.keep_alive`); the latest request's ``keep_alive`` wins, and the
   clock restarts when the last request in flight finishes.
 - At most ``max_loaded_models`` runners exist. To make room, the idle runner that would
   expire soonest is unloaded (a dead one first); one with requests in flight never is.
@@ -32,12 +32,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from builder.image import Image
-from builder.names import ModelName
-from builder.store import Store, StoredImage
+from builder.store.image import Image
+from builder.store.names import ModelName
+from builder.store.store import Store, StoredImage
 from ladle.errors import ModelNotFoundError, QueueFullError, SchedulerError
+from ladle.keep_alive import KeepAlive, keep_alive_seconds
 from ladle.settings import Settings
-from runtime.keep_alive import KeepAlive, keep_alive_seconds
 from runtime.loaded import LoadedModel, LoadedRunner, ModelRequest, PendingLoad, PsEntry
 from runtime.loading import load_spec
 from runtime.protocol import LoadSpec, RunnerHandle

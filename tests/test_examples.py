@@ -11,10 +11,10 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 import modelfile
-from builder import bundled
-from builder.prompt import render_prompt
-from builder.resolver import Resolver
-from builder.store import Store
+from builder.pipeline.preview import render_prompt
+from builder.pipeline.resolver import Resolver
+from builder.sources import bundled
+from builder.store.store import Store
 from ladle.errors import BuildError
 from ladle.settings import Settings
 from tests.conftest import EXAMPLES, load_fixture_json

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from builder.conversation import parse_conversation
+from builder.templates.conversation import parse_conversation
 
 Json = dict[str, Any]
 

@@ -16,7 +16,7 @@ registry (``localhost:5000/team/sre-bot:1``) takes pushes.
     errors.py      where httpx failures and error responses become ladle errors
 
 :mod:`builder.distribution` chooses between a registry, Hugging Face and the bundled
-models, and is what the CLI and the HTTP API call; :mod:`builder.downloads` is where a
+models, and is what the CLI and the HTTP API call; :mod:`builder.registry.downloads` is where a
 pull's bytes wait, resumable, until they are verified.
 """
 

@@ -25,13 +25,13 @@ from pathlib import Path
 
 import httpx
 
-from builder import media_types
-from builder.hashing import CHUNK
 from builder.registry.auth import Challenge, Credentials, check_realm, host_name
 from builder.registry.errors import raw_chunks, response_error, translated
 from builder.registry.transport import READINTO, DirectTransport
-from ladle import __version__
+from builder.store import media_types
+from builder.store.hashing import CHUNK
 from ladle.errors import RegistryAuthError, RegistryError, UntrustedRegistryError
+from ladle.versions import __version__
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 """The distribution registry's own limit on a manifest's size."""

@@ -1,6 +1,6 @@
 """Progress of pulls and pushes, as callbacks or as an iterator of events.
 
-Events are the builder's :class:`~builder.execute.ProgressEvent` (so the CLI draws them
+Events are the builder's :class:`~builder.pipeline.execute.ProgressEvent` (so the CLI draws them
 with the same bars), with the blob's digest added for transfers. Their statuses are
 Ollama's, so that ``/api/pull`` and ``/api/push`` can stream them as Ollama does::
 
@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from builder.execute import ProgressEvent, ProgressSink
+from builder.store.progress import ProgressEvent, ProgressSink
 
 REPORT_INTERVAL = 0.1
 """Seconds between two reports of one transfer's bytes (the last is always reported)."""

@@ -5,7 +5,7 @@
    lower-case hex digits (so no digest can name a path outside the store), and only
    model-image layer types.
 2. Each blob the store lacks is downloaded into its partial file and kept only once its
-   bytes hash to its digest (:class:`~builder.downloads.Downloads`): wrong bytes are
+   bytes hash to its digest (:class:`~builder.registry.downloads.Downloads`): wrong bytes are
    refused and dropped, a killed download resumes, and two pulls of one blob download
    it once. When every blob is verified they all become blobs; a registry found
    untrustworthy on the way leaves nothing behind.
@@ -17,15 +17,15 @@ The store lock is held shared from the first byte to the tag (``prune`` waits).
 
 from __future__ import annotations
 
-from builder import media_types
-from builder.downloads import Downloads
-from builder.execute import ProgressEvent, ProgressSink
-from builder.manifest import Descriptor, Manifest
-from builder.names import ModelName
 from builder.registry.client import RegistryClient
+from builder.registry.downloads import Downloads
 from builder.registry.progress import BlobProgress
 from builder.registry.repository import FetchedManifest, Repository
-from builder.store import Store
+from builder.store import media_types
+from builder.store.manifest import Descriptor, Manifest
+from builder.store.names import ModelName
+from builder.store.progress import ProgressEvent, ProgressSink
+from builder.store.store import Store
 from ladle.errors import CorruptBlobError, RegistryError, StoreError, UntrustedRegistryError
 
 INDEXES = frozenset({media_types.MANIFEST_LIST, media_types.OCI_INDEX})

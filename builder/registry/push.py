@@ -9,14 +9,14 @@ bytes the store holds, so the registry's digest is the local image ID.
 
 from __future__ import annotations
 
-from builder.execute import ProgressEvent, ProgressSink
-from builder.manifest import Descriptor, Manifest, digest_of
-from builder.names import ModelName
 from builder.registry.client import RegistryClient
 from builder.registry.progress import BlobProgress
 from builder.registry.pull import unique_blobs
 from builder.registry.repository import Repository
-from builder.store import Store
+from builder.store.manifest import Descriptor, Manifest, digest_of
+from builder.store.names import ModelName
+from builder.store.progress import ProgressEvent, ProgressSink
+from builder.store.store import Store
 from ladle.errors import CorruptBlobError
 
 UPLOAD_CHUNK = 256 * 1024 * 1024

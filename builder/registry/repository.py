@@ -25,10 +25,6 @@ from pathlib import Path
 
 import httpx
 
-from builder import media_types
-from builder.hashing import Readable
-from builder.manifest import digest_of
-from builder.names import ModelName
 from builder.registry.client import (
     MANIFEST_ACCEPT,
     MAX_MANIFEST_BYTES,
@@ -39,6 +35,10 @@ from builder.registry.client import (
     file_chunks,
 )
 from builder.registry.errors import response_error
+from builder.store import media_types
+from builder.store.hashing import Readable
+from builder.store.manifest import digest_of
+from builder.store.names import ModelName
 from ladle.errors import UntrustedRegistryError
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")

@@ -10,7 +10,7 @@ an error after that ends the stream with an ``{"error": "…"}`` line, as Ollama
 The builder and registry work blocks, so it runs in a worker thread
 (:func:`builder.registry.progress.stream_progress`) and every event is awaited from
 another, leaving the event loop free for other requests. A build holds the store lock
-shared (:meth:`builder.store.Store.in_use`) until its tag is written, as the CLI's does.
+shared (:meth:`builder.store.store.Store.in_use`) until its tag is written, as the CLI's does.
 """
 
 from __future__ import annotations
@@ -27,15 +27,15 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from builder import bundled, huggingface
-from builder.build import build_spec
 from builder.distribution import pull_model, push_model
-from builder.execute import ProgressEvent, ProgressSink
-from builder.manifest import check_digest
-from builder.names import ModelName
-from builder.plan import BuildOptions
+from builder.pipeline.build import build_spec
+from builder.pipeline.plan import BuildOptions
 from builder.registry.progress import api_object, stream_progress
-from builder.store import Store
+from builder.sources import bundled, huggingface
+from builder.store.manifest import check_digest
+from builder.store.names import ModelName
+from builder.store.progress import ProgressEvent, ProgressSink
+from builder.store.store import Store
 from ladle.errors import (
     CorruptBlobError,
     InvalidFieldError,

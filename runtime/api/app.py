@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
 
-from builder.store import Store
-from ladle import __version__
+from builder.store.store import Store
 from ladle.settings import Settings
+from ladle.versions import __version__
 from runtime.api import admin, ollama, openai
 from runtime.api.errors import install_error_handlers
 from runtime.api.openapi import OPENAPI_PATH, install_openapi

@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from builder.config import ImageConfig
-from builder.gguf_file import inspect_gguf
-from builder.image import Image
-from builder.names import ModelName
-from builder.store import Store, StoredImage
-from builder.tool_calls import parser_for_family
+from builder.gguf.file import inspect_gguf
+from builder.store.config import ImageConfig
+from builder.store.image import Image
+from builder.store.names import ModelName
+from builder.store.store import Store, StoredImage
+from builder.templates.tool_calls import parser_for_family
 from ladle.errors import ModelNotFoundError
 from runtime.loaded import PsEntry
 

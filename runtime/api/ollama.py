@@ -20,8 +20,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from ladle import __version__
 from ladle.errors import LadleError
+from ladle.versions import __version__
 from runtime.api import catalog
 from runtime.api.errors import public_message
 from runtime.api.gather import gather_replies

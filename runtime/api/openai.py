@@ -27,8 +27,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from builder.names import ModelName
-from builder.store import Store, StoredImage
+from builder.store.names import ModelName
+from builder.store.store import Store, StoredImage
 from ladle.errors import InvalidFieldError, LadleError
 from runtime.api.errors import INTERNAL_ERROR, error_body, public_message, status_of
 from runtime.api.gather import gather_replies

@@ -11,7 +11,7 @@ its prompt rendered, so that a bad request fails fast (and before a stream start
 - sampling, ``stop``, ``num_predict`` and ``num_keep`` are the image's parameters under
   the request's ``options`` (:mod:`runtime.api.options`), ``format`` becomes a grammar;
 - with ``tools``, the reply is read for tool calls in the form the image's template
-  family writes them (:class:`builder.tool_call_stream.ToolCallStream`).
+  family writes them (:class:`builder.templates.tool_call_stream.ToolCallStream`).
 """
 
 from __future__ import annotations
@@ -23,25 +23,25 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from builder import media_types
-from builder.conversation import Message, check_messages
-from builder.image import Image
-from builder.names import ModelName
 from builder.prompt import PromptSource, image_source
-from builder.store import Store
-from builder.tool_call_stream import ToolCallStream
-from builder.tool_calls import ToolCall, ToolCallParser, parser_for_family
+from builder.store import media_types
+from builder.store.image import Image
+from builder.store.names import ModelName
+from builder.store.store import Store
+from builder.templates.conversation import Message, check_messages
+from builder.templates.tool_call_stream import ToolCallStream
+from builder.templates.tool_calls import ToolCall, ToolCallParser, parser_for_family
 from ladle.errors import (
     ContextOverflowError,
     InvalidFieldError,
     InvalidRequestError,
     RunnerCrashedError,
 )
+from ladle.keep_alive import KeepAlive, keep_alive_seconds
 from ladle.settings import Settings
 from runtime.api.limits import check_request_size
 from runtime.api.options import generation
 from runtime.api.schemas import ChatBody, EmbedBody, FormatField, GenerateBody
-from runtime.keep_alive import KeepAlive, keep_alive_seconds
 from runtime.protocol import GenerateChunk, GenerateRequest
 from runtime.runner import grammar_for_format
 from runtime.scheduler import Scheduler

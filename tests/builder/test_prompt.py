@@ -1,4 +1,4 @@
-"""Rendering prompts from images and Modelfiles without building: builder.prompt."""
+"""Prompts from images and Modelfiles, nothing built: builder.prompt, builder.pipeline.preview."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from builder import prompt
-from builder.build import build_file
-from builder.gguf_header import read_header, read_joined_header
-from builder.prompt import count_tokens, load_prompt_source, modelfile_path, render_prompt
-from builder.store import Store
+from builder.gguf.header import read_header, read_joined_header
+from builder.pipeline.build import build_file
+from builder.pipeline.preview import load_prompt_source, modelfile_path, render_prompt
+from builder.prompt import count_tokens
+from builder.store.store import Store
 from ladle.errors import ConversationError, GGUFError, ModelfileError, ModelNotFoundError
 from ladle.settings import Settings
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import ladle
-from builder.prompt import render_prompt
+from builder.pipeline.preview import render_prompt
 
 
 def test_render_prompt_is_exported() -> None:
@@ -21,7 +21,8 @@ def test_render_prompt_is_exported() -> None:
 def test_import_ladle_stays_light() -> None:
     code = (
         "import sys, ladle; "
-        "print(sorted(m for m in ('builder.prompt', 'jinja2', 'gguf', 'llama_cpp') "
+        "print(sorted(m for m in ('builder.pipeline.preview', 'builder.prompt', "
+        "'jinja2', 'gguf', 'llama_cpp') "
         "if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -28,10 +28,10 @@ def _shipped() -> bytes:
 
 
 def test_the_shipped_tables_belong_to_the_shipped_grammar() -> None:
-    """Fails after an edit to modelfile.lark until ``python -m grammar`` rewrites them."""
+    """Fails after an edit to modelfile.lark until ``python -m modelfile.tables`` rewrites them."""
     shipped = marshal.loads(_shipped())
     assert shipped["grammar_sha256"] == tables.grammar_digest(modelfile_grammar()), (
-        "grammar/modelfile.tables is stale: run `python -m grammar`"
+        "grammar/modelfile.tables is stale: run `python -m modelfile.tables`"
     )
     if shipped["lark"] != lark.__version__:
         pytest.skip(f"the tables are lark {shipped['lark']}'s; lark {lark.__version__} builds")

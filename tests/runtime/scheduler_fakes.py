@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from builder import media_types
-from builder.manifest import Descriptor, Manifest, digest_of
-from builder.names import ModelName
-from builder.store import Store
+from builder.store import media_types
+from builder.store.manifest import Descriptor, Manifest, digest_of
+from builder.store.names import ModelName
+from builder.store.store import Store
 from ladle.settings import Settings
 from runtime.protocol import GenerateChunk, GenerateRequest, LoadSpec, RunnerHandle, RunnerInfo
 from runtime.scheduler import Scheduler

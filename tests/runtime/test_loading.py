@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from builder.image import Image
-from builder.names import ModelName
-from builder.store import Store
+from builder.store.image import Image
+from builder.store.names import ModelName
+from builder.store.store import Store
 from ladle.errors import InvalidOptionError
 from runtime.loading import load_spec
 from runtime.protocol import AdapterSpec, LoadSpec

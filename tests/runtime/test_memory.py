@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.gguf_file import GGUFInfo, inspect_gguf
+from builder.gguf.file import GGUFInfo, inspect_gguf
 from ladle.errors import InsufficientMemoryError
 from runtime.hardware import Accelerator, CPUInfo, Hardware, LlamaBuild, MemoryInfo
 from runtime.memory import (
@@ -32,7 +32,7 @@ def tiny(tiny_model: Path) -> GGUFInfo:
 
 @pytest.fixture(scope="module")
 def smollm2() -> GGUFInfo:
-    from builder.bundled import WEIGHTS
+    from builder.sources.bundled import WEIGHTS
     from ladle.errors import BuildError
 
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.names import ModelName
+from builder.store.names import ModelName
 from ladle.errors import (
     InvalidNameError,
     InvalidOptionError,

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from builder.conversation import parse_conversation
+from builder.templates.conversation import parse_conversation
 from ladle.errors import ConversationError
 from tui.commands import (
     Bye,

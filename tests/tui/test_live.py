@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from builder.names import ModelName
-from builder.store import Store
+from builder.store.names import ModelName
+from builder.store.store import Store
 from ladle.errors import ServerUnreachableError
-from ladle.serve import ensure_server, is_loopback
 from ladle.settings import Settings
+from runtime.autostart import ensure_server, is_loopback
 from runtime.client import LadleClient
 from tests.runtime.api.conftest import TINY_MODELFILE, build
 from tests.runtime.api.test_live_server import Server, free_port, live_server

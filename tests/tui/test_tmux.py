@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.store import Store
+from builder.store.store import Store
 from runtime.client import LadleClient
 from tests.runtime.api.conftest import TINY_MODELFILE, build
 from tests.runtime.api.test_live_server import ROOT, Server, live_server

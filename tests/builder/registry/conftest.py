@@ -10,11 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from builder import media_types
-from builder.build import build_file
-from builder.manifest import Descriptor, Manifest
-from builder.names import ModelName
-from builder.store import Store
+from builder.pipeline.build import build_file
+from builder.store import media_types
+from builder.store.manifest import Descriptor, Manifest
+from builder.store.names import ModelName
+from builder.store.store import Store
 from ladle.settings import HubSettings, RegistrySettings, Settings
 
 TINY_MODELFILE = (

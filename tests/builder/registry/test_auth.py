@@ -13,7 +13,7 @@ import pytest
 from builder.distribution import login, pull_model, push_model
 from builder.registry.auth import Challenge, Credentials, CredentialStore, check_realm
 from builder.registry.client import RegistryClient, is_loopback
-from builder.store import Store
+from builder.store.store import Store
 from ladle.errors import RegistryAuthError, UntrustedRegistryError
 from ladle.settings import Settings
 from tests.builder.registry.conftest import build_tiny

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from builder.distribution import pull_model
-from builder.manifest import digest_of
-from builder.names import ModelName
 from builder.registry.auth import Credentials, CredentialStore
-from builder.store import Store
+from builder.store.manifest import digest_of
+from builder.store.names import ModelName
+from builder.store.store import Store
 from ladle.errors import RegistryAuthError, RegistryError, UntrustedRegistryError
 from ladle.settings import Settings
 from tests.builder.registry.conftest import build_tiny, store_is_empty

@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from builder.execute import ProgressEvent, ProgressSink
 from builder.registry import TransferEvent, api_object, stream_progress
 from builder.registry.progress import BlobProgress
+from builder.store.progress import ProgressEvent, ProgressSink
 from ladle.errors import RegistryError
 
 

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from builder.distribution import pull_model, push_model
-from builder.execute import ProgressEvent
-from builder.gguf_file import inspect_gguf
-from builder.image import Image
-from builder.manifest import digest_of
-from builder.names import ModelName
+from builder.gguf.file import inspect_gguf
 from builder.registry import TransferEvent
-from builder.store import Store
+from builder.store.image import Image
+from builder.store.manifest import digest_of
+from builder.store.names import ModelName
+from builder.store.progress import ProgressEvent
+from builder.store.store import Store
 from ladle.errors import RegistryError, RemoteNotFoundError
 from ladle.settings import Settings
 from tests.builder.registry.conftest import (
@@ -111,7 +111,7 @@ def test_a_blob_of_another_repository_is_mounted_not_sent(
     push_model(base, store, settings)
     derived = f"{registry.host}/team/derived"
     (tmp_path / "Derived").write_text(f"FROM {base}\nSYSTEM You are verbose.\n")
-    from builder.build import build_file
+    from builder.pipeline.build import build_file
 
     build_file(tmp_path / "Derived", derived, store, lock="off")
     push_model(derived, store, settings, transport=transport)

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from builder.build import build_file
-from builder.store import Store
+from builder.pipeline.build import build_file
+from builder.store.store import Store
 from ladle.settings import Settings
 from runtime.api import create_app
 from runtime.scheduler import RunnerFactory

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from builder.store import Store
+from builder.store.store import Store
 from tests.runtime.runner.conftest import smollm2_path
 
 from .conftest import build

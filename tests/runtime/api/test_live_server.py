@@ -20,7 +20,7 @@ import ollama
 import pytest
 
 from bench.servers import free_port
-from builder.store import Store
+from builder.store.store import Store
 from tests.runtime.runner.conftest import smollm2_path
 
 from .conftest import build

@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from builder.store import Store
-from ladle.remote_create import create_request, hashed
+from builder.store.store import Store
 from modelfile import parse
+from runtime.remote_create import create_request, hashed
 
 from .test_live_server import Server, live_server
 

@@ -28,8 +28,8 @@ from schemathesis import Case
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi import checks as openapi_checks
 
-from builder.names import ModelName
-from builder.store import Store
+from builder.store.names import ModelName
+from builder.store.store import Store
 
 from .test_live_server import Server, free_port, live_server
 
