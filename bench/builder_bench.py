@@ -24,7 +24,8 @@ from typing import Any
 import modelfile
 from builder.pipeline.build import build_file, build_spec
 from builder.pipeline.execute import execute
-from builder.pipeline.plan import BuildOptions, plan
+from builder.pipeline.options import BuildOptions
+from builder.pipeline.plan import plan
 from builder.pipeline.quantize import quantize
 from builder.pipeline.resolver import Resolver
 from builder.sources import bundled

@@ -28,7 +28,7 @@ import httpx
 
 import modelfile
 from builder.pipeline.build import build_spec
-from builder.pipeline.plan import BuildOptions
+from builder.pipeline.options import BuildOptions
 from builder.registry.auth import Credentials, CredentialStore
 from builder.registry.client import RegistryClient
 from builder.registry.pull import pull

@@ -28,7 +28,8 @@ import modelfile
 from builder.pipeline import lockfile
 from builder.pipeline.execute import write_blobs
 from builder.pipeline.lockfile import Lockfile
-from builder.pipeline.plan import BuildOptions, modelfile_folder, plan
+from builder.pipeline.options import BuildOptions
+from builder.pipeline.plan import modelfile_folder, plan
 from builder.pipeline.resolver import BundledBase, Resolver
 from builder.store import media_types
 from builder.store.config import ImageConfig

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from builder.pipeline.options import BuildOptions
 from builder.pipeline.quantize import QuantizeStep, check_source, quantize_type
 from builder.pipeline.resolver import Base, BundledBase, FileBase, ImageBase, PackageBase, Resolver
 from builder.store import media_types
@@ -28,7 +29,6 @@ from builder.store.names import ModelName
 from builder.store.store import Store, StoredImage
 from builder.templates.family import detect_family
 from ladle.errors import BuildError
-from ladle.settings import HubSettings
 from modelfile import ModelSpec
 
 if TYPE_CHECKING:  # gguf (and numpy) load only when a GGUF is read
@@ -75,19 +75,6 @@ class BuildPlan(BaseModel):
     config: ImageConfig
     quantize: QuantizeStep | None = None
     """Quantize the model weights (the base's, or the imported file's) with llama.cpp."""
-
-
-class BuildOptions(BaseModel):
-    """How to build, beyond what the Modelfile says: ``ladle create``'s options."""
-
-    model_config = ConfigDict(frozen=True)
-
-    quantize: str | None = None
-    """A type of :data:`builder.pipeline.quantize.TYPES` (any case) for the model weights."""
-    requantize: bool = False
-    """Allow quantizing weights that are quantized already (a warning says so)."""
-    hub: HubSettings | None = None
-    """How to reach Hugging Face for ``FROM hf.co/…`` (the environment's when None)."""
 
 
 def plan(

@@ -86,7 +86,7 @@ def create(
     Example: ladle create sre-bot -f examples/sre-bot/Modelfile --host http://127.0.0.1:11434
     """
     from builder.pipeline.build import LockMode, build_file
-    from builder.pipeline.plan import BuildOptions
+    from builder.pipeline.options import BuildOptions
     from ladle.cli.progress import ProgressBars
 
     if locked and no_lock:

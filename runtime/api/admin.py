@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from builder.distribution import pull_model, push_model
 from builder.pipeline.build import build_spec
-from builder.pipeline.plan import BuildOptions
+from builder.pipeline.options import BuildOptions
 from builder.registry.progress import api_object, stream_progress
 from builder.sources import bundled, huggingface
 from builder.store.manifest import check_digest

@@ -13,7 +13,7 @@ from syrupy.assertion import SnapshotAssertion
 from builder.pipeline import lockfile
 from builder.pipeline.build import LockMode, build_file
 from builder.pipeline.lockfile import BaseLock, Lockfile, QuantizeLock
-from builder.pipeline.plan import BuildOptions
+from builder.pipeline.options import BuildOptions
 from builder.sources import bundled
 from builder.store.names import ModelName
 from builder.store.store import Store

@@ -16,7 +16,8 @@ import modelfile
 from builder.gguf.header import read_header
 from builder.pipeline import quantize as quantizer
 from builder.pipeline.execute import execute
-from builder.pipeline.plan import BuildOptions, plan
+from builder.pipeline.options import BuildOptions
+from builder.pipeline.plan import plan
 from builder.pipeline.resolver import Resolver
 from builder.store.image import Image
 from builder.store.manifest import digest_of

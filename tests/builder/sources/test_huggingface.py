@@ -10,7 +10,7 @@ import pytest
 
 from builder.distribution import pull_model
 from builder.pipeline.build import build_file
-from builder.pipeline.plan import BuildOptions
+from builder.pipeline.options import BuildOptions
 from builder.sources import huggingface
 from builder.store.image import Image
 from builder.store.manifest import digest_of
