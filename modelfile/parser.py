@@ -2,22 +2,22 @@
 
 This is Ollama's ``ParseFile`` level: it accepts what Ollama's parser accepts (parameter
 names included, unchecked) and raises :class:`~ladle.errors.ModelfileError` for syntax
-errors, a bad MESSAGE role and a missing FROM. Lark's own exceptions are translated here,
-and only here, into messages that say what is wrong in the user's terms.
+errors, a bad MESSAGE role and a missing FROM. Lark's own exceptions are caught here, and
+only here, and turned by :mod:`modelfile.explain` into messages that say what is wrong in
+the user's terms.
 """
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
-import re
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, UnexpectedInput
 
 from ladle.errors import Diagnostic, ModelfileError
 from modelfile import nodes, source, tables
+from modelfile.explain import explain
 from modelfile.quoting import unquote
 
 
@@ -131,7 +131,7 @@ def parse(text: str | bytes, path: str | None = None) -> nodes.Modelfile:
     except _SyntaxProblemError as problem:
         raise _error(problem.message, problem.line, problem.column, path, text) from None
     except UnexpectedInput as exc:
-        message, line, column = _explain(exc, text)
+        message, line, column = explain(exc, text)
         raise _error(message, line, column, path, text) from None
     modelfile = nodes.Modelfile(tuple(items), path, text)
     if not any(isinstance(item, nodes.From) for item in items):
@@ -164,127 +164,3 @@ def _error(message: str, line: int, column: int, path: str | None, text: str) ->
     return ModelfileError(
         Diagnostic("error", message, line, column, path, source.source_line(text, line))
     )
-
-
-_HEAD = re.compile(r"([ \t]*)([A-Za-z]*)")
-_PARAM = re.compile(r"[ \t]([A-Za-z0-9_]*)")
-_ROLE = re.compile(r"[ \t]([A-Za-z]*)")
-_BLANK = " \t"
-
-
-def _explain(exc: UnexpectedInput, text: str) -> tuple[str, int, int]:
-    """Say in the user's terms why the line holding ``exc``'s position does not parse.
-
-    The grammar fails only at the start of an instruction's parts (keyword, name or role,
-    value), so the reason can be read off that line (and, for a quoted value, the text
-    after it).
-    """
-    line = exc.line if isinstance(exc.line, int) and exc.line > 0 else text.count("\n") + 1
-    row = source.source_line(text, line) or ""
-    head = _HEAD.match(row)
-    assert head is not None  # the pattern matches every string
-    indent, word = head.groups()
-    rest = row[head.end() :]
-    keyword = word.upper()
-    if keyword in nodes.KEYWORDS and rest.startswith('"'):
-        return f"{keyword} needs a blank before its value", line, head.end() + 1
-    if keyword not in nodes.KEYWORDS or (rest and rest[0] not in _BLANK):
-        return _unknown_instruction(row, len(indent)), line, len(indent) + 1
-    value = _Value(text, line, head.end() + 1)
-    if not rest.strip(_BLANK) and keyword not in ("PARAMETER", "MESSAGE"):
-        return f"{keyword} needs a value", line, value.column
-    if keyword == "PARAMETER":
-        return _explain_parameter(rest, value)
-    if keyword == "MESSAGE":
-        return _explain_message(rest, value)
-    return value.explain(rest, keyword)
-
-
-def _unknown_instruction(row: str, start: int) -> str:
-    token = row[start:].split(None, 1)[0] if row[start:].strip() else ""
-    if not token:
-        return "expected an instruction"
-    guess = difflib.get_close_matches(token.upper()[:20], nodes.KEYWORDS, n=1, cutoff=0.6)
-    hint = f"; did you mean {guess[0]}?" if guess else ""
-    known = ", ".join(nodes.KEYWORDS)
-    shown = token if len(token) <= 40 else token[:40] + "…"
-    return f"unknown instruction {shown!r}{hint} (instructions: {known})"
-
-
-class _Value:
-    """Where the part after a keyword starts, for explaining why it does not parse."""
-
-    def __init__(self, text: str, line: int, column: int) -> None:
-        self.text, self.line, self.column = text, line, column
-
-    def moved(self, columns: int) -> _Value:
-        return _Value(self.text, self.line, self.column + columns)
-
-    def explain(self, rest: str, what: str) -> tuple[str, int, int]:
-        """Why the value in ``rest`` (which starts at this position) does not parse."""
-        body = rest.lstrip(_BLANK)
-        column = self.column + len(rest) - len(body)
-        if not body.startswith('"'):
-            return f"cannot read the {what} value", self.line, column
-        quote = '"""' if body.startswith('"""') else '"'
-        opening = self._offset(column)
-        close = self.text.find(quote, opening + len(quote))
-        if close != -1:
-            after = close + len(quote)
-            trailing = re.match(r"[ \t]*", self.text[after:])
-            assert trailing is not None  # the pattern matches every string
-            line, col = source.line_and_column(self.text, after + trailing.end())
-            return (
-                f"text after the closing {quote} of the {what} value; a quoted value must end "
-                "its line (quote the whole value, or write it without quotes)",
-                line,
-                col,
-            )
-        return (
-            f"unterminated {quote} string in the {what} value: no closing {quote} "
-            "at the end of a line",
-            self.line,
-            column,
-        )
-
-    def _offset(self, column: int) -> int:
-        start = 0
-        for _ in range(self.line - 1):
-            start = self.text.index("\n", start) + 1
-        return start + column - 1
-
-
-def _explain_parameter(rest: str, value: _Value) -> tuple[str, int, int]:
-    line, column = value.line, value.column
-    name = _PARAM.match(rest)
-    if name is None:
-        return "PARAMETER needs a name and a value, e.g. PARAMETER temperature 0.7", line, column
-    after = rest[name.end() :]
-    where = column + name.end()
-    if not after.strip(_BLANK):
-        what = f"PARAMETER {name.group(1)}" if name.group(1) else "PARAMETER"
-        return f"{what} needs a value, e.g. PARAMETER temperature 0.7", line, where
-    if after[0] not in _BLANK:
-        bad = name.group(1) + after.split(None, 1)[0]
-        return f"parameter name {bad!r} may hold only letters, digits and '_'", line, column + 1
-    return value.moved(name.end()).explain(after, f"PARAMETER {name.group(1)}")
-
-
-def _explain_message(rest: str, value: _Value) -> tuple[str, int, int]:
-    line, column = value.line, value.column
-    role = _ROLE.match(rest)
-    example = "e.g. MESSAGE user Hello"
-    if role is None or not role.group(1):
-        return (
-            f"MESSAGE needs one blank, then a role (system, user or assistant), {example}",
-            line,
-            column + (1 if role else 0),
-        )
-    after = rest[role.end() :]
-    where = column + role.end()
-    if not after.strip(_BLANK):
-        return f"MESSAGE {role.group(1)} needs content, {example}", line, where
-    if after[0] not in _BLANK:
-        bad = role.group(1) + after.split(None, 1)[0]
-        return f"message role must be system, user or assistant, not {bad!r}", line, column + 1
-    return value.moved(role.end()).explain(after, f"MESSAGE {role.group(1)}")
