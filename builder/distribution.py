@@ -82,8 +82,8 @@ def push_model(
         raise UnsupportedRegistryError(
             name.host,
             "ladle pushes to registries that speak the distribution API with Basic or Bearer "
-            "auth, not to Ollama's or Hugging Face's; tag the image for your registry "
-            f"(ladle cp {name.display()} localhost:5000/me/{name.model}) and push that",
+            "auth, not to Ollama's or Hugging Face's; copy the image to a name on your "
+            f"registry (such as localhost:5000/me/{name.model}) and push that",
         )
     store.get(name)  # a missing image is named as such, before any connection
     with connect(name.host, settings, insecure=insecure, transport=transport) as client:

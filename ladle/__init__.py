@@ -7,7 +7,8 @@ This package is two things, at the two ends of the layers (docs/ARCHITECTURE.md)
   (:mod:`ladle.keep_alive`), units, atomic writes, versions. These modules import no
   other ladle package;
 - the **top**: the ``ladle`` command (:mod:`ladle.cli`) and the public Python API,
-  :func:`render_prompt` (from :mod:`builder.pipeline.preview`), imported on first use
+  :func:`render_prompt` (from :mod:`builder.pipeline.preview`) and
+  :func:`check_modelfile` (from :mod:`builder.pipeline.check`), imported on first use
   so that ``import ladle`` stays light and the floor never imports what stands on it.
 """
 
@@ -18,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 from ladle.versions import __version__
 
 if TYPE_CHECKING:
+    from builder.pipeline.check import check_modelfile
     from builder.pipeline.preview import render_prompt
 
-__all__ = ["__version__", "render_prompt"]
+__all__ = ["__version__", "check_modelfile", "render_prompt"]
 
 
 def __getattr__(name: str) -> Any:
@@ -29,4 +31,8 @@ def __getattr__(name: str) -> Any:
         from builder.pipeline.preview import render_prompt
 
         return render_prompt
+    if name == "check_modelfile":
+        from builder.pipeline.check import check_modelfile
+
+        return check_modelfile
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

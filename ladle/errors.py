@@ -23,7 +23,7 @@
                                carries the model, the bytes needed and available
     └── RegistryError          a registry that cannot be reached or refuses a request;
                                carries the registry's host
-        └── RegistryAuthError  credentials missing or refused (says to `ladle login`)
+        └── RegistryAuthError  credentials missing or refused
         └── RemoteNotFoundError  no such model (or blob) on the registry
         └── UntrustedRegistryError  a registry that broke a safety rule: wrong bytes for
                                a digest, an invalid or oversized manifest, a token realm
@@ -58,6 +58,10 @@ Later parts add their branches here (builder, store, runtime), so that the CLI a
 HTTP API choose exit codes and status codes by type, never by message text. Third-party
 exceptions (Lark, pydantic, llama-cpp-python) are translated into this tree at exactly
 one boundary each and never reach users raw.
+
+A message says what happened, in words for every audience: the same text reaches an HTTP
+client of ``ladle serve`` and a user of the CLI, so it names no ``ladle`` command. The
+CLI prints its own hint under an error, chosen by type (:mod:`ladle.cli.hints`).
 """
 
 from __future__ import annotations
@@ -194,7 +198,7 @@ class ModelNotFoundError(StoreError):
     """No image of that name in the store."""
 
     def __init__(self, name: str) -> None:
-        super().__init__(f"model {name!r} not found; 'ladle list' shows the models you have")
+        super().__init__(f"model '{name}' not found")  # Ollama's words, on its 404 too
         self.name = name
 
 
@@ -202,7 +206,7 @@ class CorruptBlobError(StoreError):
     """A blob whose content does not hash to its digest (tampered or damaged)."""
 
     def __init__(self, digest: str, reason: str) -> None:
-        super().__init__(f"blob {digest} is corrupt: {reason}; 'ladle doctor' lists the damage")
+        super().__init__(f"blob {digest} is corrupt: {reason}")
         self.digest = digest
         self.reason = reason
 

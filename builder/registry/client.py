@@ -183,7 +183,7 @@ class RegistryClient:
         if challenge.scheme == "basic":
             if self._credentials is None:
                 raise RegistryAuthError(
-                    self.host, f"it asks for credentials; run 'ladle login {self.host}'"
+                    self.host, "it asks for credentials, and none are saved for it"
                 )
             if self._basic:
                 raise self._refused()
@@ -226,14 +226,11 @@ class RegistryClient:
 
     def _refused(self) -> RegistryAuthError:
         if self._credentials is None:
-            return RegistryAuthError(
-                self.host, f"anonymous access was refused; run 'ladle login {self.host}'"
-            )
+            return RegistryAuthError(self.host, "anonymous access was refused")
         return RegistryAuthError(
             self.host,
             f"it refused the credentials of {self._credentials.username!r} "
-            f"(from {self._credentials.source or 'the command line'}); "
-            f"run 'ladle login {self.host}' again",
+            f"(from {self._credentials.source or 'the command line'})",
         )
 
     def _follow(self, request: httpx.Request) -> httpx.Response:

@@ -91,8 +91,8 @@ class Downloads:
             except StoreError:
                 if not verified.exists():
                     raise StoreError(
-                        f"the download of blob {digest} is gone (a 'ladle prune', or a pull "
-                        "beside this one that was refused); pull again"
+                        f"the download of blob {digest} is gone (a prune of the store, or "
+                        "a pull beside this one that was refused); pull again"
                     ) from None
                 raise
             fsync_folder(self.store.blobs)

@@ -49,7 +49,7 @@ def response_error(host: str, response: httpx.Response, what: str) -> RegistryEr
     if status == 404 or codes & NOT_FOUND_CODES:
         return RemoteNotFoundError(host, f"{what}: not found{said}")
     if status in (401, 403) or codes & AUTH_CODES:
-        return RegistryAuthError(host, f"{detail}; check your credentials ('ladle login {host}')")
+        return RegistryAuthError(host, f"{detail}; the credentials are missing or refused")
     return RegistryError(host, detail)
 
 

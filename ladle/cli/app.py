@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ladle.cli import diff, distribution, images, info, lint, maintenance, serve
+from ladle.cli.hints import describe
 from ladle.cli.render import render
 from ladle.errors import LadleError
 from ladle.versions import __version__
@@ -90,7 +91,8 @@ EXIT_CODES: dict[type[LadleError], int] = {LadleError: 1}
 
 
 def main() -> None:
-    """Console entry point: runs the app; a ``LadleError`` becomes a message, not a trace.
+    """Console entry point: runs the app; a ``LadleError`` becomes a message (and a hint,
+    :mod:`ladle.cli.hints`), not a trace.
 
     ``ladle NAME …`` builds the group with command NAME only: Typer turns every command
     of a group into a Click command at each start (about 15 ms for all of them).
@@ -99,5 +101,5 @@ def main() -> None:
     try:
         (make_app([named]) if named else app)()
     except LadleError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(describe(exc), err=True)
         raise SystemExit(EXIT_CODES.get(type(exc), 1)) from None

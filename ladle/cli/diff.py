@@ -9,6 +9,7 @@ import typer
 
 from builder.store.names import ModelName
 from builder.store.store import Store
+from ladle.cli.hints import describe
 from ladle.errors import LadleError
 from ladle.settings import Settings
 
@@ -41,7 +42,7 @@ def diff(
     try:
         before, after = (Image.load(store, ModelName.parse(text)) for text in (old, new))
     except LadleError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(describe(exc), err=True)
         raise typer.Exit(EXIT_TROUBLE) from None
     result = diff_images(before, after, image_names(store.images()))
     if result.same:

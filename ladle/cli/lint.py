@@ -12,6 +12,7 @@ import typer
 
 from ladle.atomic import write_atomically
 from ladle.errors import Diagnostic, ModelfileError
+from ladle.settings import Settings
 
 if TYPE_CHECKING:
     import modelfile
@@ -91,88 +92,20 @@ def fmt(
 
 
 def _diagnostics(files: list[str]) -> Iterator[Diagnostic]:
-    import modelfile  # here, not at the top: it loads the grammar and pydantic
+    # Imported here, not at the top: they load the grammar, pydantic and Jinja.
+    from builder.pipeline.check import check_modelfile
+    from builder.pipeline.plan import modelfile_folder
+    from builder.store.store import Store
 
+    store = Store(Settings.from_environment().models)
     for name in files:
         try:
             parsed = _parse(name)
         except ModelfileError as exc:
             yield exc.diagnostic
             continue
-        yield from modelfile.check(parsed)
-        yield from _template_diagnostics(parsed)
-
-
-def _template_diagnostics(parsed: modelfile.Modelfile) -> Iterator[Diagnostic]:
-    """Every TEMPLATE is converted (if Go) and compiled as ``ladle create`` would; a
-    problem is reported at its place in the Modelfile, the template's own line and
-    column in the message."""
-    from builder.templates.layer import template_layer_text
-    from ladle.errors import TemplateError
-    from modelfile import nodes, source
-
-    templates = [item for item in parsed.instructions if isinstance(item, nodes.Template)]
-    if not templates:
-        yield from _missing_template(parsed)
-    for item in templates:
-        try:
-            template_layer_text(item.value)
-        except TemplateError as error:
-            opening = source.source_line(parsed.text or "", item.value_span.line) or ""
-            line, column = _place_in_file(item, opening, error.line, error.column)
-            text = source.source_line(parsed.text, line) if parsed.text else None
-            yield Diagnostic("error", str(error), line, column, parsed.path, text)
-
-
-def _missing_template(parsed: modelfile.Modelfile) -> Iterator[Diagnostic]:
-    """A warning when neither the Modelfile, its base image nor the GGUF has a template.
-
-    The base is resolved without writing anything; a base that cannot be resolved here
-    (not pulled yet, a file elsewhere) is left to ``ladle create`` to report.
-    """
-    from builder.pipeline.plan import modelfile_folder
-    from builder.pipeline.preview import base_template
-    from builder.store.store import Store
-    from ladle.errors import LadleError
-    from ladle.settings import Settings
-    from modelfile import nodes, source
-
-    froms = [item for item in parsed.instructions if isinstance(item, nodes.From)]
-    if not froms:
-        return
-    folder = modelfile_folder(
-        Path(parsed.path) if parsed.path and parsed.path != "<stdin>" else None
-    )
-    try:
-        template = base_template(froms[-1].value, Store(Settings.from_environment().models), folder)
-    except LadleError:
-        return
-    if template is None:
-        span = froms[-1].span
-        yield Diagnostic(
-            "warning",
-            "no chat template: neither this Modelfile, its base nor the GGUF has one; "
-            "prompts will use a plain 'role: content' format (add a TEMPLATE)",
-            span.line,
-            span.column,
-            parsed.path,
-            source.source_line(parsed.text, span.line) if parsed.text else None,
-        )
-
-
-def _place_in_file(
-    item: modelfile.nodes.Template, first_line: str, line: int | None, column: int | None
-) -> tuple[int, int]:
-    """Where a line and column of a TEMPLATE's value stand in the Modelfile
-    (``first_line`` is the Modelfile line the value starts on)."""
-    start = item.value_span
-    if line is None:
-        return start.line, start.column
-    if line > 1:
-        return start.line + line - 1, column or 1
-    quoted = first_line[start.column - 1 :]
-    opening = 3 if quoted.startswith('"""') else 1 if quoted.startswith('"') else 0
-    return start.line, start.column + opening + (column or 1) - 1
+        folder = modelfile_folder(None if name == STDIN else Path(name))
+        yield from check_modelfile(parsed, store, folder)
 
 
 def _parse(name: str) -> modelfile.Modelfile:

@@ -12,10 +12,9 @@ from collections.abc import Iterable
 
 from starlette.types import Scope, Send
 
-Headers = list[tuple[bytes, bytes]]
+from runtime.api.errors import error_body
 
-OPENAI_PREFIX = "/v1"
-"""Paths under this prefix answer errors in OpenAI's shape, the rest in Ollama's."""
+Headers = list[tuple[bytes, bytes]]
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -24,17 +23,6 @@ def header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return str(value.decode("latin-1"))
     return None
-
-
-def is_openai_path(path: str) -> bool:
-    return path == OPENAI_PREFIX or path.startswith(OPENAI_PREFIX + "/")
-
-
-def error_body(path: str, message: str, *, code: str, kind: str) -> dict[str, object]:
-    """``{"error": message}`` on Ollama's ``/api``; OpenAI's error object on ``/v1``."""
-    if is_openai_path(path):
-        return {"error": {"message": message, "type": kind, "param": None, "code": code}}
-    return {"error": message}
 
 
 async def send_json(
@@ -58,9 +46,10 @@ async def refuse(
     message: str,
     *,
     code: str,
-    kind: str = "invalid_request_error",
+    kind: str | None = None,
     headers: Iterable[tuple[bytes, bytes]] = (),
 ) -> None:
-    """Answer ``status`` with an error body in the shape the request's path expects."""
-    body = error_body(scope.get("path", ""), message, code=code, kind=kind)
+    """Answer ``status`` with :func:`~runtime.api.errors.error_body`, in the shape the
+    request's path expects."""
+    body = error_body(scope.get("path", ""), message, status, code=code, kind=kind)
     await send_json(send, status, body, headers)

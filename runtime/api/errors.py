@@ -2,10 +2,14 @@
 one table, and the JSON body it is sent as.
 
 ``/api`` errors are Ollama's ``{"error": "…"}``; ``/v1`` errors are OpenAI's
-``{"error": {"message", "type", "code"}}``. A message never holds an absolute path (each
-becomes its last component, so ``/home/me/.ladle/models/blobs/sha256-…`` reads
-``sha256-…``) or a stack trace: an exception outside the tree is logged and answered
-with a bare "internal server error". A runner's log lines stay in the server's log.
+``{"error": {"message", "type", "param", "code"}}``. :func:`error_body` writes both, for
+the exception handlers here and for the middleware's refusals (:mod:`runtime.api.asgi`).
+
+A message says what happened, never which ``ladle`` command would help (the CLI adds
+that itself, :mod:`ladle.cli.hints`). It never holds an absolute path (each becomes its
+last component, so ``/home/me/.ladle/models/blobs/sha256-…`` reads ``sha256-…``) or a
+stack trace: an exception outside the tree is logged and answered with a bare "internal
+server error". A runner's log lines stay in the server's log.
 """
 
 from __future__ import annotations
@@ -66,6 +70,9 @@ STATUS: dict[type[LadleError], int] = {
 
 INTERNAL_ERROR = "internal server error"
 
+OPENAI_PREFIX = "/v1"
+"""Paths under this prefix answer errors in OpenAI's shape, the rest in Ollama's."""
+
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])(?:/[\w.@+=~-]+)+/?")
 
 logger = logging.getLogger(__name__)
@@ -92,12 +99,22 @@ def public_message(error: BaseException) -> str:
     return without_paths(text)
 
 
-def error_body(path: str, message: str, status: int) -> dict[str, Any]:
-    """Ollama's error object on ``/api``, OpenAI's on ``/v1``."""
-    if path.startswith("/v1/"):
-        kind = "invalid_request_error" if status < 500 else "api_error"
-        return {"error": {"message": message, "type": kind, "param": None, "code": None}}
-    return {"error": message}
+def is_openai_path(path: str) -> bool:
+    """Whether ``path`` answers errors in OpenAI's shape: ``/v1`` and everything under it."""
+    return path == OPENAI_PREFIX or path.startswith(OPENAI_PREFIX + "/")
+
+
+def error_body(
+    path: str, message: str, status: int, *, code: str | None = None, kind: str | None = None
+) -> dict[str, Any]:
+    """The body of every error response, the exception handlers' and the middleware's
+    refusals alike: Ollama's ``{"error": message}``, or under ``/v1`` OpenAI's error
+    object, whose ``type`` is ``kind`` (by default ``invalid_request_error`` below 500,
+    ``api_error`` from 500) and whose ``code`` is ``code``."""
+    if not is_openai_path(path):
+        return {"error": message}
+    kind = kind or ("invalid_request_error" if status < 500 else "api_error")
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -28,7 +28,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 from runtime.api import responses
-from runtime.api.asgi import is_openai_path
+from runtime.api.errors import is_openai_path
 from runtime.api.responses import ApiError, OpenAIError
 
 NDJSON = "application/x-ndjson"

@@ -241,11 +241,11 @@ def test_a_redirect_to_a_url_with_credentials_is_refused(
     assert store_is_empty(store)
 
 
-def test_basic_credentials_that_are_missing_or_refused_name_ladle_login(
+def test_basic_credentials_that_are_missing_or_refused_are_told_apart(
     fake: FakeRegistry, store: Store, settings: Settings
 ) -> None:
     fake.basic = ("me", "s3cret")
-    with pytest.raises(RegistryAuthError, match=f"run 'ladle login {fake.host}'"):
+    with pytest.raises(RegistryAuthError, match="it asks for credentials, and none are saved"):
         _pull(fake, store, settings)
     CredentialStore(settings.registry).save(fake.host, Credentials("me", "wrong"))
     with pytest.raises(RegistryAuthError, match="refused the credentials of 'me'"):

@@ -206,7 +206,7 @@ def test_pushing_a_missing_image_fails_before_connecting(store: Store, settings:
 def test_pushing_to_ollamas_registry_is_refused_with_advice(
     store: Store, settings: Settings
 ) -> None:
-    with pytest.raises(RegistryError, match="ladle cp sre-bot:latest localhost:5000/me/sre-bot"):
+    with pytest.raises(RegistryError, match="such as localhost:5000/me/sre-bot"):
         push_model("sre-bot", store, settings)
 
 

@@ -14,7 +14,17 @@ from typer.testing import CliRunner
 
 from ladle import __version__
 from ladle.cli.app import app, main, make_app
+from ladle.cli.hints import describe, hint
+from ladle.errors import (
+    BuildError,
+    CorruptBlobError,
+    LadleError,
+    ModelNotFoundError,
+    RegistryAuthError,
+    UnsupportedRegistryError,
+)
 from tests.conftest import EXAMPLES
+from tests.fixtures.installed import missing
 
 runner = CliRunner()
 
@@ -85,6 +95,39 @@ def test_main_runs_the_named_command(
             main()
         assert exit_.value.code == code
     assert capsys.readouterr().out == f"ladle {__version__}\n"
+
+
+def test_main_prints_an_error_then_the_cli_s_hint(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LADLE_MODELS", str(tmp_path / "models"))
+    monkeypatch.setattr(sys, "argv", ["ladle", "show", "nope"])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 1
+    assert capsys.readouterr().err == (
+        "error: model 'nope:latest' not found\nhint: ladle list shows the models you have\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "says"),
+    [
+        (ModelNotFoundError("x:latest"), "ladle list"),
+        (CorruptBlobError("sha256:" + "0" * 64, "the blob file is missing"), "ladle doctor"),
+        (RegistryAuthError("localhost:5000", "anonymous access was refused"), "ladle login"),
+        (UnsupportedRegistryError("registry.ollama.ai", "not there"), "ladle cp"),
+        (BuildError("no hint"), None),
+    ],
+)
+def test_hints_are_chosen_by_type(error: LadleError, says: str | None) -> None:
+    assert "ladle " not in str(error)  # the message names no command: the hint does
+    found = hint(error)
+    if says is None:
+        assert found is None and describe(error) == f"error: {error}"
+    else:
+        assert found is not None and found.startswith(says)
+        assert describe(error) == f"error: {error}\nhint: {found}"
 
 
 def test_no_arguments_shows_help() -> None:
@@ -187,7 +230,7 @@ def test_fmt_keeps_file_mode(tmp_path: Path) -> None:
 def test_console_script_runs() -> None:
     ladle = shutil.which("ladle", path=str(Path(sys.executable).parent))
     if ladle is None:
-        pytest.skip("the ladle console script is not installed in this environment")
+        missing("the ladle console script", "pip install -e '.[test,models]'")
     result = subprocess.run([ladle, "--version"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert result.stdout.startswith("ladle ")

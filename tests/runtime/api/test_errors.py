@@ -1,4 +1,5 @@
-"""The one table from error type to HTTP status, and what a message may not show."""
+"""The one table from error type to HTTP status, the one error body, and what a message
+may not show."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from ladle.errors import (
     RunnerError,
     SchedulerError,
 )
-from runtime.api.errors import public_message, status_of, without_paths
+from runtime.api.errors import error_body, public_message, status_of, without_paths
 
 
 @pytest.mark.parametrize(
@@ -51,3 +52,24 @@ def test_a_runner_error_shows_its_reason_not_its_log() -> None:
     error = RunnerError("cannot load x", log="llama.cpp: /srv/models/x.gguf: bad")
     assert public_message(error) == "cannot load x"
     assert public_message(ValueError("/secret")) == "internal server error"
+
+
+@pytest.mark.parametrize("path", ["/v1", "/v1/", "/v1/chat/completions", "/v1/nothing"])
+def test_v1_paths_get_openai_s_error_object(path: str) -> None:
+    assert error_body(path, "no", 404) == {
+        "error": {"message": "no", "type": "invalid_request_error", "param": None, "code": None}
+    }
+    refused = error_body(path, "slow down", 429, code="rate_limit_exceeded", kind="requests")
+    assert refused["error"]["type"] == "requests"
+    assert refused["error"]["code"] == "rate_limit_exceeded"
+    assert error_body(path, "broken", 500)["error"]["type"] == "api_error"
+
+
+@pytest.mark.parametrize("path", ["/api/chat", "/", "/v1beta", "/v10/models", "/metrics"])
+def test_other_paths_get_ollama_s(path: str) -> None:
+    assert error_body(path, "no", 404, code="model_not_found", kind="x") == {"error": "no"}
+
+
+def test_not_found_reads_as_ollama_s() -> None:
+    # Ollama answers a missing model with 404 {"error": "model 'x' not found"}.
+    assert public_message(ModelNotFoundError("x:latest")) == "model 'x:latest' not found"

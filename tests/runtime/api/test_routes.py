@@ -206,6 +206,24 @@ async def test_an_unknown_path_is_a_json_404(make_client: MakeClient) -> None:
     assert "error" in response.json()
 
 
+async def test_a_missing_model_reads_as_ollama_s_404(make_client: MakeClient) -> None:
+    client = await make_client()
+    response = await client.post("/api/show", json={"model": "nope"})
+    assert response.status_code == 404
+    assert response.json() == {"error": "model 'nope:latest' not found"}
+
+
+async def test_refusals_and_handled_errors_share_one_shape_rule(make_client: MakeClient) -> None:
+    # "/v1" itself is OpenAI's, for the middleware's refusals and the 404 handler alike.
+    client = await make_client()
+    refused = (await client.get("/v1", headers={"Host": "evil.example"})).json()["error"]
+    missing = (await client.get("/v1")).json()["error"]
+    assert set(refused) == set(missing) == {"message", "type", "param", "code"}
+    assert refused["type"] == missing["type"] == "invalid_request_error"
+    for headers in ({"Host": "evil.example"}, {}):  # not under /v1: Ollama's shape
+        assert isinstance((await client.get("/v1beta", headers=headers)).json()["error"], str)
+
+
 async def test_a_model_deleted_while_loaded_can_still_be_stopped(make_client: MakeClient) -> None:
     client = await make_client()
     await client.post("/api/copy", json={"source": "tiny", "destination": "gone"})
