@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from builder.store.image import Image
 from builder.store.names import ModelName
+from runtime.images import ResolvedModel
 from runtime.memory import processor
 from runtime.protocol import LoadSpec, RunnerHandle
 
@@ -101,11 +102,21 @@ class LoadedRunner:
 class ModelRequest:
     """What one request needs: a model, from one manifest, loaded one way."""
 
-    name: ModelName
-    image: Image
-    digest: str
+    model: ResolvedModel
     spec: LoadSpec
     keep_alive: float
+
+    @property
+    def name(self) -> ModelName:
+        return self.model.name
+
+    @property
+    def digest(self) -> str:
+        return self.model.digest
+
+    def loaded(self, handle: RunnerHandle) -> LoadedModel:
+        """The model as its requests use it, once ``handle`` has loaded it."""
+        return LoadedModel(self.name, self.model.image, self.digest, self.spec, handle)
 
 
 @dataclass(eq=False)

@@ -1,12 +1,14 @@
 """Starting a runner where its model fits: the runner factory ``ladle serve`` uses.
 
 :class:`PlannedRunnerFactory` wraps :func:`runtime.runner.start_runner` with the memory
-planner. Before a load it reads the model's GGUF header (:func:`~builder.gguf.file.
-inspect_gguf`), prices the model for the requested context and parallel sequences
-(:func:`runtime.memory.estimate`) and places its layers on what the machine has
-(:func:`runtime.memory.plan_offload`): GPU layers, threads and context go into the
-:class:`~runtime.protocol.LoadSpec`. A model that cannot fit in RAM is refused with
-:class:`~ladle.errors.InsufficientMemoryError` before anything is loaded.
+planner. Before a load it takes the model's GGUF header (the one the scheduler's
+:class:`~runtime.images.ImageCache` inspected for the request or, when it is given none,
+:func:`~builder.gguf.file.inspect_gguf`'s reading of the file), prices the model for the
+requested context and parallel sequences (:func:`runtime.memory.estimate`) and places
+its layers on what the machine has (:func:`runtime.memory.plan_offload`): GPU layers,
+threads and context go into the :class:`~runtime.protocol.LoadSpec`. A model that
+cannot fit in RAM is refused with :class:`~ladle.errors.InsufficientMemoryError` before
+anything is loaded.
 
 When a load still fails and llama.cpp's words say it ran out of memory, the load is
 retried with :func:`runtime.memory.fallback`'s next plan (fewer layers on the GPU, down
@@ -23,7 +25,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from builder.gguf.file import inspect_gguf
+from builder.gguf.file import GGUFInfo, inspect_gguf
 from ladle.errors import RunnerError
 from runtime.hardware import Hardware, detect_isolated
 from runtime.memory import OffloadPlan, estimate, fallback, plan_offload
@@ -56,8 +58,10 @@ class PlannedRunnerFactory:
         self._hardware = hardware
         self._start = start
 
-    async def __call__(self, load: LoadSpec, /, *, model_name: str) -> RunnerHandle:
-        plan: OffloadPlan | None = await asyncio.to_thread(self.plan, load, model_name)
+    async def __call__(
+        self, load: LoadSpec, /, *, model_name: str, gguf: GGUFInfo | None = None
+    ) -> RunnerHandle:
+        plan: OffloadPlan | None = await asyncio.to_thread(self.plan, load, model_name, gguf)
         while plan is not None:
             logger.info("%s: %s", model_name, plan.reason)
             try:
@@ -70,9 +74,10 @@ class PlannedRunnerFactory:
                     raise
         raise AssertionError("unreachable: the first plan is never None")
 
-    def plan(self, load: LoadSpec, model_name: str) -> OffloadPlan:
-        """Where ``load``'s model goes on this machine (reads the GGUF header)."""
-        info = inspect_gguf(load.model_path, display_name=model_name)
+    def plan(self, load: LoadSpec, model_name: str, gguf: GGUFInfo | None = None) -> OffloadPlan:
+        """Where ``load``'s model goes on this machine, from its GGUF header ``gguf`` (read
+        from the file when not given)."""
+        info = gguf or inspect_gguf(load.model_path, display_name=model_name)
         adapters = sum(adapter.path.stat().st_size for adapter in load.adapters)
         memory = estimate(
             info,

@@ -15,10 +15,11 @@ Rules (Ollama's, with ladle's settings):
 - A runner serves ``num_parallel`` requests at once. Requests that cannot run at once
   (waiting for a load, for room, or for a slot) are queued; when ``max_queue`` are
   already waiting, the next is refused at once with :class:`QueueFullError`.
-- Every request resolves its name in the store. A runner whose tag now points to another
-  image, or that was asked for with other load-time options (:mod:`runtime.loading`), or
-  whose process died, is retired: its requests in flight finish, later ones get a new
-  runner. A deleted model's later requests get :class:`ModelNotFoundError`.
+- Every request's name is resolved once, before admission (:meth:`Scheduler.resolve`,
+  :mod:`runtime.images`): the scheduler reads nothing itself. A runner whose tag now
+  points to another image, or that was asked for with other load-time options
+  (:mod:`runtime.loading`), or whose process died, or whose tag was deleted, is retired:
+  its requests in flight finish, later ones get a new runner (or ModelNotFoundError).
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from builder.store.image import Image
+from builder.gguf.file import GGUFInfo
 from builder.store.names import ModelName
-from builder.store.store import Store, StoredImage
+from builder.store.store import Store
 from ladle.errors import ModelNotFoundError, QueueFullError, SchedulerError
 from ladle.keep_alive import KeepAlive, keep_alive_seconds
 from ladle.settings import Settings
+from runtime.images import ImageCache, ResolvedModel
 from runtime.loaded import LoadedModel, LoadedRunner, ModelRequest, PendingLoad, PsEntry
 from runtime.loading import load_spec
 from runtime.protocol import LoadSpec, RunnerHandle
@@ -46,9 +48,12 @@ from runtime.protocol import LoadSpec, RunnerHandle
 class RunnerFactory(Protocol):
     """Starts a runner for a spec and waits until it is loaded: ``runtime.runner``'s
     ``start_runner`` (wrapped by the memory planner), or a fake in tests. ``model_name``
-    is how its errors name the model."""
+    is how its errors name the model; ``gguf`` is the header of ``load.model_path``,
+    already inspected (``None`` when the image has no weights)."""
 
-    def __call__(self, load: LoadSpec, /, *, model_name: str) -> Awaitable[RunnerHandle]: ...
+    def __call__(
+        self, load: LoadSpec, /, *, model_name: str, gguf: GGUFInfo | None
+    ) -> Awaitable[RunnerHandle]: ...
 
 
 Clock = Callable[[], float]
@@ -69,7 +74,8 @@ class Scheduler:
         start_runner: RunnerFactory,
         clock: Clock = time.monotonic,
     ) -> None:
-        self._store = store
+        self.images = ImageCache(store)
+        """The images requests are served from (the server's only image cache)."""
         self._settings = settings
         self._start_runner = start_runner
         self._clock = clock
@@ -84,23 +90,43 @@ class Scheduler:
 
     # -- requests ----------------------------------------------------------
 
+    async def resolve(self, name: str | ModelName) -> ResolvedModel:
+        """The image tagged ``name``, read off the event loop; ``InvalidNameError``, or
+        ``ModelNotFoundError`` after retiring the runners of a tag that is gone."""
+        model_name = ModelName.parse(name) if isinstance(name, str) else name
+        try:
+            return await asyncio.to_thread(self.images.resolve, model_name)
+        except ModelNotFoundError:
+            self.forget(model_name)
+            raise
+
+    def forget(self, name: ModelName) -> None:
+        """The tag ``name`` is gone: its runners take no new requests and are unloaded when
+        their requests in flight finish, and its images are no longer kept."""
+        for runner in self._runners_named(name):
+            self._retire(runner)
+        self.images.forget(name)
+
     @contextlib.asynccontextmanager
     async def use(
         self,
-        name: str,
+        model: ResolvedModel | str,
         options: Mapping[str, Any] | None = None,
         keep_alive: KeepAlive = None,
         *,
         embedding: bool = False,
     ) -> AsyncIterator[LoadedModel]:
-        """Run one request on ``name``'s runner, loading it first if need be.
+        """Run one request on ``model``'s runner, loading it first if need be. The server
+        passes the model it resolved; a name is resolved here first (:meth:`resolve`).
 
         Raises ``ModelNotFoundError``, ``InvalidNameError``, ``InvalidOptionError``,
         ``QueueFullError``, ``SchedulerError`` (closed) or what starting the runner raised.
         """
         self._check_open()
         self._start_expiry()
-        runner = await self._admit(self._request(name, options, keep_alive, embedding))
+        if isinstance(model, str):
+            model = await self.resolve(model)
+        runner = await self._admit(self._request(model, options, keep_alive, embedding))
         try:
             yield runner.model
         finally:
@@ -108,7 +134,10 @@ class Scheduler:
             self._release(runner)
 
     async def load_only(
-        self, name: str, keep_alive: KeepAlive = None, options: Mapping[str, Any] | None = None
+        self,
+        name: str | ModelName,
+        keep_alive: KeepAlive = None,
+        options: Mapping[str, Any] | None = None,
     ) -> None:
         """Load ``name`` without a request (a generate with an empty prompt); a
         ``keep_alive`` of 0 unloads it instead, as ``ollama stop`` asks. A name that is not
@@ -116,15 +145,14 @@ class Scheduler:
         model deleted while loaded can still be stopped)."""
         if keep_alive_seconds(keep_alive, self._settings.keep_alive) == 0:
             await self.unload(name)
-            self._store.get(ModelName.parse(name))
+            await self.resolve(name)
             return
-        async with self.use(name, options, keep_alive):
+        async with self.use(await self.resolve(name), options, keep_alive):
             pass
 
-    async def unload(self, name: str) -> bool:
+    async def unload(self, name: str | ModelName) -> bool:
         """Unload ``name`` now, or when its requests in flight finish; False if not loaded."""
-        key = ModelName.parse(name).key()
-        mine = [runner for runner in self._runners if runner.model.name.key() == key]
+        mine = self._runners_named(ModelName.parse(name) if isinstance(name, str) else name)
         closing = []
         for runner in mine:
             runner.keep_alive = 0
@@ -170,35 +198,16 @@ class Scheduler:
 
     def _request(
         self,
-        name: str,
+        model: ResolvedModel,
         options: Mapping[str, Any] | None,
         keep_alive: KeepAlive,
         embedding: bool,
     ) -> ModelRequest:
-        model_name = ModelName.parse(name)
         seconds = keep_alive_seconds(keep_alive, self._settings.keep_alive)
-        try:
-            stored = self._store.get(model_name)
-        except ModelNotFoundError:
-            for runner in self._runners_named(model_name):
-                self._retire(runner)  # deleted: requests in flight finish, then it goes
-            raise
-        image = self._image(stored)
         spec = load_spec(
-            image, options, num_parallel=self._settings.num_parallel, embedding=embedding
+            model.image, options, num_parallel=self._settings.num_parallel, embedding=embedding
         )
-        return ModelRequest(model_name, image, stored.digest, spec, seconds)
-
-    def _image(self, stored: StoredImage) -> Image:
-        """The image behind ``stored``, read again only when its manifest changed."""
-        known = [runner.model.image for runner in self._runners]
-        if self._pending is not None:
-            known.append(self._pending.request.image)
-        for image in known:
-            same_tag = image.stored.name.key() == stored.name.key()
-            if same_tag and image.stored.digest == stored.digest:
-                return image
-        return Image.read(self._store, stored)
+        return ModelRequest(model, spec, seconds)
 
     async def _admit(self, request: ModelRequest) -> LoadedRunner:
         """A runner for ``request`` with one of its slots taken."""
@@ -306,14 +315,16 @@ class Scheduler:
         try:
             await self._closes_done()  # the memory of unloaded runners is free again
             started = time.perf_counter()
-            handle = await self._start_runner(request.spec, model_name=request.name.display())
+            handle = await self._start_runner(
+                request.spec, model_name=request.name.display(), gguf=request.model.gguf
+            )
         except asyncio.CancelledError:  # close() stops the load
             self._load_failed(pending, SchedulerError("the server is shutting down"))
             raise
         except Exception as error:
             self._load_failed(pending, error)
             return
-        model = LoadedModel(request.name, request.image, request.digest, request.spec, handle)
+        model = request.loaded(handle)
         runner = LoadedRunner(
             model, request.keep_alive, asyncio.Semaphore(self._settings.num_parallel)
         )

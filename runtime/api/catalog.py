@@ -2,23 +2,24 @@
 the tag operations ``/api/copy`` and ``/api/delete``.
 
 Everything here is synchronous file IO on the store (small files); the routes run it in
-FastAPI's thread pool. Digests are shown as Ollama shows them: hex, no ``sha256:``.
+FastAPI's thread pool. ``/api/show`` reads its image through the server's
+:class:`~runtime.images.ImageCache`, so the weights' GGUF header is the one the requests
+and the memory planner use, inspected once. Digests are shown as Ollama shows them:
+hex, no ``sha256:``.
 """
 
 from __future__ import annotations
 
-import functools
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from builder.gguf.file import inspect_gguf
 from builder.store.config import ImageConfig
 from builder.store.image import Image
 from builder.store.names import ModelName
 from builder.store.store import Store, StoredImage
 from builder.templates.tool_calls import parser_for_family
 from ladle.errors import ModelNotFoundError
+from runtime.images import ImageCache
 from runtime.loaded import PsEntry
 
 PARAMETER_WIDTH = 30
@@ -70,11 +71,11 @@ def tags(store: Store) -> dict[str, Any]:
     }
 
 
-def show(store: Store, name: str) -> dict[str, Any]:
+def show(images: ImageCache, name: str) -> dict[str, Any]:
     """``POST /api/show``: the image's Modelfile, parameters, template, facts and the
     GGUF metadata (``model_info``, without the vocabulary arrays)."""
-    stored = store.get(ModelName.parse(name))
-    image = Image.read(store, stored)
+    model = images.resolve(ModelName.parse(name))
+    image, stored = model.image, model.image.stored
     capabilities = list(image.config.capabilities) or ["completion"]
     if parser_for_family(image.config.template_family, image.template) is not None:
         capabilities.append("tools")
@@ -85,7 +86,7 @@ def show(store: Store, name: str) -> dict[str, Any]:
         "system": image.system or "",
         "license": "\n".join(image.licenses),
         "details": details(image.config),
-        "model_info": _model_info(image.model_path) if image.model_path != Path() else {},
+        "model_info": dict(model.gguf.metadata) if model.gguf is not None else {},
         "capabilities": capabilities,
         "modified_at": timestamp(stored.modified),
     }
@@ -143,9 +144,3 @@ def _value_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-@functools.lru_cache(maxsize=16)
-def _model_info(path: Path) -> dict[str, Any]:
-    """A blob's GGUF metadata; blobs are content-addressed, so the path is the key."""
-    return dict(inspect_gguf(path).metadata)

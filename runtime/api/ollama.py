@@ -131,7 +131,7 @@ async def tags(served: Service = Served) -> dict[str, Any]:
 
 @router.post("/api/show", response_model=None, responses=api_answers(ShowResponse, 400, 404))
 async def show(body: NamedBody, served: Service = Served) -> dict[str, Any]:
-    return await run_in_threadpool(catalog.show, served.store, body.target())
+    return await run_in_threadpool(catalog.show, served.images, body.target())
 
 
 @router.post(

@@ -12,6 +12,11 @@ its prompt rendered, so that a bad request fails fast (and before a stream start
   the request's ``options`` (:mod:`runtime.api.options`), ``format`` becomes a grammar;
 - with ``tools``, the reply is read for tool calls in the form the image's template
   family writes them (:class:`builder.templates.tool_call_stream.ToolCallStream`).
+
+The model's name is resolved once (:mod:`runtime.images`) and the resolved model is
+what the scheduler gets. Resolving reads the store, and rendering runs the template:
+both happen in one worker thread per request (:meth:`Service._prepare`), never on the
+event loop.
 """
 
 from __future__ import annotations
@@ -19,13 +24,11 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from builder.prompt import PromptSource, image_source
 from builder.store import media_types
-from builder.store.image import Image
 from builder.store.names import ModelName
 from builder.store.store import Store
 from builder.templates.conversation import Message, check_messages
@@ -35,6 +38,7 @@ from ladle.errors import (
     ContextOverflowError,
     InvalidFieldError,
     InvalidRequestError,
+    ModelNotFoundError,
     RunnerCrashedError,
 )
 from ladle.keep_alive import KeepAlive, keep_alive_seconds
@@ -42,12 +46,12 @@ from ladle.settings import Settings
 from runtime.api.limits import check_request_size
 from runtime.api.options import generation
 from runtime.api.schemas import ChatBody, EmbedBody, FormatField, GenerateBody
+from runtime.images import ImageCache, ResolvedModel
 from runtime.protocol import GenerateChunk, GenerateRequest
 from runtime.runner import grammar_for_format
 from runtime.scheduler import Scheduler
 
-IMAGES_CACHED = 16
-"""Images whose template is kept compiled between requests (by manifest digest)."""
+T = TypeVar("T")
 
 
 class Metrics(Protocol):
@@ -88,22 +92,6 @@ class Embeddings:
     total_duration_ns: int
 
 
-@dataclass(frozen=True)
-class _Model:
-    """An image with its compiled prompt source."""
-
-    name: ModelName
-    image: Image
-    source: PromptSource
-
-    @property
-    def has_vision(self) -> bool:
-        manifest = self.image.stored.manifest
-        return "vision" in self.image.config.capabilities or bool(
-            manifest.layers_of(media_types.PROJECTOR)
-        )
-
-
 class Service:
     """Answers generate, chat and embed requests with the scheduler's runners."""
 
@@ -114,7 +102,11 @@ class Service:
         self.scheduler = scheduler
         self.settings = settings
         self.metrics = metrics
-        self._models: dict[tuple[tuple[str, ...], str], _Model] = {}
+
+    @property
+    def images(self) -> ImageCache:
+        """The images requests are served from (the scheduler's, the only cache)."""
+        return self.scheduler.images
 
     # -- generate and chat ---------------------------------------------------
 
@@ -122,26 +114,10 @@ class Service:
         """``/api/generate``: an empty prompt loads the model (or unloads it)."""
         started = time.perf_counter_ns()
         check_request_size(body.prompt, None, self.settings)
+        name = ModelName.parse(body.model)
         if not body.prompt and not body.images and not body.suffix:
-            return self._load(ModelName.parse(body.model), body.keep_alive, body.options)
-        model = await asyncio.to_thread(self._model, body.model)
-        if body.images:
-            _refuse_images(model, "images")
-        if body.suffix:
-            raise InvalidFieldError("suffix", f"{model.name.display()} does not support insert")
-        if body.raw:
-            prompt = body.prompt
-        else:
-            source = model.source
-            if body.template:
-                source = source.with_template(body.template, "the request's template")
-            messages: list[Message] = [{"role": "user", "content": body.prompt}]
-            if body.system:
-                messages.insert(0, {"role": "system", "content": body.system})
-            prompt = source.render(messages)
-        request = generation(model.image.params, body.options).request(
-            prompt, _grammar(body.format)
-        )
+            return self._load(name, body.keep_alive, body.options)
+        model, request = await self._prepare(name, lambda model: _generate_request(model, body))
         return self._answer(model, request, body.options, body.keep_alive, None, started)
 
     async def chat(self, body: ChatBody) -> AsyncGenerator[Reply, None]:
@@ -149,24 +125,47 @@ class Service:
         started = time.perf_counter_ns()
         check_request_size(None, body.messages, self.settings)
         messages = check_messages(body.messages, "messages")
+        name = ModelName.parse(body.model)
         if not messages:
-            return self._load(ModelName.parse(body.model), body.keep_alive, body.options)
-        model = await asyncio.to_thread(self._model, body.model)
-        if any(message.get("images") for message in messages):
-            _refuse_images(model, "messages.images")
-        parser = _tool_parser(model) if body.tools else None
-        prompt = model.source.render(messages, body.tools or None)
-        request = generation(model.image.params, body.options).request(
-            prompt, _grammar(body.format)
+            return self._load(name, body.keep_alive, body.options)
+        model, (request, parser) = await self._prepare(
+            name, lambda model: _chat_request(model, body, messages)
         )
         return self._answer(model, request, body.options, body.keep_alive, parser, started)
+
+    async def _prepare(
+        self, name: ModelName, prepare: Callable[[ResolvedModel], T]
+    ) -> tuple[ResolvedModel, T]:
+        """``name`` resolved, and ``prepare`` (which renders the prompt) run on it, in one
+        worker thread.
+
+        Why the render is not kept on the event loop, measured on the development
+        machine (2 shared cores; ``bench/render_bench.py``'s 20-message conversation):
+        SmolLM2's compiled template renders it in 0.22-0.33 ms (a converted Go template
+        0.47 ms), a template not yet compiled costs 1.8-3.5 ms more, and a hop to a
+        worker thread 0.06-0.12 ms. Cheap, but every stream waits while the loop renders,
+        a request's own ``template`` may run up to the sandbox's 2 s limit, and longer
+        conversations render longer. The store must be read in a worker anyway, so the
+        render rides along in the same hop, at no extra cost.
+        """
+        images = self.images
+
+        def work() -> tuple[ResolvedModel, T]:
+            model = images.resolve(name)
+            return model, prepare(model)
+
+        try:
+            return await asyncio.to_thread(work)
+        except ModelNotFoundError:
+            self.scheduler.forget(name)  # on the loop: the scheduler is not thread-safe
+            raise
 
     async def _load(
         self, name: ModelName, keep_alive: KeepAlive, options: Mapping[str, Any] | None
     ) -> AsyncGenerator[Reply, None]:
         started = time.perf_counter_ns()
         unload = keep_alive_seconds(keep_alive, self.settings.keep_alive) == 0
-        await self.scheduler.load_only(name.display(), keep_alive, options)
+        await self.scheduler.load_only(name, keep_alive, options)
         self._report_state()
         elapsed = time.perf_counter_ns() - started
         yield Reply(
@@ -177,7 +176,7 @@ class Service:
 
     async def _answer(
         self,
-        model: _Model,
+        model: ResolvedModel,
         request: GenerateRequest,
         options: Mapping[str, Any] | None,
         keep_alive: KeepAlive,
@@ -186,7 +185,7 @@ class Service:
     ) -> AsyncGenerator[Reply, None]:
         self.metrics.set_queue_depth(self.scheduler.queued + 1)
         try:
-            async with self.scheduler.use(model.name.display(), options, keep_alive) as loaded:
+            async with self.scheduler.use(model, options, keep_alive) as loaded:
                 self.metrics.set_queue_depth(self.scheduler.queued)
                 self._report_state()
                 loaded_at = time.perf_counter_ns()
@@ -249,8 +248,9 @@ class Service:
         started = time.perf_counter_ns()
         texts = body.texts()
         check_request_size("".join(texts), None, self.settings)
-        name = (await asyncio.to_thread(self._model, body.model)).name.display()
-        async with self.scheduler.use(name, body.options, body.keep_alive, embedding=True) as m:
+        model = await self.scheduler.resolve(ModelName.parse(body.model))
+        name = model.name.display()
+        async with self.scheduler.use(model, body.options, body.keep_alive, embedding=True) as m:
             loaded_at = time.perf_counter_ns()
             self._report_state()
             n_ctx = m.handle.info.load.n_ctx
@@ -273,30 +273,50 @@ class Service:
 
     # -- helpers -------------------------------------------------------------
 
-    def _model(self, name: str) -> _Model:
-        """The image tagged ``name`` and its prompt source (cached by manifest digest)."""
-        model_name = ModelName.parse(name)
-        stored = self.store.get(model_name)
-        key = (model_name.key(), stored.digest)
-        if (known := self._models.get(key)) is None:
-            image = Image.read(self.store, stored)
-            known = _Model(model_name, image, image_source(self.store, stored))
-            if len(self._models) >= IMAGES_CACHED:
-                self._models.pop(next(iter(self._models)))
-            self._models[key] = known
-        return known
-
     def _report_state(self) -> None:
         self.metrics.set_loaded_models(len(self.scheduler.ps()))
 
 
-def _refuse_images(model: _Model, field: str) -> None:
-    if not model.has_vision:
+# -- requests, prepared in a worker thread (Service._prepare) -------------------
+
+
+def _generate_request(model: ResolvedModel, body: GenerateBody) -> GenerateRequest:
+    if body.images:
+        _refuse_images(model, "images")
+    if body.suffix:
+        raise InvalidFieldError("suffix", f"{model.name.display()} does not support insert")
+    if body.raw:
+        prompt = body.prompt
+    else:
+        source = model.prompt_source()
+        if body.template:
+            source = source.with_template(body.template, "the request's template")
+        messages: list[Message] = [{"role": "user", "content": body.prompt}]
+        if body.system:
+            messages.insert(0, {"role": "system", "content": body.system})
+        prompt = source.render(messages)
+    return generation(model.image.params, body.options).request(prompt, _grammar(body.format))
+
+
+def _chat_request(
+    model: ResolvedModel, body: ChatBody, messages: list[Message]
+) -> tuple[GenerateRequest, ToolCallParser | None]:
+    if any(message.get("images") for message in messages):
+        _refuse_images(model, "messages.images")
+    parser = _tool_parser(model) if body.tools else None
+    prompt = model.prompt_source().render(messages, body.tools or None)
+    request = generation(model.image.params, body.options).request(prompt, _grammar(body.format))
+    return request, parser
+
+
+def _refuse_images(model: ResolvedModel, field: str) -> None:
+    config, manifest = model.image.config, model.image.stored.manifest
+    if "vision" not in config.capabilities and not manifest.layers_of(media_types.PROJECTOR):
         raise InvalidFieldError(field, f"{model.name.display()} does not support images")
     raise InvalidFieldError(field, "ladle's runner cannot read images yet")
 
 
-def _tool_parser(model: _Model) -> ToolCallParser:
+def _tool_parser(model: ResolvedModel) -> ToolCallParser:
     parser = parser_for_family(model.image.config.template_family, model.image.template)
     if parser is None:
         raise InvalidFieldError("tools", f"{model.name.display()} does not support tools")

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import struct
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from builder.gguf.file import GGUFInfo
 from builder.store import media_types
 from builder.store.manifest import Descriptor, Manifest, digest_of
 from builder.store.names import ModelName
@@ -19,6 +21,25 @@ from runtime.protocol import GenerateChunk, GenerateRequest, LoadSpec, RunnerHan
 from runtime.scheduler import Scheduler
 
 CHUNKS = ("Hello", ",", " world")
+GGUF_STRING, GGML_F32, GGUF_ALIGNMENT = 8, 0, 32
+
+
+def fake_gguf(label: bytes) -> bytes:
+    """The smallest GGUF that :func:`builder.gguf.file.inspect_gguf` takes for a model:
+    a llama header named ``label`` over one f32 tensor. The fake runner never loads it;
+    the scheduler's image cache reads its header, as the server does every model's."""
+
+    def text(value: str) -> bytes:
+        data = value.encode()
+        return struct.pack("<Q", len(data)) + data
+
+    header = b"GGUF" + struct.pack("<IQQ", 3, 1, 2)
+    header += text("general.architecture") + struct.pack("<I", GGUF_STRING) + text("llama")
+    name = label.decode("utf-8", "backslashreplace")
+    header += text("general.name") + struct.pack("<I", GGUF_STRING) + text(name)
+    header += text("output_norm.weight") + struct.pack("<IQIQ", 1, 1, GGML_F32, 0)
+    padding = -len(header) % GGUF_ALIGNMENT
+    return header + bytes(padding) + struct.pack("<f", 1.0)
 
 
 def put_image(
@@ -29,12 +50,12 @@ def put_image(
     params: dict[str, Any] | None = None,
     adapters: tuple[bytes, ...] = (),
 ) -> str:
-    """Tag ``name`` with a small image (fake weights: the fake runner never reads them)."""
+    """Tag ``name`` with a small image whose weights are :func:`fake_gguf` of ``weights``."""
 
     def layer(media_type: str, data: bytes) -> Descriptor:
         return Descriptor(media_type=media_type, digest=store.put_bytes(data), size=len(data))
 
-    layers = [layer(media_types.MODEL, weights)]
+    layers = [layer(media_types.MODEL, fake_gguf(weights))]
     layers += [layer(media_types.ADAPTER, adapter) for adapter in adapters]
     if params:
         layers.append(layer(media_types.PARAMS, json.dumps(params).encode()))
@@ -123,11 +144,16 @@ class FakeFactory:
     runners: list[FakeRunner] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
     labels: dict[Path, str] = field(default_factory=dict)
+    ggufs: list[GGUFInfo | None] = field(default_factory=list)
+    """The header each load was handed (``None``: the fake weights are no GGUF)."""
     loading: int = 0
     most_loading: int = 0
 
-    async def __call__(self, spec: LoadSpec, /, *, model_name: str) -> RunnerHandle:
+    async def __call__(
+        self, spec: LoadSpec, /, *, model_name: str, gguf: GGUFInfo | None
+    ) -> RunnerHandle:
         assert model_name.endswith(":latest")
+        self.ggufs.append(gguf)
         self.events.append(f"load {self.label(spec)}")
         self.loading += 1
         self.most_loading = max(self.most_loading, self.loading)
@@ -168,7 +194,7 @@ class Bench:
         """Tag ``name`` with a small image; events name it by ``name`` (weights default to
         the name's bytes, so every name has its own)."""
         data = name.encode() if weights is None else weights
-        self.factory.labels[self.store.blob_path(digest_of(data))] = name
+        self.factory.labels[self.store.blob_path(digest_of(fake_gguf(data)))] = name
         return put_image(self.store, name, weights=data, **kwargs)
 
 
@@ -196,8 +222,12 @@ async def hold(
     entered: asyncio.Event | None = None,
     **kwargs: Any,
 ) -> str:
-    """Run one request that stays in flight until ``release`` is set; returns its text."""
-    async with scheduler.use(name, **kwargs) as loaded:
+    """Run one request that stays in flight until ``release`` is set; returns its text.
+
+    The name is resolved at once, on the loop (as no server would), so that requests are
+    admitted in the order the test starts them."""
+    model = scheduler.images.resolve(ModelName.parse(name))
+    async with scheduler.use(model, **kwargs) as loaded:
         if entered is not None:
             entered.set()
         await release.wait()

@@ -51,6 +51,22 @@ def test_a_model_loads_on_its_first_request_and_serves_it(tmp_path: Path) -> Non
     run(bench, scenario)
 
 
+def test_the_runner_factory_gets_the_image_and_header_resolved_for_the_request(
+    tmp_path: Path,
+) -> None:
+    bench = make_bench(tmp_path)
+    bench.put("a")
+
+    async def scenario() -> None:
+        model = await bench.scheduler.resolve("a")
+        async with bench.scheduler.use(model) as loaded:
+            assert loaded.image is model.image and loaded.digest == model.digest
+        assert model.gguf is not None and bench.factory.ggufs == [model.gguf]
+        assert await bench.scheduler.resolve("a:latest") is model
+
+    run(bench, scenario)
+
+
 def test_a_loaded_model_is_reused(tmp_path: Path) -> None:
     bench = make_bench(tmp_path)
     bench.put("a")

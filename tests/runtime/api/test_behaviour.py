@@ -84,7 +84,7 @@ class ScriptedRunner:
 
 
 def scripted(script: Script) -> object:
-    async def start(spec: LoadSpec, /, *, model_name: str) -> RunnerHandle:
+    async def start(spec: LoadSpec, /, *, model_name: str, gguf: object = None) -> RunnerHandle:
         return ScriptedRunner(spec, script)
 
     return start
@@ -144,7 +144,7 @@ async def test_an_error_during_a_stream_ends_it_with_an_error_line(
 async def test_a_runner_failure_before_any_text_is_a_500(make_client: MakeClient) -> None:
     failing = Script(pieces=(), failure=None)
 
-    async def start(spec: LoadSpec, /, *, model_name: str) -> RunnerHandle:
+    async def start(spec: LoadSpec, /, *, model_name: str, gguf: object = None) -> RunnerHandle:
         raise RunnerCrashedError(model_name, "exit status 1", log="/secret/path/model.gguf")
 
     client = await make_client(runner_factory=start)
