@@ -7,7 +7,9 @@ The conversation is completed as Ollama's chat handler does it (``server/routes.
 the image's SYSTEM goes in front of all of them unless the caller's messages start with
 a system message of their own. The template gets ``bos_token`` and ``eos_token`` from
 the model's GGUF tokenizer; the image config does not hold them, so they are read from
-the weights, once per blob digest (or per file, size and modification time).
+the weights, once per blob digest (or per file, size and modification time). The server
+inspects each header once per load and hands it in (:func:`loaded_source`), so that the
+memory planner and the prompt share one reading.
 
 Nothing here plans a build: a Modelfile's prompt (``ladle render``,
 ``ladle.render_prompt``) is :mod:`builder.pipeline.preview`, which resolves its FROM
@@ -18,12 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from builder.gguf.file import inspect_gguf
+from builder.gguf.file import GGUFInfo, inspect_gguf
 from builder.store import media_types
 from builder.store.image import Image
 from builder.store.store import Store, StoredImage
@@ -31,6 +34,9 @@ from builder.templates.chat_template import DEFAULT_TEMPLATE, ChatTemplate, comp
 from builder.templates.conversation import Message
 from builder.templates.go_template import convert_go_template, is_go_template, render_messages
 from ladle.errors import GGUFError
+
+LLAMA_CPP_LOGGER = "llama-cpp-python"
+"""The logger llama-cpp-python writes llama.cpp's log to."""
 
 
 @dataclass(frozen=True)
@@ -83,8 +89,14 @@ class PromptSource:
 
 
 def image_source(store: Store, stored: StoredImage) -> PromptSource:
-    """The prompt source of an image already found in ``store`` (the server's way in)."""
+    """The prompt source of an image already found in ``store`` (``ladle render``'s way in)."""
     return image_parts(store, stored).compile(stored.name.display())
+
+
+def loaded_source(image: Image, gguf: GGUFInfo | None) -> PromptSource:
+    """The prompt source of an image already read, whose weights' header ``gguf`` was
+    already inspected (``None``: no weights): the server's way in."""
+    return loaded_parts(image, gguf).compile(image.stored.name.display())
 
 
 @dataclass(frozen=True)
@@ -117,8 +129,16 @@ def image_parts(store: Store, stored: StoredImage) -> PromptParts:
     image = Image.read(store, stored)
     models = stored.manifest.layers_of(media_types.MODEL)
     if not models:
-        return PromptParts(image.template, image.system, image.messages, SpecialTokens(), None)
+        return loaded_parts(image, None)
     _, tokens = _gguf_facts(image.model_path, models[0].digest)
+    return PromptParts(image.template, image.system, image.messages, tokens, image.model_path)
+
+
+def loaded_parts(image: Image, gguf: GGUFInfo | None) -> PromptParts:
+    """:func:`image_parts` of an image already read, with its weights' header ``gguf``."""
+    if gguf is None:
+        return PromptParts(image.template, image.system, image.messages, SpecialTokens(), None)
+    tokens = _special_tokens(gguf, image.stored.name.display())
     return PromptParts(image.template, image.system, image.messages, tokens, image.model_path)
 
 
@@ -135,24 +155,48 @@ def gguf_parts(path: Path) -> PromptParts:
 def _gguf_facts(path: Path, stamp: str) -> tuple[str | None, SpecialTokens]:
     """The chat template and special tokens of the GGUF at ``path``."""
     info = inspect_gguf(path)
+    return info.chat_template, _special_tokens(info, path)
+
+
+def _special_tokens(info: GGUFInfo, where: str | Path) -> SpecialTokens:
+    """The BOS and EOS texts of ``info``; ``where`` names the weights in the error."""
     if info.general_type != "model":
-        raise GGUFError(path, "is a LoRA adapter, not a model")
-    return info.chat_template, SpecialTokens(info.bos_token or "", info.eos_token or "")
+        raise GGUFError(where, "is a LoRA adapter, not a model")
+    return SpecialTokens(info.bos_token or "", info.eos_token or "")
 
 
 def count_tokens(model_path: Path, prompt: str) -> int:
     """How many tokens ``model_path``'s tokenizer makes of ``prompt``: special tokens in
     the text count as one token each, and no BOS is added beyond what the text holds."""
     # Heavy, and only needed here. The vocabulary alone is loaded (no weights, no
-    # context: ``Llama(vocab_only=True)`` would still make one, and log a warning).
+    # context: ``Llama(vocab_only=True)`` would still make one, and log a warning),
+    # through llama-cpp-python's public low-level API (the bindings of llama.h).
     import llama_cpp
-    from llama_cpp._internals import LlamaModel
 
     params = llama_cpp.llama_model_default_params()
     params.vocab_only = True
+    with _llama_cpp_log_level(logging.ERROR):  # not the loader's INFO lines
+        model = llama_cpp.llama_model_load_from_file(str(model_path).encode("utf-8"), params)
+    if not model:
+        raise GGUFError(model_path, "llama.cpp cannot load its vocabulary")
     try:
-        vocab = LlamaModel(path_model=str(model_path), params=params, verbose=False)
-    except ValueError as error:  # llama_cpp's way of saying "cannot load"
-        raise GGUFError(model_path, f"llama.cpp cannot load its vocabulary: {error}") from None
-    with contextlib.closing(vocab):
-        return len(vocab.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
+        vocab = llama_cpp.llama_model_get_vocab(model)
+        text = prompt.encode("utf-8")
+        # llama.h: with too small a buffer (here none), llama_tokenize returns minus the
+        # number of tokens the text makes.
+        return abs(int(llama_cpp.llama_tokenize(vocab, text, len(text), None, 0, False, True)))
+    finally:
+        llama_cpp.llama_model_free(model)
+
+
+@contextlib.contextmanager
+def _llama_cpp_log_level(level: int) -> Iterator[None]:
+    """llama.cpp's log, which llama-cpp-python passes to its ``llama-cpp-python`` logger,
+    at ``level`` for a while (what its ``verbose=False`` sets, without the fd juggling)."""
+    logger = logging.getLogger(LLAMA_CPP_LOGGER)
+    before = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)

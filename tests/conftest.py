@@ -49,12 +49,11 @@ REGISTRY_USER = ("me", "s3cret")
 
 
 def _require_registry_binary() -> None:
-    from tests.fixtures.registry import registry_binary, running_on_ci
+    from tests.fixtures.installed import missing
+    from tests.fixtures.registry import registry_binary
 
     if registry_binary() is None:
-        if running_on_ci():
-            pytest.fail("docker-registry is not installed; .ci/run installs it with apt-get")
-        pytest.skip("docker-registry is not installed (apt-get install docker-registry)")
+        missing("docker-registry", "apt-get install docker-registry, as .ci/run does")
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from tests.fixtures.installed import missing, require_bundled_model
 
 ROOT = Path(__file__).parent.parent
 BLOCK = re.compile(r"```console\n(.*?)```", re.DOTALL)
@@ -43,7 +43,8 @@ def _pattern(expected: str) -> re.Pattern[str]:
 def test_readme_examples(tmp_path: Path) -> None:
     bin_dir = Path(sys.executable).parent
     if not (bin_dir / "ladle").exists():
-        pytest.skip("the ladle console script is not installed in this environment")
+        missing("the ladle console script", "pip install -e '.[test,models]'")
+    require_bundled_model("smollm2:135m")  # the examples build FROM smollm2:135m
     env = {
         **os.environ,
         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",

@@ -33,13 +33,25 @@ import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from builder.gguf.header_cursor import HeaderCursor, NeedMoreBytesError
+from builder.gguf.header_cursor import MAGIC, HeaderCursor, NeedMoreBytesError
 from builder.gguf.header_types import GGUFHeader, Value
 from ladle.errors import GGUFError
 
 DEFAULT_ALIGNMENT = 32  # GGUF_DEFAULT_ALIGNMENT
 FIRST_READ_BYTES = 8 * 1024 * 1024  # enough for the header of most models
 MAX_HEADER_BYTES = 256 * 1024 * 1024  # vocabularies of 256k tokens take about 10 MB
+
+
+def starts_as_gguf(path: Path) -> bool:
+    """Whether the regular file ``path`` begins with the GGUF magic: how a GGUF saved under
+    another name (``model.bin``) is told from other weights, as Ollama tells it."""
+    try:
+        with open(path, "rb", opener=_open_nonblocking) as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                return False
+            return file.read(len(MAGIC)) == MAGIC
+    except OSError:
+        return False
 
 
 def read_header(path: str | os.PathLike[str]) -> tuple[GGUFHeader, bytes]:

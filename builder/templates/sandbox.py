@@ -6,7 +6,7 @@ plus the limits a server needs against a hostile TEMPLATE:
 
 - a deadline, checked without tracing: at every attribute and item lookup, every call,
   every intercepted operator, every output chunk, and every loop iteration (each
-  ``{% for %}`` iterable is wrapped, at parse time, in :meth:`TemplateSandbox.guard_iter`);
+  ``{% for %}`` iterable is wrapped, at compile time, in :meth:`TemplateSandbox.guard_iter`);
 - an output-size cap, checked on the output stream and, before the work is done, on
   string and list repetition and concatenation, ``%`` formatting and any call or filter
   given a width or count larger than the cap (``'a' * 10**9``, ``'x'|center(10**9)``);
@@ -23,7 +23,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -163,13 +163,23 @@ class TemplateSandbox(ImmutableSandboxedEnvironment):
 
     # -- hooks the sandbox calls -------------------------------------------------------
 
-    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
-        """Parse, then wrap every loop's iterable so that each iteration checks the clock."""
-        tree = super()._parse(source, name, filename)
+    def from_string(
+        self,
+        source: str | nodes.Template,
+        globals: MutableMapping[str, Any] | None = None,
+        template_class: type[jinja2.Template] | None = None,
+    ) -> jinja2.Template:
+        """Compile ``source`` with every loop's iterable wrapped, so that each iteration
+        checks the clock.
+
+        The sandbox has no loader, so this is the only way a template gets in; it uses
+        jinja2's public API only: :meth:`parse`, then ``from_string`` of the syntax tree.
+        """
+        tree = self.parse(source) if isinstance(source, str) else source
         for loop in tree.find_all(nodes.For):
             guard = nodes.EnvironmentAttribute("guard_iter", lineno=loop.lineno)
             loop.iter = nodes.Call(guard, [loop.iter], [], None, None, lineno=loop.lineno)
-        return tree
+        return super().from_string(tree, globals, template_class)
 
     def guard_iter(self, iterable: Iterable[Any]) -> Iterator[Any]:
         """Yield from ``iterable``, looking at the clock every few iterations."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -28,6 +29,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from builder.distribution import pull_model, push_model
+from builder.gguf.header import starts_as_gguf
 from builder.pipeline.build import build_spec
 from builder.pipeline.options import BuildOptions
 from builder.registry.progress import api_object, stream_progress
@@ -209,14 +211,20 @@ def create_spec(body: CreateBody, store: Store) -> ModelSpec:
 
 def _base(body: CreateBody, store: Store) -> str:
     """FROM: a GGUF of ``files`` (a blob path), or a model name. Never a path on the
-    server, which a client could otherwise read any GGUF file through."""
-    ggufs = [(n, d) for n, d in body.files.items() if n.lower().endswith(".gguf")]
+    server, which a client could otherwise read any GGUF file through.
+
+    As Ollama's server does (``detectModelTypeFromFile``), a file is a GGUF by its name
+    (``*.gguf``) or, under another name (``model.bin``), by its first bytes."""
     if body.files:
         if body.from_ is not None:
             raise InvalidFieldError("files", "give 'from' or 'files', not both")
-        if len(ggufs) != 1 or len(body.files) != 1:
-            raise InvalidFieldError("files", "ladle builds from exactly one .gguf file")
-        return _blob_file(store, "files", *ggufs[0])
+        if len(body.files) != 1:
+            raise InvalidFieldError("files", "ladle builds from exactly one GGUF file")
+        name, digest = next(iter(body.files.items()))
+        path = _blob_file(store, "files", name, digest)
+        if not name.lower().endswith(".gguf") and not starts_as_gguf(Path(path)):
+            raise InvalidFieldError("files", f"{name}: ladle builds from a GGUF file only")
+        return path
     if body.from_ is None:
         raise InvalidFieldError("from", "a base model ('from') or a GGUF ('files') is required")
     if huggingface.is_reference(body.from_):

