@@ -11,7 +11,7 @@ for the Lark tables, not at all: ladle would quietly fall back to the slow path)
 - llama-cpp-python's ``llama_cpp._ggml.libggml``, in ``runtime/hardware.py``
   (``_devices``): ``llama-cpp-python>=0.3.8,<0.4``;
 - uvicorn's ``H11Protocol``, subclassed (its ``conn``, ``loop``, ``transport`` and
-  hooks) in ``runtime/api/limits.py`` (``header_timeout_protocol``):
+  hooks) in ``runtime/api/middleware/limits.py`` (``header_timeout_protocol``):
   ``uvicorn>=0.30,<0.56``;
 - the file layout of gguf (``gguf/constants.py``) and llama-cpp-python
   (``llama_cpp/llama_grammar.py``), whose plain modules ``ladle/standalone.py`` loads
@@ -125,7 +125,7 @@ def test_uvicorn_h11_protocol() -> None:
     from uvicorn.config import Config
     from uvicorn.server import ServerState
 
-    from runtime.api.limits import header_timeout_protocol
+    from runtime.api.middleware.limits import header_timeout_protocol
 
     async def exercise() -> None:
         protocol_class = header_timeout_protocol(0.05)
@@ -144,7 +144,9 @@ def test_uvicorn_h11_protocol() -> None:
         assert slow.closed and not slow.written, "stalled headers did not close the connection"
         assert prompt.written.startswith(b"HTTP/1.1 204 "), prompt.written
 
-    with private("uvicorn", "H11Protocol", "runtime/api/limits.py (header_timeout_protocol)"):
+    with private(
+        "uvicorn", "H11Protocol", "runtime/api/middleware/limits.py (header_timeout_protocol)"
+    ):
         asyncio.run(exercise())
 
 

@@ -53,7 +53,7 @@ def serve() -> None:
     import uvicorn
 
     from runtime.api import create_app
-    from runtime.api.limits import header_timeout_protocol
+    from runtime.api.middleware.limits import header_timeout_protocol
 
     settings = Settings.from_environment()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:  %(name)s: %(message)s")

@@ -1,5 +1,5 @@
 """Ollama's routes that change the store: ``/api/create``, ``/api/blobs``, ``/api/pull``
-and ``/api/push`` (all of them admin routes, :data:`runtime.api.security.ADMIN_PATHS`).
+and ``/api/push`` (all of them admin routes, :data:`runtime.api.middleware.security.ADMIN_PATHS`).
 
 Each streams its progress as NDJSON status objects (``{"status": "…"}``, with
 ``digest``, ``total`` and ``completed`` for transfers) ending with

@@ -3,7 +3,8 @@
 The app's lifespan owns the model store and the :class:`~runtime.scheduler.Scheduler`:
 both are made when the server starts and the scheduler is closed (every runner
 reaped) when it stops. Security checks (Host header, CORS, API keys, size limits) and
-metrics are installed from :mod:`runtime.api.security` and :mod:`runtime.api.metrics`.
+metrics are installed from :mod:`runtime.api.middleware.security` and
+:mod:`runtime.api.middleware.metrics`.
 """
 
 from __future__ import annotations
@@ -71,13 +72,13 @@ def _hooks() -> tuple[
 ]:
     """The security and metrics installers, with a clear message if a module is missing."""
     try:
-        from runtime.api.metrics import install_metrics
-        from runtime.api.security import install_security
+        from runtime.api.middleware.metrics import install_metrics
+        from runtime.api.middleware.security import install_security
     except ModuleNotFoundError as error:
-        if error.name not in ("runtime.api.metrics", "runtime.api.security"):
+        if error.name not in ("runtime.api.middleware.metrics", "runtime.api.middleware.security"):
             raise
         raise ImportError(
             f"{error.name} is missing: ladle's HTTP API installs its security checks and "
-            "metrics from runtime.api.security and runtime.api.metrics"
+            "metrics from runtime.api.middleware.security and runtime.api.middleware.metrics"
         ) from error
     return install_security, install_metrics

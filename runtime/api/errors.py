@@ -3,7 +3,7 @@ one table, and the JSON body it is sent as.
 
 ``/api`` errors are Ollama's ``{"error": "…"}``; ``/v1`` errors are OpenAI's
 ``{"error": {"message", "type", "param", "code"}}``. :func:`error_body` writes both, for
-the exception handlers here and for the middleware's refusals (:mod:`runtime.api.asgi`).
+the exception handlers here and for the middleware's refusals (:mod:`runtime.api.middleware.asgi`).
 
 A message says what happened, never which ``ladle`` command would help (the CLI adds
 that itself, :mod:`ladle.cli.hints`). It never holds an absolute path (each becomes its

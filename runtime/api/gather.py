@@ -16,7 +16,7 @@ from collections.abc import AsyncGenerator
 from fastapi import Request, Response
 from starlette.types import Receive
 
-from runtime.api.metrics import CLIENT_CLOSED
+from runtime.api.middleware.metrics import CLIENT_CLOSED
 from runtime.api.service import Reply
 
 

@@ -25,8 +25,8 @@ from ladle.versions import __version__
 from runtime.api import catalog
 from runtime.api.errors import public_message
 from runtime.api.gather import gather_replies
+from runtime.api.middleware.ratelimit import get_rate_limiter
 from runtime.api.openapi import NDJSON, api_answers
-from runtime.api.ratelimit import get_rate_limiter
 from runtime.api.responses import (
     ChatResponse,
     EmbeddingsResponse,

@@ -12,7 +12,7 @@ what it cannot know:
   stream); server-sent events (``text/event-stream``) as one event, whose ``data`` is a
   JSON chunk or OpenAI's ``[DONE]``;
 - the refusals of the security middleware, which any route may answer (401, 403, 408,
-  413, 429; :mod:`runtime.api.security`).
+  413, 429; :mod:`runtime.api.middleware.security`).
 
 ``tests/runtime/api/test_schemathesis.py`` holds the server to this document.
 """

@@ -43,7 +43,7 @@ from ladle.errors import (
 )
 from ladle.keep_alive import KeepAlive, keep_alive_seconds
 from ladle.settings import Settings
-from runtime.api.limits import check_request_size
+from runtime.api.middleware.limits import check_request_size
 from runtime.api.options import generation
 from runtime.api.schemas import ChatBody, EmbedBody, FormatField, GenerateBody
 from runtime.images import ImageCache, ResolvedModel
@@ -55,7 +55,7 @@ T = TypeVar("T")
 
 
 class Metrics(Protocol):
-    """What the service reports (``runtime.api.metrics.Metrics`` implements it)."""
+    """What the service reports (``runtime.api.middleware.metrics.Metrics`` implements it)."""
 
     def observe_tokens(self, prompt: int, generated: int) -> None: ...
     def observe_ttft(self, seconds: float) -> None: ...

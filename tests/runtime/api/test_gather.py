@@ -10,7 +10,7 @@ import pytest
 from fastapi import Request, Response
 
 from runtime.api.gather import gather_replies
-from runtime.api.metrics import CLIENT_CLOSED
+from runtime.api.middleware.metrics import CLIENT_CLOSED
 from runtime.api.service import Reply
 
 pytestmark = pytest.mark.anyio

@@ -20,7 +20,7 @@ from fastapi import FastAPI, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ladle.security_values import Quota, RateLimit
-from runtime.api.asgi import header, refuse
+from runtime.api.middleware.asgi import header, refuse
 
 IDENTITY_SCOPE_KEY = "ladle.identity"
 """The ASGI scope entry naming the client that limits count against."""

@@ -13,8 +13,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 
 from ladle.settings import SecuritySettings, Settings
-from runtime.api.metrics import install_metrics
-from runtime.api.security import install_security
+from runtime.api.middleware.metrics import install_metrics
+from runtime.api.middleware.security import install_security
 
 BASE_URL = "http://127.0.0.1:11434"
 """What the in-process client calls itself: a loopback Host, as the Host check wants."""

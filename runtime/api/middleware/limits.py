@@ -24,7 +24,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ladle.errors import RequestTooLargeError
 from ladle.settings import Settings
-from runtime.api.asgi import header, refuse
+from runtime.api.middleware.asgi import header, refuse
 
 UNLIMITED_PREFIXES = ("/api/blobs/",)
 """Paths whose bodies are streamed by their route, with a limit of their own."""

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from runtime.api.asgi import Headers, header, refuse
+from runtime.api.middleware.asgi import Headers, header, refuse
 
 ALLOWED_METHODS = b"GET, POST, PUT, DELETE, HEAD, OPTIONS"
 MAX_AGE_S = 600

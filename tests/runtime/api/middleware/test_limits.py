@@ -15,8 +15,8 @@ from starlette.types import Message
 
 from ladle.errors import LadleError, RequestTooLargeError, SettingsError
 from ladle.settings import Settings
-from runtime.api.limits import check_request_size, header_timeout_protocol
-from tests.runtime.api.security_app import call, make_app, make_settings
+from runtime.api.middleware.limits import check_request_size, header_timeout_protocol
+from tests.runtime.api.middleware.security_app import call, make_app, make_settings
 
 
 def test_a_declared_body_over_the_limit_gets_413() -> None:

@@ -8,9 +8,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from ladle.security_values import ApiKey
-from runtime.api.metrics import get_metrics, install_metrics
-from runtime.api.security import install_security
-from tests.runtime.api.security_app import bearer, call, make_app, make_settings
+from runtime.api.middleware.metrics import get_metrics, install_metrics
+from runtime.api.middleware.security import install_security
+from tests.runtime.api.middleware.security_app import bearer, call, make_app, make_settings
 
 
 def samples(app: FastAPI, **headers: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -17,8 +17,8 @@ from starlette.types import Message
 from ladle.errors import SettingsError
 from ladle.security_values import DEFAULT_ORIGINS, ApiKey, parse_rate_limit
 from ladle.settings import DEFAULT_SHARED_RATE_LIMIT, Settings
-from runtime.api.security import is_loopback
-from tests.runtime.api.security_app import bearer, call, make_app, make_settings
+from runtime.api.middleware.security import is_loopback
+from tests.runtime.api.middleware.security_app import bearer, call, make_app, make_settings
 
 USER_KEY = "user-key-0123456789abcdef"
 ADMIN_KEY = "admin-key-0123456789abcdef"
@@ -289,7 +289,7 @@ def test_a_streamed_response_is_not_buffered() -> None:
 
 # docs/security.md's examples
 
-DOCS = Path(__file__).parents[3] / "docs" / "security.md"
+DOCS = Path(__file__).parents[4] / "docs" / "security.md"
 
 
 def test_the_documented_server_setups_are_accepted(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ from pydantic import SecretStr
 from ladle.errors import SettingsError
 from ladle.security_values import ApiKey, Quota, RateLimit, parse_rate_limit
 from ladle.settings import DEFAULT_SHARED_RATE_LIMIT, Settings
-from runtime.api.ratelimit import RateLimiter, get_rate_limiter
-from tests.runtime.api.security_app import bearer, call, make_app, make_settings
+from runtime.api.middleware.ratelimit import RateLimiter, get_rate_limiter
+from tests.runtime.api.middleware.security_app import bearer, call, make_app, make_settings
 
 TWO_PER_MINUTE = RateLimit(requests=Quota(amount=2, seconds=60))
 
@@ -109,7 +109,7 @@ def test_a_trusted_proxy_names_the_client() -> None:
 
 
 def test_forgotten_clients_bound_memory(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("runtime.api.ratelimit.MAX_TRACKED_CLIENTS", 8)
+    monkeypatch.setattr("runtime.api.middleware.ratelimit.MAX_TRACKED_CLIENTS", 8)
     clock = FakeClock()
     limiter = RateLimiter(TWO_PER_MINUTE, clock=clock)
     for n in range(100):

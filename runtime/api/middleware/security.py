@@ -6,11 +6,11 @@ passes, outermost first:
 1. the Host check: on a loopback bind, a Host header that is not a loopback name is
    refused (403), which defeats DNS rebinding (a hostile page whose name now resolves
    to 127.0.0.1 still sends its own name as Host);
-2. CORS (:mod:`runtime.api.cors`): browsers only from allowed origins;
+2. CORS (:mod:`runtime.api.middleware.cors`): browsers only from allowed origins;
 3. API keys, when any are set: a valid bearer token or 401, an admin one for the
    routes that change the store or 403; ``/api/version`` stays public;
-4. rate limits (:mod:`runtime.api.ratelimit`): 429 with ``Retry-After``;
-5. the body size cap and read deadline (:mod:`runtime.api.limits`): 413, 408.
+4. rate limits (:mod:`runtime.api.middleware.ratelimit`): 429 with ``Retry-After``;
+5. the body size cap and read deadline (:mod:`runtime.api.middleware.limits`): 413, 408.
 
 All of it is pure ASGI, so streamed responses pass through unbuffered.
 """
@@ -29,11 +29,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ladle.errors import RequestTooLargeError
 from ladle.security_values import ApiKey, ApiScope, RateLimit
 from ladle.settings import DEFAULT_SHARED_RATE_LIMIT, Settings
-from runtime.api.asgi import header, refuse
-from runtime.api.cors import CorsMiddleware, OriginPolicy
-from runtime.api.limits import BodyLimitMiddleware, check_request_size
-from runtime.api.metrics import MetricsMiddleware
-from runtime.api.ratelimit import (
+from runtime.api.middleware.asgi import header, refuse
+from runtime.api.middleware.cors import CorsMiddleware, OriginPolicy
+from runtime.api.middleware.limits import BodyLimitMiddleware, check_request_size
+from runtime.api.middleware.metrics import MetricsMiddleware
+from runtime.api.middleware.ratelimit import (
     IDENTITY_SCOPE_KEY,
     RateLimiter,
     RateLimitMiddleware,
@@ -61,7 +61,7 @@ API_SCOPE_KEY = "ladle.api_scope"
 
 def install_security(app: FastAPI, settings: Settings) -> None:
     """Add the Host check, CORS, API keys, rate limits and body limits to ``app``, just
-    inside the metrics middleware if :func:`~runtime.api.metrics.install_metrics` ran
+    inside the metrics middleware if :func:`~runtime.api.middleware.metrics.install_metrics` ran
     first (so that refusals are counted too)."""
     security = settings.security
     limiter = RateLimiter(_rate_limit(settings), trusted_proxies=security.trusted_proxies)
