@@ -1,6 +1,6 @@
 # ladle's two quick-start commands, and the checks CI runs.
 #   make demo   set up .venv and run the seed walkthrough on the bundled SmolLM2: build
-#               sre-bot, serve it, ask it one question over HTTP, stop the server
+#               sre-bot, serve it, ask it one question with curl, stop the server
 #   make test   set up .venv and run the whole test suite (ruff, mypy, pytest)
 #   make bench  run every benchmark (under 20 minutes on 2 cores), save
 #               bench/results/<date>-<host>.json, regenerate docs/BENCHMARKS.md and its charts

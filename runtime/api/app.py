@@ -4,7 +4,8 @@ The app's lifespan owns the model store and the :class:`~runtime.scheduler.Sched
 both are made when the server starts and the scheduler is closed (every runner
 reaped) when it stops. Security checks (Host header, CORS, API keys, size limits) and
 metrics are installed from :mod:`runtime.api.middleware.security` and
-:mod:`runtime.api.middleware.metrics`.
+:mod:`runtime.api.middleware.metrics`; innermost, :mod:`runtime.api.middleware.json_body`
+reads every JSON route's body as JSON whatever its ``Content-Type``, as Ollama does.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ladle.settings import Settings
 from ladle.versions import __version__
 from runtime.api import admin, ollama, openai
 from runtime.api.errors import install_error_handlers
+from runtime.api.middleware.json_body import install_json_bodies
 from runtime.api.openapi import OPENAPI_PATH, install_openapi
 from runtime.api.service import Metrics, Service
 from runtime.scheduler import RunnerFactory, Scheduler
@@ -54,9 +56,10 @@ def create_app(settings: Settings, runner_factory: RunnerFactory | None = None) 
     install_error_handlers(app)
     metrics.append(install_metrics(app))  # first, so that it counts security's refusals
     install_security(app, settings)
-    app.include_router(ollama.router)
-    app.include_router(openai.router)
-    app.include_router(admin.router)
+    routers = (ollama.router, openai.router, admin.router)
+    install_json_bodies(app, routers)  # innermost: after the body limits
+    for router in routers:
+        app.include_router(router)
     return app
 
 

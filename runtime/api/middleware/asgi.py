@@ -1,4 +1,5 @@
-"""Small pieces shared by ladle's pure-ASGI middleware (security, limits, metrics).
+"""Small pieces shared by ladle's pure-ASGI middleware (security, limits, metrics, JSON
+bodies).
 
 The middleware is plain ASGI rather than Starlette's ``BaseHTTPMiddleware`` so that
 streamed responses (NDJSON, server-sent events) pass through chunk by chunk, never
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from starlette.types import Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from runtime.api.errors import error_body
 
@@ -23,6 +24,21 @@ def header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return str(value.decode("latin-1"))
     return None
+
+
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the app ``body``, already read whole by a middleware, then
+    the client's next message (``http.disconnect``, which streaming responses wait for)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 async def send_json(

@@ -19,12 +19,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import h11
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ladle.errors import RequestTooLargeError
 from ladle.settings import Settings
-from runtime.api.middleware.asgi import header, refuse
+from runtime.api.middleware.asgi import header, refuse, replay_body
 
 UNLIMITED_PREFIXES = ("/api/blobs/",)
 """Paths whose bodies are streamed by their route, with a limit of their own."""
@@ -54,7 +54,7 @@ class BodyLimitMiddleware:
             return
         if body is None:
             return  # the client went away
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay_body(body, receive), send)
 
     async def _read(self, scope: Scope, receive: Receive) -> bytes | None:
         declared = header(scope, b"content-length")
@@ -78,21 +78,6 @@ class BodyLimitMiddleware:
             raise RequestTooLargeError(
                 "the body", size, self.max_bytes, "bytes", "LADLE_MAX_BODY_BYTES"
             )
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that hands the app the body read, then the client's next message
-    (``http.disconnect``, which streaming responses wait for)."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
 
 
 def check_request_size(
