@@ -28,7 +28,7 @@ from builder.store.image import Image
 from builder.store.names import ModelName
 from builder.store.store import Store, StoredImage
 from builder.templates.family import detect_family
-from ladle.errors import BuildError
+from ladle.errors import BuildError, QuantizeRefusedError
 from modelfile import ModelSpec
 
 if TYPE_CHECKING:  # gguf (and numpy) load only when a GGUF is read
@@ -118,11 +118,11 @@ def _quantize_step(options: BuildOptions, inherited: _Inherited, base: str) -> Q
     already (split package weights, whose type is not known yet, are checked by execute)."""
     if options.quantize is None:
         if options.requantize:
-            raise BuildError("requantize was asked for without a type to quantize to")
+            raise QuantizeRefusedError("requantize was asked for without a type to quantize to")
         return None
     step = QuantizeStep(type=quantize_type(options.quantize), requantize=options.requantize)
     if not any(layer.media_type == media_types.MODEL for layer in inherited.weights):
-        raise BuildError(f"FROM {base}: there are no model weights to quantize")
+        raise QuantizeRefusedError(f"FROM {base}: there are no model weights to quantize")
     check_source(inherited.config.file_type, step, f"FROM {base}")
     return step
 

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict
 from builder.store.manifest import check_digest
 from builder.store.store import Store
 from ladle.atomic import write_atomically
-from ladle.errors import BuildError, StoreError
+from ladle.errors import BuildError, QuantizeRefusedError, StoreError
 from ladle.versions import installed_version
 
 if TYPE_CHECKING:
@@ -94,10 +94,11 @@ class QuantizedBlob:
 
 
 def quantize_type(text: str) -> str:
-    """The type ``text`` names (any case: ``q4_k_m``); a ``BuildError`` lists the valid ones."""
+    """The type ``text`` names (any case: ``q4_k_m``); a ``QuantizeRefusedError`` lists the
+    valid ones."""
     name = text.strip().upper()
     if name not in TYPES:
-        raise BuildError(
+        raise QuantizeRefusedError(
             f"unknown quantization type {text!r}; llama.cpp's quantizer makes {', '.join(TYPES)}"
         )
     return name
@@ -107,13 +108,13 @@ def check_source(file_type: str, step: QuantizeStep, what: str) -> str | None:
     """Whether weights of ``file_type`` (``what``: where they come from) may be quantized.
 
     Returns a warning to show when they are quantized already and ``step.requantize``
-    allows it; raises ``BuildError`` when it does not. An unknown file type passes:
+    allows it; raises ``QuantizeRefusedError`` when it does not. An unknown file type passes:
     llama.cpp refuses quantized tensors itself unless requantizing.
     """
     if file_type in ("", "unknown", step.type, *SOURCE_TYPES):
         return None
     if not step.requantize:
-        raise BuildError(
+        raise QuantizeRefusedError(
             f"{what} is quantized already ({file_type}); quantizing it to {step.type} "
             "loses quality twice. Quantize F32, F16 or BF16 weights, or allow it with "
             "the requantize build option"

@@ -11,6 +11,7 @@ from builder.store import media_types
 from builder.store.config import ImageConfig
 from builder.store.names import ModelName
 from builder.store.store import Store, StoredImage
+from builder.templates.tool_calls import parser_for_family
 from modelfile.quoting import quote
 
 
@@ -63,6 +64,17 @@ class Image:
             messages=tuple(json.loads(messages[-1])) if messages else (),
             licenses=tuple(texts(media_types.LICENSE)),
         )
+
+    @property
+    def capabilities(self) -> tuple[str, ...]:
+        """What the image can do, as Ollama's ``/api/show`` lists it and ``ladle show``
+        prints it: the weights' (``completion``, ``embedding``, ``vision``, from the GGUF
+        at build time; ``completion`` for an image without them, as Ollama assumes),
+        and ``tools`` when the chat template takes tools."""
+        found = self.config.capabilities or ("completion",)
+        if parser_for_family(self.config.template_family, self.template) is not None:
+            found += ("tools",)
+        return found
 
     @property
     def size(self) -> int:

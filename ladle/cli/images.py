@@ -225,8 +225,7 @@ def _summary(image: Image) -> str:
         ("quantization", config.file_type),
     ]
     lines = ["  Model"] + [f"    {key:<20}{value}" for key, value in facts if value]
-    if config.capabilities:
-        lines += ["", "  Capabilities"] + [f"    {item}" for item in config.capabilities]
+    lines += ["", "  Capabilities"] + [f"    {item}" for item in image.capabilities]
     if image.params:
         lines += ["", "  Parameters"] + [
             "    " + line for line in _parameter_lines(image).splitlines()

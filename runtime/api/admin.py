@@ -32,6 +32,7 @@ from builder.distribution import pull_model, push_model
 from builder.gguf.header import starts_as_gguf
 from builder.pipeline.build import build_spec
 from builder.pipeline.options import BuildOptions
+from builder.pipeline.quantize import quantize_type
 from builder.registry.progress import api_object, stream_progress
 from builder.sources import bundled, huggingface
 from builder.store.manifest import check_digest
@@ -43,13 +44,14 @@ from ladle.errors import (
     InvalidFieldError,
     InvalidOptionError,
     LadleError,
+    QuantizeRefusedError,
     RequestTooLargeError,
     StoreError,
 )
 from modelfile import ModelSpec
 from modelfile.parameters import Parameters
 from modelfile.spec import ChatMessage
-from runtime.api.errors import error_body, public_message, status_of
+from runtime.api.errors import error_of, public_message
 from runtime.api.ollama import Served
 from runtime.api.openapi import BINARY_BODY, NDJSON, api_answers
 from runtime.api.responses import StatusResponse
@@ -66,10 +68,22 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
 
-class CreateBody(_Body):
-    """``POST /api/create``: Ollama's ``CreateRequest``."""
+class CreateBody(BaseModel):
+    """``POST /api/create``: Ollama's ``CreateRequest``.
 
-    model: str
+    A field Ollama's clients send is taken or refused by name, never ignored: ``name``
+    and ``quantization`` are its older spellings of ``model`` and ``quantize`` (Ollama's
+    Go client sends ``"name": ""`` with every request); ``renderer``, ``parser`` and
+    ``requires`` are the Modelfile's RENDERER, PARSER and REQUIRES. Draft models
+    (``draft_files``, ``draft_quantize``), remote models (``remote_host``) and ``info``
+    overrides are refused with a 400 naming the field when given a value, and any other
+    field is an unknown one (400). As in Ollama, an empty string is a field not given.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    model: str = ""
+    name: str = Field("", description="Ollama's older name of `model`.")
     from_: str | None = Field(None, alias="from")
     files: dict[str, str] = Field(default_factory=dict)
     adapters: dict[str, str] = Field(default_factory=dict)
@@ -79,7 +93,58 @@ class CreateBody(_Body):
     messages: list[ChatMessage] = Field(default_factory=list)
     license: str | list[str] | None = None
     quantize: str | None = None
+    quantization: str | None = Field(None, description="Ollama's older name of `quantize`.")
+    renderer: str | None = None
+    parser: str | None = None
+    requires: str | None = None
+    draft_files: dict[str, str] = Field(default_factory=dict, description="Refused.")
+    draft_quantize: str | None = Field(None, description="Refused.")
+    remote_host: str | None = Field(None, description="Refused.")
+    info: dict[str, Any] | None = Field(None, description="Refused.")
     stream: bool = True
+
+    def target(self) -> str:
+        """The name to build: ``model``, or the older ``name``."""
+        chosen = self.model or self.name
+        if not chosen:
+            raise InvalidFieldError("model", "a model name is required")
+        return chosen
+
+    def quantize_to(self) -> str | None:
+        """The type to quantize to (checked), from ``quantize`` or the older
+        ``quantization``; None when neither is given."""
+        given = {key: value for key in QUANTIZE_FIELDS if (value := getattr(self, key))}
+        chosen = {key: _quantize_type(key, value) for key, value in given.items()}
+        if len(set(chosen.values())) > 1:
+            both = " and ".join(f"{key} {value!r}" for key, value in given.items())
+            reason = f"{both} differ; give one (quantization is the older name of quantize)"
+            raise InvalidFieldError("quantize", reason)
+        return next(iter(chosen.values()), None)
+
+    def refuse_unsupported(self) -> None:
+        """A 400 naming the first Ollama field given that ladle does not build."""
+        for field, reason in UNSUPPORTED.items():
+            if getattr(self, field):
+                raise InvalidFieldError(field, reason)
+
+
+QUANTIZE_FIELDS = ("quantize", "quantization")
+"""``/api/create``'s names for the type to quantize to, the current one first."""
+
+UNSUPPORTED = {
+    "draft_files": "ladle does not build draft models (DRAFT)",
+    "draft_quantize": "ladle does not build draft models (DRAFT)",
+    "remote_host": "ladle builds images of local weights only, not remote models",
+    "info": "ladle reads a model's facts from its GGUF; they cannot be overridden",
+}
+"""Fields of Ollama's ``CreateRequest`` that ladle refuses when they hold a value."""
+
+
+def _quantize_type(field: str, text: str) -> str:
+    try:
+        return quantize_type(text)
+    except QuantizeRefusedError as error:
+        raise InvalidFieldError(field, str(error)) from None
 
 
 class TransferBody(_Body):
@@ -184,9 +249,10 @@ class _BodyReader:
 )
 async def create(body: CreateBody, served: Service = Served) -> Response:
     store, settings = served.store, served.settings
-    name = ModelName.parse(body.model)
+    name = ModelName.parse(body.target())
+    body.refuse_unsupported()
+    options = BuildOptions(quantize=body.quantize_to(), hub=settings.hub)
     spec = await anyio.to_thread.run_sync(create_spec, body, store)
-    options = BuildOptions(quantize=body.quantize, hub=settings.hub)
 
     def job(sink: ProgressSink) -> object:
         return build_spec(spec, name, store, store.root, sink, options)
@@ -206,6 +272,9 @@ def create_spec(body: CreateBody, store: Store) -> ModelSpec:
         messages=tuple(body.messages),
         license=tuple(license_),
         adapters=tuple(_blob_file(store, "adapters", n, d) for n, d in body.adapters.items()),
+        renderer=body.renderer or None,
+        parser=body.parser or None,
+        requires=body.requires or None,
     )
 
 
@@ -318,8 +387,8 @@ async def _gathered(job: Job) -> Response:
         while (event := await anyio.to_thread.run_sync(_next_event, events)) is not None:
             last = api_object(event)
     except LadleError as error:
-        status = status_of(error)
-        return JSONResponse(error_body("/api", public_message(error), status), status)
+        body, status = error_of("/api", error)
+        return JSONResponse(body, status)
     return JSONResponse(last)
 
 

@@ -17,7 +17,6 @@ from builder.store.config import ImageConfig
 from builder.store.image import Image
 from builder.store.names import ModelName
 from builder.store.store import Store, StoredImage
-from builder.templates.tool_calls import parser_for_family
 from ladle.errors import ModelNotFoundError
 from runtime.images import ImageCache
 from runtime.loaded import PsEntry
@@ -76,9 +75,6 @@ def show(images: ImageCache, name: str) -> dict[str, Any]:
     GGUF metadata (``model_info``, without the vocabulary arrays)."""
     model = images.resolve(ModelName.parse(name))
     image, stored = model.image, model.image.stored
-    capabilities = list(image.config.capabilities) or ["completion"]
-    if parser_for_family(image.config.template_family, image.template) is not None:
-        capabilities.append("tools")
     return {
         "modelfile": image.modelfile(),
         "parameters": _parameters(image),
@@ -87,7 +83,7 @@ def show(images: ImageCache, name: str) -> dict[str, Any]:
         "license": "\n".join(image.licenses),
         "details": details(image.config),
         "model_info": dict(model.gguf.metadata) if model.gguf is not None else {},
-        "capabilities": capabilities,
+        "capabilities": list(image.capabilities),
         "modified_at": timestamp(stored.modified),
     }
 

@@ -4,6 +4,10 @@ one table, and the JSON body it is sent as.
 ``/api`` errors are Ollama's ``{"error": "…"}``; ``/v1`` errors are OpenAI's
 ``{"error": {"message", "type", "param", "code"}}``. :func:`error_body` writes both, for
 the exception handlers here and for the middleware's refusals (:mod:`runtime.api.middleware.asgi`).
+OpenAI's ``param`` names the request field at fault, as OpenAI writes a path
+(``messages[0].content``): the field of an :class:`~ladle.errors.InvalidFieldError`, the
+option of an :class:`~ladle.errors.InvalidOptionError` (:func:`param_of`), the location of
+a body that fails its schema (:func:`validation_param`); ``null`` for every other error.
 
 A message says what happened, never which ``ladle`` command would help (the CLI adds
 that itself, :mod:`ladle.cli.hints`). It never holds an absolute path (each becomes its
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -35,6 +40,7 @@ from ladle.errors import (
     LadleError,
     ModelfileError,
     ModelNotFoundError,
+    QuantizeRefusedError,
     QueueFullError,
     RegistryError,
     RemoteNotFoundError,
@@ -52,6 +58,7 @@ STATUS: dict[type[LadleError], int] = {
     ConversationError: 400,
     TemplateError: 400,
     ModelfileError: 400,
+    QuantizeRefusedError: 400,  # a BuildError, but the request's choice
     InvalidRequestError: 400,
     ContextOverflowError: 400,
     ModelNotFoundError: 404,
@@ -72,6 +79,10 @@ INTERNAL_ERROR = "internal server error"
 
 OPENAI_PREFIX = "/v1"
 """Paths under this prefix answer errors in OpenAI's shape, the rest in Ollama's."""
+
+OPENAI_PARAMS = {"num_predict": "max_tokens"}
+"""The ``/v1`` field behind an Ollama option whose name differs: a bad ``max_tokens``
+(or ``max_completion_tokens``) is refused as ``num_predict``, the option it becomes."""
 
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])(?:/[\w.@+=~-]+)+/?")
 
@@ -105,16 +116,55 @@ def is_openai_path(path: str) -> bool:
 
 
 def error_body(
-    path: str, message: str, status: int, *, code: str | None = None, kind: str | None = None
+    path: str,
+    message: str,
+    status: int,
+    *,
+    code: str | None = None,
+    kind: str | None = None,
+    param: str | None = None,
 ) -> dict[str, Any]:
     """The body of every error response, the exception handlers' and the middleware's
     refusals alike: Ollama's ``{"error": message}``, or under ``/v1`` OpenAI's error
     object, whose ``type`` is ``kind`` (by default ``invalid_request_error`` below 500,
-    ``api_error`` from 500) and whose ``code`` is ``code``."""
+    ``api_error`` from 500), whose ``param`` is ``param`` (the field at fault, see
+    :func:`param_of`) and whose ``code`` is ``code``."""
     if not is_openai_path(path):
         return {"error": message}
     kind = kind or ("invalid_request_error" if status < 500 else "api_error")
-    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def error_of(path: str, error: BaseException) -> tuple[dict[str, Any], int]:
+    """The body and status that answer ``error`` on ``path``: its status by type, its
+    public message, and on ``/v1`` the field at fault in ``param``."""
+    if not isinstance(error, LadleError):
+        return error_body(path, INTERNAL_ERROR, 500), 500
+    status = status_of(error)
+    return error_body(path, public_message(error), status, param=param_of(error)), status
+
+
+def param_of(error: BaseException) -> str | None:
+    """OpenAI's ``param`` for ``error``: the field or option it names, written as OpenAI
+    writes a path (``messages.0.tool_calls`` reads ``messages[0].tool_calls``); None when
+    no field is at fault."""
+    if isinstance(error, InvalidFieldError):
+        return openai_param(error.field.split("."))
+    if isinstance(error, InvalidOptionError):
+        return OPENAI_PARAMS.get(error.option, error.option)
+    return None
+
+
+def openai_param(location: Sequence[str | int]) -> str | None:
+    """A field's location (``["messages", 0, "content"]``) as OpenAI's ``param`` names it
+    (``messages[0].content``); None for an empty location (the body as a whole)."""
+    text = ""
+    for part in location:
+        if isinstance(part, int) or str(part).isdigit():
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or None
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -122,19 +172,19 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def ladle_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, LadleError)
-        status = status_of(error)
+        body, status = error_of(request.url.path, error)
         if status >= 500:
             logger.error("%s %s: %s", request.method, request.url.path, error)
         headers = {}
         if isinstance(error, QueueFullError):
             headers["Retry-After"] = str(error.retry_after)
-        body = error_body(request.url.path, public_message(error), status)
         return JSONResponse(body, status_code=status, headers=headers)
 
     async def invalid_request(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
-        message = validation_message(error)
-        return JSONResponse(error_body(request.url.path, message, 400), status_code=400)
+        message, param = validation_message(error), validation_param(error)
+        body = error_body(request.url.path, message, 400, param=param)
+        return JSONResponse(body, status_code=400)
 
     async def http_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, HTTPException)
@@ -157,8 +207,25 @@ def validation_message(error: RequestValidationError) -> str:
     if not problems:
         return "invalid request"
     problem = problems[0]
-    location = [str(part) for part in problem.get("loc", ()) if part != "body"]
+    location = [str(part) for part in _location(problem)]
     if problem.get("type") == "json_invalid":
         return f"invalid request: the body is not JSON ({problem.get('msg', '')})"
+    if problem.get("type") == "extra_forbidden":  # a field the route does not take
+        return f"invalid request: {'.'.join(location)}: unknown field"
     field = ".".join(location) or "body"
     return f"invalid request: {field}: {problem.get('msg', 'invalid value')}"
+
+
+def validation_param(error: RequestValidationError) -> str | None:
+    """OpenAI's ``param`` for a body that fails its schema: the first problem's field
+    (``messages``, ``messages[0].role``); None when the body as a whole is at fault."""
+    problems = error.errors()
+    if not problems or problems[0].get("type") == "json_invalid":
+        return None
+    return openai_param(_location(problems[0]))
+
+
+def _location(problem: Mapping[str, Any]) -> list[str | int]:
+    """Where in the body a pydantic problem is: its ``loc`` without FastAPI's ``body``."""
+    location = list(problem.get("loc", ()))
+    return location[1:] if location[:1] == ["body"] else location

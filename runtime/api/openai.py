@@ -30,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from builder.store.names import ModelName
 from builder.store.store import Store, StoredImage
 from ladle.errors import InvalidFieldError, LadleError
-from runtime.api.errors import INTERNAL_ERROR, error_body, public_message, status_of
+from runtime.api.errors import error_of
 from runtime.api.gather import gather_replies
 from runtime.api.ollama import charged, service
 from runtime.api.openai_answer import Answer
@@ -319,8 +319,7 @@ async def _respond(
 def _stream_error(error: Exception, path: str) -> dict[str, Any]:
     if not isinstance(error, LadleError):
         logger.exception("a stream failed")
-        return error_body(path, INTERNAL_ERROR, 500)
-    return error_body(path, public_message(error), status_of(error))
+    return error_of(path, error)[0]
 
 
 def _event(value: dict[str, Any]) -> bytes:

@@ -25,7 +25,7 @@ from builder.store.manifest import digest_of
 from builder.store.names import ModelName
 from builder.store.progress import ProgressEvent
 from builder.store.store import Store
-from ladle.errors import BuildError
+from ladle.errors import BuildError, QuantizeRefusedError
 from tests.fixtures.tiny_gguf import write_tiny_llama
 
 
@@ -138,7 +138,8 @@ def test_quantizing_an_image_quantizes_its_model_blob(workdir: Path, store: Stor
 
 
 def test_requantizing_needs_the_flag_and_warns(workdir: Path, store: Store) -> None:
-    with pytest.raises(BuildError, match=r"quantized already \(Q8_0\).*requantize build option"):
+    refused = r"quantized already \(Q8_0\).*requantize build option"
+    with pytest.raises(QuantizeRefusedError, match=refused):  # the request's choice: HTTP 400
         _build(workdir, store, "FROM ./tiny-q8.gguf\n", quantize="Q4_0")
     assert store.blob_digests() == set()  # refused while planning: nothing copied
     events: list[ProgressEvent] = []
@@ -149,9 +150,10 @@ def test_requantizing_needs_the_flag_and_warns(workdir: Path, store: Store) -> N
 
 
 def test_unknown_type_lists_the_valid_ones(workdir: Path, store: Store) -> None:
-    with pytest.raises(BuildError, match=r"unknown quantization type 'Q9_9'.*Q4_K_M, Q4_K_S"):
+    unknown = r"unknown quantization type 'Q9_9'.*Q4_K_M, Q4_K_S"
+    with pytest.raises(QuantizeRefusedError, match=unknown):
         _build(workdir, store, "FROM ./tiny.gguf\n", quantize="Q9_9")
-    with pytest.raises(BuildError, match="requantize was asked for without a type"):
+    with pytest.raises(QuantizeRefusedError, match="requantize was asked for without a type"):
         _build(workdir, store, "FROM ./tiny.gguf\n", requantize=True)
 
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from builder.store.store import Store
 from ladle.cli.app import app
 from ladle.units import human_bytes, human_time
+from runtime.api import catalog
+from runtime.images import ImageCache
+from tests.conftest import EXAMPLES
 
 runner = CliRunner()
 
@@ -52,6 +57,30 @@ def test_show_modelfile_rebuilds_the_same_content(env: Path) -> None:
     (env / "Rebuilt").write_text(text)
     _ok("create", "again", "-f", "Rebuilt")
     assert _ok("show", "again", "--modelfile").splitlines()[1:] == text.splitlines()[1:]
+
+
+def _capabilities_shown(summary: str) -> list[str]:
+    """The items under ``ladle show``'s Capabilities heading."""
+    section = summary.split("  Capabilities\n", 1)[1]
+    return re.findall(r"^    (\S+)$", section.split("\n\n", 1)[0], re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    ("modelfile", "expected"),
+    [
+        ("Modelfile", ["completion"]),
+        ("tool-use.Modelfile", ["completion", "tools"]),  # examples/tool-use's TEMPLATE
+    ],
+)
+def test_show_lists_the_capabilities_api_show_lists(
+    env: Path, modelfile: str, expected: list[str]
+) -> None:
+    example = (EXAMPLES / "tool-use" / "Modelfile").read_text(encoding="utf-8")
+    (env / "tool-use.Modelfile").write_text(example.replace("smollm2:135m", "./tiny.gguf"))
+    _ok("create", "bot", "-f", modelfile, "--no-lock")
+    shown = _capabilities_shown(_ok("show", "bot"))
+    api = catalog.show(ImageCache(Store(env / "models")), "bot")["capabilities"]
+    assert shown == api == expected
 
 
 def test_errors_are_messages_not_tracebacks(env: Path) -> None:

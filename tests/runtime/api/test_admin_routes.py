@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import ollama
 import pytest
 
+from builder.store.image import Image
+from builder.store.names import ModelName
+from builder.store.store import Store
+from ladle.settings import Settings
+from runtime.api import create_app
 from tests.fixtures.installed import require_bundled_model
+from tests.fixtures.tiny_gguf import write_tiny_llama
 
-from .conftest import MakeClient
+from .conftest import BASE_URL, TEST_TIMEOUT_S, MakeClient
 
 pytestmark = pytest.mark.anyio
 
@@ -144,6 +152,133 @@ async def test_create_refuses_a_bad_request_before_streaming(
     response = await client.post("/api/create", json={"model": "bad", **fields})
     assert response.status_code == status, response.text
     assert "error" in response.json()
+
+
+# -- create: quantize, and the fields Ollama's clients send ------------------------------
+
+
+@pytest.fixture
+async def ollama_client(models: Path) -> AsyncIterator[ollama.AsyncClient]:
+    """The official ``ollama`` client, unchanged, on an in-process app over :func:`models`."""
+    app = create_app(Settings(models=models))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        yield ollama.AsyncClient(host=BASE_URL, transport=transport, timeout=TEST_TIMEOUT_S)
+
+
+@pytest.fixture(scope="module")
+def tiny_q8(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model with Q8_0 weights: quantized already."""
+    return write_tiny_llama(tmp_path_factory.mktemp("q8") / "tiny-q8.gguf", file_type="Q8_0")
+
+
+def quantization_of(models: Path, name: str) -> str:
+    return Image.load(Store(models), ModelName.parse(name)).config.file_type
+
+
+async def test_the_older_quantization_field_quantizes(
+    make_client: MakeClient, models: Path
+) -> None:
+    """Ollama's Go client may send ``quantization`` (CreateRequest's deprecated field)."""
+    client = await make_client()
+    request = {"model": "old-q8", "from": "tiny", "quantization": "q8_0", "stream": False}
+    response = await client.post("/api/create", json=request)
+    assert response.status_code == 200, response.text
+    assert quantization_of(models, "old-q8") == "Q8_0"
+    shown = (await client.post("/api/show", json={"model": "old-q8"})).json()
+    assert shown["details"]["quantization_level"] == "Q8_0"
+    again = {"model": "twice", "from": "old-q8", "quantization": "Q4_0"}
+    refused = await client.post("/api/create", json={**again, "stream": False})
+    assert refused.status_code == 400, refused.text
+    assert "quantized already (Q8_0)" in refused.json()["error"]
+    streamed = await client.post("/api/create", json=again)  # the plan runs in the stream
+    assert "quantized already" in lines(streamed)[-1]["error"]
+
+
+async def test_the_ollama_client_s_quantize_refusals_are_400s(
+    ollama_client: ollama.AsyncClient, tiny_q8: Path
+) -> None:
+    digest = await ollama_client.create_blob(tiny_q8)
+    files = {"tiny-q8.gguf": digest}
+    with pytest.raises(ollama.ResponseError) as requantize:
+        await ollama_client.create(model="requantized", files=files, quantize="q4_0")
+    assert requantize.value.status_code == 400
+    assert "quantized already (Q8_0)" in requantize.value.error
+    with pytest.raises(ollama.ResponseError) as unknown:
+        stream = await ollama_client.create(model="x", files=files, quantize="Q9_9", stream=True)
+        [part async for part in stream]
+    assert unknown.value.status_code == 400  # refused before the stream starts
+    assert "quantize: unknown quantization type 'Q9_9'" in unknown.value.error
+    done = await ollama_client.create(model="as-is", files=files, quantize="Q8_0")
+    assert done.status == "success"  # its type already: nothing to do
+
+
+async def test_quantize_and_quantization_may_agree_but_not_differ(
+    make_client: MakeClient, tiny_q8: Path, models: Path
+) -> None:
+    client = await make_client()
+    files = {"tiny-q8.gguf": await upload(client, tiny_q8)}
+    same = {"model": "same", "files": files, "quantize": "Q8_0", "quantization": "q8_0"}
+    agreed = await client.post("/api/create", json={**same, "stream": False})
+    assert agreed.status_code == 200, agreed.text
+    assert quantization_of(models, "same") == "Q8_0"
+    differ = {**same, "model": "differ", "quantization": "Q4_0"}
+    refused = await client.post("/api/create", json=differ)
+    assert refused.status_code == 400
+    message = refused.json()["error"]
+    assert "quantize 'Q8_0' and quantization 'Q4_0' differ" in message
+
+
+async def test_the_older_name_field_and_the_modelfile_s_config_fields(
+    make_client: MakeClient, models: Path
+) -> None:
+    """``name`` is ``model``'s older spelling (the Go client always sends it, empty when
+    ``model`` is set); ``renderer``, ``parser`` and ``requires`` reach the image."""
+    client = await make_client()
+    request = {"name": "by-name", "from": "tiny", "stream": False}
+    assert (await client.post("/api/create", json=request)).status_code == 200
+    fields = {"renderer": "qwen3-coder", "parser": "qwen3-coder", "requires": "0.12.0"}
+    go_client = {"model": "configured", "name": "", "from": "tiny", "stream": False, **fields}
+    response = await client.post("/api/create", json=go_client)
+    assert response.status_code == 200, response.text
+    config = Image.load(Store(models), ModelName.parse("configured")).config
+    assert (config.renderer, config.parser, config.requires) == tuple(fields.values())
+    names = [model["name"] for model in (await client.get("/api/tags")).json()["models"]]
+    assert {"by-name:latest", "configured:latest"} <= set(names)
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"quantize": "Q9_9"}, "quantize: unknown quantization type 'Q9_9'"),
+        ({"quantization": "nope"}, "quantization: unknown quantization type 'nope'"),
+        ({"draft_files": {"d.gguf": "sha256:" + "0" * 64}}, "draft_files: ladle does not"),
+        ({"draft_quantize": "Q4_0"}, "draft_quantize: ladle does not build draft models"),
+        ({"remote_host": "ollama.com"}, "remote_host: ladle builds"),
+        ({"info": {"model_family": "x"}}, "info: ladle reads a model's facts"),
+        ({"temperature": 0.5}, "temperature: unknown field"),  # not under parameters
+        ({"modelfile": "FROM tiny"}, "modelfile: unknown field"),  # Ollama's pre-0.5 field
+    ],
+)
+async def test_create_names_a_field_it_does_not_take(
+    make_client: MakeClient, fields: dict[str, Any], says: str
+) -> None:
+    client = await make_client()
+    request = {"model": "refused", "from": "tiny", **fields}
+    response = await client.post("/api/create", json=request)
+    assert response.status_code == 400, response.text
+    assert says in response.json()["error"]
+    names = [model["name"] for model in (await client.get("/api/tags")).json()["models"]]
+    assert "refused:latest" not in names
+
+
+async def test_empty_fields_are_fields_not_given(make_client: MakeClient) -> None:
+    """As Ollama reads them (``cmp.Or``, ``omitempty``): nothing to refuse or quantize."""
+    client = await make_client()
+    empty = {"quantize": "", "quantization": "", "draft_quantize": "", "remote_host": ""}
+    request = {"model": "plain", "from": "tiny", "stream": False, **empty, "draft_files": {}}
+    response = await client.post("/api/create", json=request)
+    assert response.status_code == 200, response.text
 
 
 async def test_pull_of_a_bundled_model_streams_progress(make_client: MakeClient) -> None:

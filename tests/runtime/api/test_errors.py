@@ -6,19 +6,30 @@ from __future__ import annotations
 import pytest
 
 from ladle.errors import (
+    BuildError,
     ContextOverflowError,
     InvalidFieldError,
     InvalidNameError,
+    InvalidOptionError,
     InvalidRequestError,
     LadleError,
     ModelNotFoundError,
+    QuantizeRefusedError,
     QueueFullError,
     RequestTooLargeError,
     RunnerCrashedError,
     RunnerError,
     SchedulerError,
 )
-from runtime.api.errors import error_body, public_message, status_of, without_paths
+from runtime.api.errors import (
+    error_body,
+    error_of,
+    openai_param,
+    param_of,
+    public_message,
+    status_of,
+    without_paths,
+)
 
 
 @pytest.mark.parametrize(
@@ -27,6 +38,8 @@ from runtime.api.errors import error_body, public_message, status_of, without_pa
         (InvalidNameError("a/b/c/d", "too many '/'"), 400),
         (InvalidFieldError("images", "no vision"), 400),
         (InvalidRequestError("bad grammar"), 400),  # a RunnerError, but the caller's fault
+        (QuantizeRefusedError("quantized already"), 400),  # a BuildError, the caller's choice
+        (BuildError("the quantizer crashed"), 500),
         (ContextOverflowError(300, 256), 400),
         (ModelNotFoundError("x:latest"), 404),
         (RequestTooLargeError("the prompt", 10, 5, "characters", "LADLE_MAX_PROMPT_CHARS"), 413),
@@ -73,3 +86,28 @@ def test_other_paths_get_ollama_s(path: str) -> None:
 def test_not_found_reads_as_ollama_s() -> None:
     # Ollama answers a missing model with 404 {"error": "model 'x' not found"}.
     assert public_message(ModelNotFoundError("x:latest")) == "model 'x:latest' not found"
+
+
+@pytest.mark.parametrize(
+    ("error", "param"),
+    [
+        (InvalidFieldError("n", "must be 1"), "n"),
+        (InvalidFieldError("messages.0.tool_calls", "no function"), "messages[0].tool_calls"),
+        (InvalidOptionError("temperature", -1, "too cold"), "temperature"),
+        (InvalidOptionError("num_predict", -5, "too few"), "max_tokens"),  # its /v1 field
+        (ModelNotFoundError("x:latest"), None),
+        (ValueError("not ours"), None),
+    ],
+)
+def test_the_field_at_fault_is_openai_s_param(error: Exception, param: str | None) -> None:
+    assert param_of(error) == param
+    body, status = error_of("/v1/chat/completions", error)
+    assert body["error"]["param"] == param
+    assert error_of("/api/chat", error) == ({"error": body["error"]["message"]}, status)
+
+
+def test_a_location_reads_as_openai_writes_a_path() -> None:
+    assert openai_param(["messages", 0, "content"]) == "messages[0].content"
+    assert openai_param(["tools", "3", "function", "name"]) == "tools[3].function.name"
+    assert openai_param([]) is None
+    assert error_body("/v1/embeddings", "bad", 400, param="input")["error"]["param"] == "input"

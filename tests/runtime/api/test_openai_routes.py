@@ -9,9 +9,10 @@ import struct
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
-from .conftest import MakeClient
+from .conftest import BASE_URL, MakeClient
 
 pytestmark = pytest.mark.anyio
 
@@ -150,19 +151,34 @@ def test_openai_messages_become_the_templates() -> None:
     assert chat.options["num_predict"] == 7 and chat.options["stop"] == "x"
 
 
+CALL_WITHOUT_FUNCTION = [{"role": "assistant", "content": "", "tool_calls": [{"id": "1"}]}]
+
 V1_ERRORS = [
-    ({"model": "nope", "messages": USER}, 404, "'nope:latest' not found"),
-    ({"model": "tiny", "messages": USER, "n": 2}, 400, "n must be 1"),
-    ({"model": "tiny", "messages": []}, 400, "messages"),
-    ({"model": "tiny", "messages": USER, "temperature": -1}, 400, "temperature"),
-    ({"model": "tiny", "messages": USER, "response_format": {"type": "yaml"}}, 400, "type"),
-    ({"model": "tiny", "messages": USER, "tools": [{}]}, 400, "tools"),
+    ({"model": "nope", "messages": USER}, 404, "'nope:latest' not found", None),
+    ({"model": "tiny", "messages": USER, "n": 2}, 400, "n must be 1", "n"),
+    ({"model": "tiny", "messages": []}, 400, "messages", "messages"),
+    ({"model": "tiny", "messages": USER, "temperature": -1}, 400, "temperature", "temperature"),
+    ({"model": "tiny", "messages": USER, "max_tokens": -5}, 400, "num_predict", "max_tokens"),
+    (
+        {"model": "tiny", "messages": USER, "response_format": {"type": "yaml"}},
+        400,
+        "type",
+        "response_format.type",
+    ),
+    ({"model": "tiny", "messages": USER, "tools": [{}]}, 400, "tools", "tools"),
+    (
+        {"model": "tiny", "messages": CALL_WITHOUT_FUNCTION},
+        400,
+        "a call needs a function",
+        "messages[0].tool_calls",
+    ),
+    ({"messages": USER}, 400, "model", "model"),
 ]
 
 
-@pytest.mark.parametrize(("body", "status", "says"), V1_ERRORS)
+@pytest.mark.parametrize(("body", "status", "says", "param"), V1_ERRORS)
 async def test_errors_are_openai_error_objects(
-    make_client: MakeClient, body: dict[str, Any], status: int, says: str
+    make_client: MakeClient, body: dict[str, Any], status: int, says: str, param: str | None
 ) -> None:
     client = await make_client()
     for stream in (True, False):
@@ -170,6 +186,22 @@ async def test_errors_are_openai_error_objects(
         assert response.status_code == status, response.text
         error = response.json()["error"]
         assert says in error["message"] and error["type"] == "invalid_request_error"
+        assert error["param"] == param  # the field at fault, as OpenAI names it
+
+
+async def test_the_openai_client_reads_the_field_at_fault(make_client: MakeClient) -> None:
+    """The official client, unchanged, exposes ``param`` on its ``BadRequestError``."""
+    http = await make_client()
+    client = openai.AsyncOpenAI(base_url=f"{BASE_URL}/v1", api_key="unused", http_client=http)
+    with pytest.raises(openai.BadRequestError) as hot:
+        await client.chat.completions.create(model="tiny", messages=USER, temperature=-1)
+    assert hot.value.param == "temperature" and hot.value.status_code == 400
+    with pytest.raises(openai.BadRequestError) as empty:
+        await client.chat.completions.create(model="tiny", messages=[])
+    assert empty.value.param == "messages"
+    with pytest.raises(openai.NotFoundError) as missing:
+        await client.chat.completions.create(model="nope", messages=USER)
+    assert missing.value.param is None
 
 
 async def test_unknown_models_and_paths_are_openai_404s(make_client: MakeClient) -> None:
