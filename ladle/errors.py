@@ -12,6 +12,9 @@
     └── BuildError             a problem building an image from a Modelfile
         └── GGUFError          a file that is not a usable GGUF model or adapter;
                                carries the path and the reason
+        └── QuantizeRefusedError  a quantization the builder will not do: an unknown
+                               type, weights quantized already (without requantize),
+                               no weights to quantize (the caller's choice: HTTP 400)
     └── ConversationError      a conversation or tools file that is not what
                                `ladle render` and render_prompt take; carries the file
     └── InvalidNameError       a model name that is not [host/][namespace/]model[:tag]
@@ -223,6 +226,12 @@ class GGUFError(BuildError):
         super().__init__(f"{self.path}: {reason}")
 
 
+class QuantizeRefusedError(BuildError):
+    """A quantization asked for that the builder refuses before it runs: an unknown type,
+    weights that are quantized already, or nothing to quantize. The request's mistake,
+    not a failed step (a quantizer that crashes is a plain ``BuildError``)."""
+
+
 class RunnerError(LadleError):
     """A runner that could not load its model or serve a request.
 
@@ -253,8 +262,9 @@ class ContextOverflowError(RunnerError):
     def __init__(self, n_tokens: int, n_ctx: int, *, model: str | None = None) -> None:
         self.n_tokens, self.n_ctx = n_tokens, n_ctx
         super().__init__(
-            f"the input is {n_tokens} tokens, longer than the context of {n_ctx} tokens; "
-            "shorten it, raise num_ctx, or ask for truncation",
+            # Ollama's words, which clients look for ("the input length exceeds ...").
+            f"the input length exceeds the context length ({n_tokens} tokens, the "
+            f"context holds {n_ctx}); shorten it, raise num_ctx, or ask for truncation",
             model=model,
         )
 

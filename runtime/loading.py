@@ -6,6 +6,11 @@ request that asks for other values than the loaded runner has means a reload (Ol
 PARAMETER lines, the request's ``options``. They are range-checked with the Modelfile's
 own parameter table, so a request cannot ask for what a Modelfile could not say.
 
+A ``num_ctx`` from 0 to 3 becomes 4, :data:`MIN_NUM_CTX`, as Ollama's scheduler raises
+it (``server/sched.go``, ``getRunner``): a request may send 0, and an image pulled from
+Ollama may carry it. A negative one is refused. (A Modelfile's ``num_ctx 0`` stays an
+error at ``check``, see docs/modelfile.md.)
+
 ``num_gpu`` unset (or -1, Ollama's "decide from free memory") becomes ``n_gpu_layers``
 -1, every layer: the hardware planner that wraps the runner factory lowers it to what
 fits, and llama.cpp builds without a GPU ignore it. ``num_thread`` 0 becomes ``None``,
@@ -35,6 +40,8 @@ LOAD_OPTIONS: dict[str, str] = {
 """Ollama option -> LoadSpec field, for every option fixed at load time."""
 
 ALL_GPU_LAYERS = -1
+MIN_NUM_CTX = 4
+"""Ollama's smallest context: a smaller ``num_ctx`` (0 included) is raised to it."""
 
 
 def load_spec(
@@ -77,4 +84,13 @@ def _load_options(values: Mapping[str, Any], *, request: bool = False) -> dict[s
         # pydantic's lax mode reads True as 1; an option that is a number is never a bool.
         if isinstance(value, bool) and key != "use_mmap":
             raise InvalidOptionError(key, value, "expected a number")
+    if _below_min_context(chosen.get("num_ctx")):
+        chosen["num_ctx"] = MIN_NUM_CTX
     return chosen
+
+
+def _below_min_context(value: object) -> bool:
+    """Whether ``value`` is a whole number from 0 to :data:`MIN_NUM_CTX` - 1."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    return 0 <= value < MIN_NUM_CTX and float(value).is_integer()

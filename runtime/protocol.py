@@ -85,11 +85,33 @@ class GenerateChunk(BaseModel):
     text: str = ""
     done: bool = False
     done_reason: DoneReason | None = None
-    prompt_eval_count: int = 0
-    prompt_eval_duration_ns: int = 0
+    prompt_eval_count: int = Field(
+        0,
+        description="Prompt tokens, all of them: reused from the KV cache or evaluated "
+        "(Ollama's prompt_eval_count; its runner reports llama.cpp's cache_n + prompt_n).",
+    )
+    prompt_eval_duration_ns: int = Field(0, description="Time spent evaluating the prompt.")
     eval_count: int = 0
     eval_duration_ns: int = 0
-    cached_tokens: int = Field(0, description="Prompt tokens reused from the KV cache.")
+    cached_tokens: int = Field(
+        0, description="Of the prompt tokens, those reused from the KV cache (not evaluated)."
+    )
+
+    @property
+    def prompt_evaluated(self) -> int:
+        """The prompt tokens actually evaluated (the rest came from the cache)."""
+        return self.prompt_eval_count - self.cached_tokens
+
+
+class EmbedResult(BaseModel):
+    """Embeddings of several texts, in their order, and the tokens evaluated for them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    vectors: list[list[float]]
+    prompt_eval_count: int = Field(
+        0, description="Tokens evaluated, over all texts (the model's BOS/EOS included)."
+    )
 
 
 class RunnerInfo(BaseModel):
@@ -120,8 +142,11 @@ class RunnerHandle(Protocol):
         """Stream a completion; closing the iterator early cancels it in the runner."""
         ...
 
-    async def embed(self, texts: list[str]) -> list[list[float]]:
-        """Pooled, L2-normalised embeddings (the model must be loaded for embedding)."""
+    async def embed(self, texts: list[str], truncate: bool = True) -> EmbedResult:
+        """Pooled, L2-normalised embeddings (the model must be loaded for embedding). A
+        text longer than the context is cut to fit, leaving room for the tokens the
+        model adds (BOS, EOS), when ``truncate``; otherwise it fails with
+        :class:`~ladle.errors.ContextOverflowError`."""
         ...
 
     async def tokenize(self, text: str, special: bool = True) -> list[int]: ...

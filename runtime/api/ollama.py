@@ -212,13 +212,16 @@ def _now() -> str:
 
 
 def _counters(reply: Reply) -> dict[str, Any]:
-    """The fields of a last piece."""
+    """The fields of a last piece: Ollama's counters (``prompt_eval_count`` is the whole
+    prompt, cached or not) and ladle's ``prompt_cached_count``, the part of the prompt
+    reused from the KV cache (``prompt_eval_duration`` is the time spent on the rest)."""
     fields: dict[str, Any] = {"done": True, "done_reason": reply.done_reason}
     fields["total_duration"] = reply.total_duration_ns
     fields["load_duration"] = reply.load_duration_ns
     if (final := reply.final) is not None:
         fields |= {
             "prompt_eval_count": final.prompt_eval_count,
+            "prompt_cached_count": final.cached_tokens,
             "prompt_eval_duration": final.prompt_eval_duration_ns,
             "eval_count": final.eval_count,
             "eval_duration": final.eval_duration_ns,

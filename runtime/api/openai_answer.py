@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from runtime.api.service import Reply
+from runtime.protocol import GenerateChunk
 
 
 class Answer:
@@ -94,13 +95,17 @@ class Answer:
         return "length" if reply.done_reason == "length" else "stop"
 
 
-def _usage(reply: Reply) -> dict[str, int]:
-    final = reply.final
-    prompt, completion = (final.prompt_eval_count, final.eval_count) if final else (0, 0)
+def _usage(reply: Reply) -> dict[str, Any]:
+    """OpenAI's usage: ``prompt_tokens`` counts the whole prompt, and of it
+    ``prompt_tokens_details.cached_tokens`` those reused from the KV cache, as OpenAI
+    reports its prompt caching."""
+    final = reply.final or GenerateChunk()
+    prompt, completion = final.prompt_eval_count, final.eval_count
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": final.cached_tokens},
     }
 
 

@@ -4,7 +4,8 @@ The values come from, last one winning: the runner's defaults, the image's param
 the request's ``options`` (a ``null`` option means "not set"). They are range-checked
 with the Modelfile's own parameter table (:class:`modelfile.parameters.Parameters`), so
 a request cannot ask for what a Modelfile could not say. Load-time options (``num_ctx``,
-``num_gpu``…) are :mod:`runtime.loading`'s; options Ollama knows but ladle does not use
+``num_gpu``…) are :mod:`runtime.loading`'s, checked there alone (it raises a ``num_ctx``
+below 4 to 4, as Ollama does); options Ollama knows but ladle does not use
 (``mirostat``, ``numa``…) are ignored, as Ollama ignores them.
 """
 
@@ -18,9 +19,12 @@ from pydantic import ValidationError
 
 from ladle.errors import InvalidOptionError
 from modelfile.parameters import Parameters, kind_of
+from runtime.loading import LOAD_OPTIONS
 from runtime.protocol import GenerateRequest, SamplingOptions
 
 _SAMPLING = tuple(SamplingOptions.model_fields)
+_GENERATION = frozenset(Parameters.model_fields) - frozenset(LOAD_OPTIONS)
+"""The parameters checked here: every one but the load-time ones."""
 DEFAULT_NUM_KEEP = 4
 """Ollama's ``num_keep`` when neither image nor request sets it."""
 IGNORE_EOS = "ignore_eos"
@@ -77,7 +81,7 @@ def generation(params: Mapping[str, Any], options: Mapping[str, Any] | None) -> 
 
 
 def _known(values: Mapping[str, Any], *, request: bool = False) -> dict[str, Any]:
-    chosen = {key: value for key, value in values.items() if key in Parameters.model_fields}
+    chosen = {key: value for key, value in values.items() if key in _GENERATION}
     if request:
         chosen = {key: value for key, value in chosen.items() if value is not None}
         if isinstance(chosen.get("stop"), str):  # a lone stop string, as some clients send

@@ -56,7 +56,12 @@ class Counters(_Answer):
     total_duration: int | None = None
     load_duration: int | None = None
     prompt_eval_count: int | None = None
+    """The prompt's tokens, all of them: reused from the KV cache or evaluated."""
+    prompt_cached_count: int | None = None
+    """ladle's: of ``prompt_eval_count``, the tokens reused from the KV cache (a repeated
+    prompt, the earlier turns of a chat); Ollama has no such field."""
     prompt_eval_duration: int | None = None
+    """Nanoseconds spent evaluating the prompt tokens that were not cached."""
     eval_count: int | None = None
     eval_duration: int | None = None
 
@@ -165,10 +170,17 @@ class StatusResponse(_Answer):
 # -- OpenAI's /v1 --------------------------------------------------------------
 
 
+class PromptTokensDetails(_Answer):
+    cached_tokens: int
+    """Of ``prompt_tokens``, those reused from the KV cache."""
+
+
 class Usage(_Answer):
     prompt_tokens: int
+    """The prompt's tokens, all of them, cached or not."""
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: PromptTokensDetails | None = None
 
 
 class OpenAIFunction(_Answer):

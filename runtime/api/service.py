@@ -35,7 +35,6 @@ from builder.templates.conversation import Message, check_messages
 from builder.templates.tool_call_stream import ToolCallStream
 from builder.templates.tool_calls import ToolCall, ToolCallParser, parser_for_family
 from ladle.errors import (
-    ContextOverflowError,
     InvalidFieldError,
     InvalidRequestError,
     ModelNotFoundError,
@@ -47,7 +46,7 @@ from runtime.api.middleware.limits import check_request_size
 from runtime.api.options import generation
 from runtime.api.schemas import ChatBody, EmbedBody, FormatField, GenerateBody
 from runtime.images import ImageCache, ResolvedModel
-from runtime.protocol import GenerateChunk, GenerateRequest
+from runtime.protocol import EmbedResult, GenerateChunk, GenerateRequest
 from runtime.runner import grammar_for_format
 from runtime.scheduler import Scheduler
 
@@ -230,7 +229,7 @@ class Service:
                 return
 
     def _final(self, chunk: GenerateChunk, started: int, loaded_at: int) -> Reply:
-        self.metrics.observe_tokens(chunk.prompt_eval_count, chunk.eval_count)
+        self.metrics.observe_tokens(chunk.prompt_evaluated, chunk.eval_count)
         if chunk.eval_duration_ns > 0 and chunk.eval_count:
             self.metrics.observe_rate(chunk.eval_count / (chunk.eval_duration_ns / 1e9))
         return Reply(
@@ -244,32 +243,23 @@ class Service:
 
     async def embed(self, body: EmbedBody) -> Embeddings:
         """``/api/embed``: L2-normalised vectors (cut to ``dimensions`` and normalised
-        again when asked); texts longer than the context are cut when ``truncate``."""
+        again when asked). A text longer than the context is cut to fit (the tokens the
+        model adds kept) when ``truncate``, and refused otherwise, by the runner."""
         started = time.perf_counter_ns()
         texts = body.texts()
         check_request_size("".join(texts), None, self.settings)
         model = await self.scheduler.resolve(ModelName.parse(body.model))
-        name = model.name.display()
         async with self.scheduler.use(model, body.options, body.keep_alive, embedding=True) as m:
             loaded_at = time.perf_counter_ns()
             self._report_state()
-            n_ctx = m.handle.info.load.n_ctx
-            count = 0
-            fitted = []
-            for text in texts:
-                tokens = await m.handle.tokenize(text)
-                if len(tokens) > n_ctx:
-                    if not body.truncate:
-                        raise ContextOverflowError(len(tokens), n_ctx, model=name)
-                    text = await m.handle.detokenize(tokens[:n_ctx])
-                    tokens = tokens[:n_ctx]
-                count += len(tokens)
-                fitted.append(text)
-            vectors = await m.handle.embed(fitted) if fitted else []
+            result = EmbedResult(vectors=[])
+            if texts:
+                result = await m.handle.embed(texts, body.truncate)
+        vectors = result.vectors
         if body.dimensions is not None:
             vectors = [_normalised(vector[: body.dimensions]) for vector in vectors]
         elapsed = time.perf_counter_ns() - started
-        return Embeddings(vectors, count, loaded_at - started, elapsed)
+        return Embeddings(vectors, result.prompt_eval_count, loaded_at - started, elapsed)
 
     # -- helpers -------------------------------------------------------------
 

@@ -30,7 +30,14 @@ from ladle.errors import (
     RunnerCrashedError,
     RunnerError,
 )
-from runtime.protocol import GenerateChunk, GenerateRequest, LoadSpec, RunnerHandle, RunnerInfo
+from runtime.protocol import (
+    EmbedResult,
+    GenerateChunk,
+    GenerateRequest,
+    LoadSpec,
+    RunnerHandle,
+    RunnerInfo,
+)
 
 from .messages import (
     EVENTS,
@@ -168,10 +175,11 @@ class RunnerProcess:
             if not finished and self.alive:
                 self._send(Cancel(id=request_id))
 
-    async def embed(self, texts: list[str]) -> list[list[float]]:
-        """Pooled, L2-normalised embeddings (the model must be loaded for embedding)."""
-        value = await self._call(lambda i: Embed(id=i, texts=texts))
-        return [[float(x) for x in vector] for vector in value]
+    async def embed(self, texts: list[str], truncate: bool = True) -> EmbedResult:
+        """Pooled, L2-normalised embeddings (the model must be loaded for embedding); a
+        text longer than the context is cut to fit when ``truncate``, else refused."""
+        value = await self._call(lambda i: Embed(id=i, texts=texts, truncate=truncate))
+        return EmbedResult.model_validate(value)
 
     async def tokenize(self, text: str, special: bool = True) -> list[int]:
         value = await self._call(lambda i: Tokenize(id=i, text=text, special=special))

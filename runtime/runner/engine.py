@@ -9,7 +9,9 @@ a cancelled job is gone before the next one.
 
 A slot keeps its cache after its job ends. A new job takes the free slot that shares the
 longest prefix with its prompt (the next turn of a chat), keeps that much of the cache,
-and evaluates only the rest.
+and evaluates only the rest. Its last chunk still counts the whole prompt in
+``prompt_eval_count`` (what a client pays for, as Ollama counts it), the part reused in
+``cached_tokens``, and only the evaluation's time in ``prompt_eval_duration_ns``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from itertools import count
 
 from ladle.errors import ContextOverflowError, InvalidRequestError, LadleError
-from runtime.protocol import DoneReason, GenerateChunk, GenerateRequest
+from runtime.protocol import DoneReason, EmbedResult, GenerateChunk, GenerateRequest
 
 from .messages import ChunkGenerated, RequestFailed
 from .native import Batch, LlamaModel
@@ -101,27 +103,52 @@ class Engine:
                 return [self._finish(slot.job, "cancelled")]
         return []
 
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        """Pooled, L2-normalised embeddings, computed in the sequence kept for them."""
+    def embed(self, texts: Sequence[str], truncate: bool = True) -> EmbedResult:
+        """Pooled, L2-normalised embeddings, computed in the sequence kept for them; a
+        text longer than the context is cut when ``truncate`` (:meth:`_embedding_tokens`)."""
         model = self.model
         if not model.spec.embedding:
             raise InvalidRequestError("this runner was not loaded for embeddings")
+        token_lists = [self._embedding_tokens(text, truncate) for text in texts]
         vectors = []
         model.set_embeddings(True)
         try:
-            for text in texts:
-                vectors.append(_normalised(self._embed_one(text)))
+            for tokens in token_lists:
+                vectors.append(_normalised(self._embed_one(tokens)))
         finally:
             model.set_embeddings(False)
-        return vectors
+        return EmbedResult(vectors=vectors, prompt_eval_count=sum(map(len, token_lists)))
 
-    def _embed_one(self, text: str) -> list[float]:
-        model, batch, seq_id = self.model, self.batch, self.model.embed_seq_id
+    def _embedding_tokens(self, text: str, truncate: bool) -> list[int]:
+        """``text``'s tokens with those the model adds (BOS, EOS; CLS, SEP), within the
+        context: a longer text fails unless ``truncate``, which cuts the text's own
+        tokens and keeps the added ones, as Ollama's EmbedHandler leaves room for them.
+        A context too small for the added tokens and one of the text's fails either way
+        (Ollama: "input after truncation exceeds maximum context length")."""
+        model, n_ctx = self.model, self.model.n_ctx
         tokens = model.tokenize(text, parse_special=False)
         if not tokens:
             raise InvalidRequestError("cannot embed an empty text with this model")
-        if len(tokens) > model.n_ctx:
-            raise ContextOverflowError(len(tokens), model.n_ctx)
+        if len(tokens) <= n_ctx:
+            return tokens
+        if not truncate:
+            raise ContextOverflowError(len(tokens), n_ctx)
+        own = model.tokenize(text, add_special=False, parse_special=False)
+        start = _find(tokens, own)
+        added = len(tokens) - len(own) if start >= 0 else 0
+        room = n_ctx - added
+        if room < 1:
+            raise InvalidRequestError(
+                "input after truncation exceeds maximum context length: the context of "
+                f"{n_ctx} tokens cannot hold the {added} tokens the model adds to every "
+                "input and any of the text; raise num_ctx"
+            )
+        if start < 0:  # the added tokens cannot be told apart: cut the whole
+            return tokens[:n_ctx]
+        return tokens[:start] + own[:room] + tokens[start + len(own) :]
+
+    def _embed_one(self, tokens: list[int]) -> list[float]:
+        model, batch, seq_id = self.model, self.batch, self.model.embed_seq_id
         batch.clear()
         for pos, token in enumerate(tokens):
             batch.add(token, pos, seq_id, True)
@@ -264,7 +291,7 @@ class Engine:
             text=text,
             done=True,
             done_reason=reason,
-            prompt_eval_count=job.evaluated,
+            prompt_eval_count=job.cached + job.evaluated,
             prompt_eval_duration_ns=first - started,
             eval_count=job.generated,
             eval_duration_ns=now - first,
@@ -305,6 +332,14 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
         if a[i] != b[i]:
             return i
     return n
+
+
+def _find(tokens: Sequence[int], part: Sequence[int]) -> int:
+    """Where ``part`` starts in ``tokens`` (searched from the start), or -1."""
+    for start in range(len(tokens) - len(part) + 1):
+        if tokens[start : start + len(part)] == part:
+            return start
+    return -1
 
 
 def _normalised(vector: list[float]) -> list[float]:

@@ -11,7 +11,8 @@ repeats it, so that many requests can be in flight on one pipe::
     {"op":"generate","id":1,"request":{..}}  {"type":"chunk","id":1,"chunk":{...}} ...
                                              ending with a chunk whose "done" is true
     {"op":"cancel","id":1}                   (a final chunk with done_reason "cancelled")
-    {"op":"embed","id":2,"texts":[..]}       {"type":"result","id":2,"value":[[...]]}
+    {"op":"embed","id":2,"texts":[..],       {"type":"result","id":2,"value":
+     "truncate":true}                          {"vectors":[[...]],"prompt_eval_count":9}}
     {"op":"tokenize","id":3,"text":".."}     {"type":"result","id":3,"value":[1,2]}
     {"op":"detokenize","id":4,"tokens":[..]} {"type":"result","id":4,"value":".."}
                                              any request: {"type":"failed","id":..,
@@ -57,6 +58,7 @@ class Embed(_Message):
     op: Literal["embed"] = "embed"
     id: int
     texts: list[str]
+    truncate: bool = True
 
 
 class Tokenize(_Message):

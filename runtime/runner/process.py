@@ -119,7 +119,7 @@ class RunnerLoop:
                 engine.submit(command.id, command.request)
                 return []
             if isinstance(command, Embed):
-                value: object = engine.embed(command.texts)
+                value: object = engine.embed(command.texts, command.truncate).model_dump()
             elif isinstance(command, Tokenize):
                 value = engine.model.tokenize(command.text, parse_special=command.special)
             elif isinstance(command, Detokenize):

@@ -17,7 +17,14 @@ from builder.store.manifest import Descriptor, Manifest, digest_of
 from builder.store.names import ModelName
 from builder.store.store import Store
 from ladle.settings import Settings
-from runtime.protocol import GenerateChunk, GenerateRequest, LoadSpec, RunnerHandle, RunnerInfo
+from runtime.protocol import (
+    EmbedResult,
+    GenerateChunk,
+    GenerateRequest,
+    LoadSpec,
+    RunnerHandle,
+    RunnerInfo,
+)
 from runtime.scheduler import Scheduler
 
 CHUNKS = ("Hello", ",", " world")
@@ -116,8 +123,8 @@ class FakeRunner:
         finally:
             self.generating -= 1
 
-    async def embed(self, texts: list[str]) -> list[list[float]]:
-        return [[1.0, 0.0] for _ in texts]
+    async def embed(self, texts: list[str], truncate: bool = True) -> EmbedResult:
+        return EmbedResult(vectors=[[1.0, 0.0] for _ in texts], prompt_eval_count=len(texts))
 
     async def tokenize(self, text: str, special: bool = True) -> list[int]:
         return [ord(char) for char in text]

@@ -11,7 +11,7 @@ from builder.store.image import Image
 from builder.store.names import ModelName
 from builder.store.store import Store
 from ladle.errors import InvalidOptionError
-from runtime.loading import load_spec
+from runtime.loading import MIN_NUM_CTX, load_spec
 from runtime.protocol import AdapterSpec, LoadSpec
 from tests.runtime.scheduler_fakes import put_image
 
@@ -59,11 +59,21 @@ def test_zero_threads_and_null_options_mean_unset(tmp_path: Path) -> None:
     assert (spec.n_threads, spec.n_ctx) == (None, 1024)
 
 
+@pytest.mark.parametrize("num_ctx", [0, 1, 3, 3.0])
+def test_a_context_below_4_is_raised_to_4_as_ollama_does(tmp_path: Path, num_ctx: float) -> None:
+    spec = load_spec(_image(tmp_path), {"num_ctx": num_ctx}, num_parallel=1)
+    assert spec.n_ctx == MIN_NUM_CTX == 4
+    pulled = _image(tmp_path, params={"num_ctx": 0})  # as an image from Ollama may carry
+    assert load_spec(pulled, num_parallel=1).n_ctx == 4
+    assert load_spec(_image(tmp_path), {"num_ctx": 4}, num_parallel=1).n_ctx == 4
+
+
 @pytest.mark.parametrize(
     ("options", "option"),
     [
-        ({"num_ctx": 0}, "num_ctx"),
+        ({"num_ctx": -1}, "num_ctx"),
         ({"num_ctx": "big"}, "num_ctx"),
+        ({"num_ctx": 2.5}, "num_ctx"),
         ({"num_ctx": True}, "num_ctx"),
         ({"num_batch": 1.5}, "num_batch"),
         ({"num_gpu": -2}, "num_gpu"),

@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from ladle.errors import RunnerCrashedError
-from runtime.protocol import GenerateChunk, GenerateRequest, LoadSpec, RunnerHandle, RunnerInfo
+from runtime.protocol import (
+    EmbedResult,
+    GenerateChunk,
+    GenerateRequest,
+    LoadSpec,
+    RunnerHandle,
+    RunnerInfo,
+)
 
 from .conftest import MakeClient
 
@@ -70,8 +77,8 @@ class ScriptedRunner:
             yield GenerateChunk(text=piece)
         yield GenerateChunk(done=True, done_reason="stop", prompt_eval_count=3, eval_count=3)
 
-    async def embed(self, texts: list[str]) -> list[list[float]]:
-        return [[1.0, 0.0] for _ in texts]
+    async def embed(self, texts: list[str], truncate: bool = True) -> EmbedResult:
+        return EmbedResult(vectors=[[1.0, 0.0] for _ in texts], prompt_eval_count=len(texts))
 
     async def tokenize(self, text: str, special: bool = True) -> list[int]:
         return [ord(char) for char in text]

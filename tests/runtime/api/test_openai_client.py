@@ -53,6 +53,23 @@ def test_streamed_chat_completion_with_usage(client: openai.OpenAI) -> None:
     assert not chunks[-1].choices and usage is not None and usage.completion_tokens == 6
 
 
+def test_a_repeated_chat_counts_its_whole_prompt_and_reports_the_cached_part(
+    client: openai.OpenAI,
+) -> None:
+    messages: list[openai.types.chat.ChatCompletionMessageParam] = [
+        {"role": "user", "content": "the world is hello"}
+    ]
+    usages = []
+    for _ in range(2):
+        answer = client.chat.completions.create(model="tiny", messages=messages, max_tokens=2)
+        assert answer.usage is not None and answer.usage.prompt_tokens_details is not None
+        usages.append(answer.usage)
+    first, second = usages
+    assert first.prompt_tokens == second.prompt_tokens  # the whole prompt, both times
+    assert second.prompt_tokens_details is not None
+    assert second.prompt_tokens_details.cached_tokens == second.prompt_tokens - 1
+
+
 def test_completion(client: openai.OpenAI) -> None:
     answer = client.completions.create(model="tiny", prompt="hello", max_tokens=4)
     assert answer.object == "text_completion" and answer.choices[0].text

@@ -74,8 +74,8 @@ async def test_the_next_turn_of_a_chat_evaluates_only_its_new_tokens(
     _, second = await complete(runner, greedy(second_turn, num_predict=8))
     total = len(await runner.tokenize(second_turn))
     assert second.cached_tokens >= first.prompt_eval_count
-    assert second.prompt_eval_count == total - second.cached_tokens
-    assert second.prompt_eval_count < 16
+    assert second.prompt_eval_count == total  # the whole prompt, cached or not
+    assert second.prompt_evaluated == total - second.cached_tokens < 16
 
 
 async def test_a_repeated_prompt_reuses_all_but_its_last_token(
@@ -85,4 +85,6 @@ async def test_a_repeated_prompt_reuses_all_but_its_last_token(
     text, first = await complete(runner, greedy(PROMPTS[0]))
     again, second = await complete(runner, greedy(PROMPTS[0]))
     assert again == text
-    assert (second.cached_tokens, second.prompt_eval_count) == (first.prompt_eval_count - 1, 1)
+    assert first.cached_tokens == 0
+    assert second.prompt_eval_count == first.prompt_eval_count  # the same count, twice
+    assert (second.cached_tokens, second.prompt_evaluated) == (first.prompt_eval_count - 1, 1)

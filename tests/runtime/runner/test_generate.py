@@ -117,18 +117,6 @@ async def test_a_bad_grammar_or_token_is_refused(start: StartRunner, tiny_model:
     assert runner.alive
 
 
-async def test_embeddings_are_pooled_and_normalised(start: StartRunner, tiny_model: Path) -> None:
-    runner = await start(tiny_model, embedding=True)
-    vectors = await runner.embed(["hello world", "the world is", "hello world"])
-    assert [len(vector) for vector in vectors] == [64] * 3
-    for vector in vectors:
-        assert sum(x * x for x in vector) == pytest.approx(1.0)
-    assert vectors[0] == pytest.approx(vectors[2])
-    assert vectors[0] != pytest.approx(vectors[1])
-    _, final = await complete(runner, GenerateRequest(prompt=PROMPT, num_predict=4))
-    assert final.done
-
-
 async def test_embeddings_need_a_runner_loaded_for_them(
     start: StartRunner, tiny_model: Path
 ) -> None:
