@@ -16,7 +16,7 @@ the calls, so the content shown in all equals what ``parse`` gives for the whole
 
 from __future__ import annotations
 
-from builder.templates.tool_calls import ParsedOutput, ToolCallParser
+from builder.templates.tool_calls import ParsedOutput, ToolCallParser, partial_marker
 
 
 class ToolCallStream:
@@ -67,12 +67,4 @@ class ToolCallStream:
         if found >= 0:
             self._holding = True
             return found
-        return len(self._pending) - _partial_marker(self._pending, marker)
-
-
-def _partial_marker(text: str, marker: str) -> int:
-    """The length of the longest end of ``text`` that is a start of ``marker``."""
-    for length in range(min(len(marker) - 1, len(text)), 0, -1):
-        if text.endswith(marker[:length]):
-            return length
-    return 0
+        return len(self._pending) - partial_marker(self._pending, marker)

@@ -7,8 +7,8 @@ template taught it. Four forms are read:
 format     what the model writes
 =========  ==========================================================================
 hermes     ``<tool_call>{"name": …, "arguments": {…}}</tool_call>``, once or several
-           times (Hermes, Qwen 2.5 and 3); a missing closing tag at the very end of
-           the output is tolerated
+           times (Hermes, Qwen 2.5 and 3); a closing tag missing at the very end of
+           the output, or cut short there (``</tool_c``), is tolerated
 llama3     ``<|python_tag|>{"name": …, "parameters": {…}}``, or that JSON object bare
            as the whole output (Llama 3.1 to 3.3); several calls separated by ``;``
 mistral    ``[TOOL_CALLS] [{"name": …, "arguments": {…}}, …]``, or the newer
@@ -71,10 +71,38 @@ class ParsedOutput:
     tool_calls: list[ToolCall] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class CallLayout:
+    """How a format writes calls, for a grammar that makes a model write them: the
+    ``opening``, each call object between ``before`` and ``after``, ``separator`` between
+    calls, then the ``closing``; a call object holds its arguments under
+    ``arguments_key``. :meth:`write` is the layout as text, which the format's parser
+    reads back."""
+
+    before: str = ""
+    after: str = ""
+    separator: str = ""
+    opening: str = ""
+    closing: str = ""
+    arguments_key: str = "arguments"
+
+    def call_object(self, call: ToolCall) -> dict[str, Any]:
+        """The JSON object of one call in this layout."""
+        return {"name": call.name, self.arguments_key: call.arguments}
+
+    def write(self, calls: list[ToolCall]) -> str:
+        """``calls`` as a model writing this layout writes them."""
+        objects = (json.dumps(self.call_object(call), ensure_ascii=False) for call in calls)
+        written = self.separator.join(f"{self.before}{text}{self.after}" for text in objects)
+        return f"{self.opening}{written}{self.closing}"
+
+
 class ToolCallParser:
     """Reads one format's tool calls out of generated text (see the module docstring)."""
 
     format: ClassVar[str]
+    layout: ClassVar[CallLayout]
+    """How calls are written in this format (what a forced call is made to look like)."""
     marker: ClassVar[str] = ""
     """The text that starts a call, wherever it appears in the output ("" for none)."""
     whole_output_starts: ClassVar[str] = ""
@@ -120,13 +148,19 @@ class HermesParser(ToolCallParser):
 
     format = "hermes"
     marker = "<tool_call>"
+    layout = CallLayout(before="<tool_call>\n", after="\n</tool_call>", separator="\n")
     _CLOSE = "</tool_call>"
 
     def _read(self, text: str, start: int) -> tuple[list[ToolCall], int] | None:
         body = start + len(self.marker)
         close = text.find(self._CLOSE, body)
-        # A reply cut off by a stop sequence or the token limit may lack the closing tag.
-        body_end, end = (len(text), len(text)) if close < 0 else (close, close + len(self._CLOSE))
+        # A reply cut off by a stop sequence or the token limit may lack the closing tag,
+        # or end in the middle of it (``</tool_c``): either way the call runs to the end.
+        if close < 0:
+            body_end = end = len(text)
+            body_end -= partial_marker(text, self._CLOSE)
+        else:
+            body_end, end = close, close + len(self._CLOSE)
         calls = _calls_in(text[body:body_end], need_arguments=False)
         return None if calls is None else (calls, end)
 
@@ -136,6 +170,7 @@ class Llama3Parser(ToolCallParser):
 
     format = "llama3"
     marker = "<|python_tag|>"
+    layout = CallLayout(separator="; ", arguments_key="parameters")  # bare JSON
     whole_output_starts = "{"
 
     def _read(self, text: str, start: int) -> tuple[list[ToolCall], int] | None:
@@ -155,6 +190,7 @@ class MistralParser(ToolCallParser):
 
     format = "mistral"
     marker = "[TOOL_CALLS]"
+    layout = CallLayout(separator=", ", opening="[TOOL_CALLS] [", closing="]")
     _NAMED = re.compile(r"([\w.\-]+)(?:\[CALL_ID\][\w\-]*)?\[ARGS\]")
 
     def _read(self, text: str, start: int) -> tuple[list[ToolCall], int] | None:
@@ -176,6 +212,7 @@ class JsonParser(ToolCallParser):
 
     format = "json"
     whole_output_starts = "{["
+    layout = CallLayout(separator=", ", opening="[", closing="]")
 
     def _read_whole(self, text: str) -> list[ToolCall] | None:
         return _calls_in(text, need_arguments=True)
@@ -198,6 +235,15 @@ def parser_for_format(name: str) -> ToolCallParser:
         raise ValueError(
             f"unknown tool-call format {name!r}; known: {', '.join(FORMATS)}"
         ) from None
+
+
+def partial_marker(text: str, marker: str) -> int:
+    """The length of the longest end of ``text`` that is a start of ``marker`` (and not
+    all of it): how much of a marker a cut-off text may end with."""
+    for length in range(min(len(marker) - 1, len(text)), 0, -1):
+        if text.endswith(marker[:length]):
+            return length
+    return 0
 
 
 def _skip_space(text: str, position: int) -> int:

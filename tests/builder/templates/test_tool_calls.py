@@ -60,6 +60,18 @@ def parse(format_name: str, text: str) -> ParsedOutput:
             id="unclosed",
         ),
         pytest.param(
+            '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_c',
+            "",
+            [WEATHER],
+            id="cut-in-closing-tag",
+        ),
+        pytest.param(
+            f'Sure.\n{HERMES_TIME}\n<tool_call>{{"name": "now"}}<',
+            "Sure.",
+            [TIME, NOW],
+            id="second-cut-at-closing-tag",
+        ),
+        pytest.param(
             '<tool_call>{"name": "get_weather", "arguments": "{\\"city\\": \\"Paris\\"}"}',
             "",
             [WEATHER],
@@ -227,6 +239,7 @@ STREAM_CASES = [
         "Plain <tool_ca answer <tool_call that <tool_calm",
     ),
     ("hermes", "Cut off <tool_c", "Cut off"),
+    ("hermes", f"Looking.\n{HERMES_WEATHER[:-3]}", "Looking."),
     ("hermes", '<tool_call>{"name": oops}</tool_call> and on', ""),
     ("llama3", f" {LLAMA_WEATHER}; {LLAMA_TIME}", ""),
     ("llama3", f"Checking.<|python_tag|>{LLAMA_WEATHER}", "Checking."),
@@ -262,6 +275,15 @@ def test_stream_shows_content_as_soon_as_it_is_sure() -> None:
     ]
     assert stream.feed('"name": "now"}</tool_call>') == ""
     assert stream.finish() == ParsedOutput("", [NOW])
+
+
+@pytest.mark.parametrize("cut", range(1, len("</tool_call>")))
+def test_stream_reads_a_call_cut_in_its_closing_tag(cut: int) -> None:
+    """The length limit may end a reply inside ``</tool_call>``: still a call."""
+    stream = ToolCallStream(parser_for_format("hermes"))
+    text = f"Looking.\n{HERMES_WEATHER[:-cut]}"
+    shown = "".join(stream.feed(text[i : i + 5]) for i in range(0, len(text), 5))
+    assert (shown, stream.finish()) == ("Looking.", ParsedOutput("", [WEATHER]))
 
 
 def test_stream_releases_a_false_marker_start() -> None:
