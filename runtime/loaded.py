@@ -84,7 +84,9 @@ class LoadedRunner:
         """The ``ps`` line; ``now`` is the scheduler clock's time, ``wall`` the date now."""
         info = self.model.handle.info
         remaining = (now + self.keep_alive if self.refs else self.expires) - now
-        delta = FOREVER_DELTA if math.isinf(remaining) else timedelta(seconds=max(remaining, 0))
+        # Past Go's longest Duration (a huge keep_alive) is forever, as for infinity.
+        forever = remaining >= FOREVER_DELTA.total_seconds()
+        delta = FOREVER_DELTA if forever else timedelta(seconds=max(remaining, 0))
         name = self.model.name.display()
         return PsEntry(
             name=name,

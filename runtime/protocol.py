@@ -59,12 +59,21 @@ class SamplingOptions(BaseModel):
     seed: int | None = None
 
 
+MAX_TOP_LOGPROBS = 20
+"""The most alternatives a request may ask for at each token (Ollama's and OpenAI's limit)."""
+
+
 class GenerateRequest(BaseModel):
     """One completion: a rendered prompt (text or tokens) and how to continue it."""
 
     model_config = ConfigDict(frozen=True)
 
     prompt: str | tuple[int, ...]
+    context: tuple[int, ...] = Field(
+        (),
+        description="Token ids before the prompt (an earlier answer's ``tokens``): the "
+        "prompt text is then tokenized without the model's BOS and appended to them.",
+    )
     sampling: SamplingOptions = SamplingOptions()
     stop: tuple[str, ...] = ()
     num_predict: int = Field(-1, description="-1: until a stop, EOS or the context is full.")
@@ -72,6 +81,31 @@ class GenerateRequest(BaseModel):
     grammar: str | None = Field(None, description="A GBNF grammar constraining the output.")
     ignore_eos: bool = False
     truncate: bool = Field(False, description="Drop old prompt tokens instead of failing.")
+    logprobs: bool = Field(False, description="Report each generated token's log-probability.")
+    top_logprobs: int = Field(
+        0, ge=0, le=MAX_TOP_LOGPROBS, description="With ``logprobs``: the N likeliest tokens too."
+    )
+    return_tokens: bool = Field(
+        False, description="Put the prompt's and the answer's token ids in the last chunk."
+    )
+
+
+class TokenProbability(BaseModel):
+    """A token and its log-probability under the model at one position."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    token: str = Field(description="The token's text (invalid UTF-8 replaced).")
+    bytes: tuple[int, ...] = Field(description="The token's raw bytes.")
+    logprob: float = Field(le=0.0)
+
+
+class TokenLogprob(TokenProbability):
+    """A generated token's log-probability and, when asked, the likeliest alternatives
+    at its position (most likely first)."""
+
+    top: tuple[TokenProbability, ...] = ()
 
 
 DoneReason = Literal["stop", "length", "cancelled", "error"]
@@ -95,6 +129,14 @@ class GenerateChunk(BaseModel):
     eval_duration_ns: int = 0
     cached_tokens: int = Field(
         0, description="Of the prompt tokens, those reused from the KV cache (not evaluated)."
+    )
+    logprobs: tuple[TokenLogprob, ...] = Field(
+        (), description="With ``logprobs``: the tokens generated since the last chunk."
+    )
+    tokens: tuple[int, ...] | None = Field(
+        None,
+        description="With ``return_tokens``, on the last chunk: the prompt's tokens (the "
+        "context's first) and the answer's, as the sequence's KV cache holds them.",
     )
 
     @property

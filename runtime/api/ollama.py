@@ -6,6 +6,10 @@ before the response starts, so that a request that fails early (unknown model, b
 option, full queue) gets its own status code; an error after that ends the stream with
 an ``{"error": "…"}`` line, as Ollama does. ``"stream": false`` gathers the pieces into
 one object.
+
+With ``logprobs`` a piece carries Ollama's ``logprobs`` array for its tokens (``token``,
+``logprob``, ``bytes``, and ``top_logprobs`` when asked); a gathered answer carries them
+all. The last piece of a non-raw ``/api/generate`` answer carries ``context``.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from runtime.api.schemas import (
     NamedBody,
 )
 from runtime.api.service import Reply, Service
+from runtime.protocol import TokenLogprob, TokenProbability
 
 Shape = Callable[[Reply], dict[str, Any]]
 
@@ -232,7 +237,10 @@ def _counters(reply: Reply) -> dict[str, Any]:
 def _generate_shape(model: str) -> Shape:
     def shape(reply: Reply) -> dict[str, Any]:
         piece: dict[str, Any] = {"model": model, "created_at": _now(), "response": reply.text}
-        return piece | (_counters(reply) if reply.done else {"done": False})
+        piece |= _counters(reply) if reply.done else {"done": False}
+        if reply.final is not None and reply.final.tokens is not None:
+            piece["context"] = list(reply.final.tokens)
+        return piece | _logprobs(reply.logprobs)
 
     return shape
 
@@ -243,15 +251,41 @@ def _chat_shape(model: str) -> Shape:
         if reply.tool_calls:
             message["tool_calls"] = [call.to_ollama() for call in reply.tool_calls]
         piece: dict[str, Any] = {"model": model, "created_at": _now(), "message": message}
-        return piece | (_counters(reply) if reply.done else {"done": False})
+        piece |= _counters(reply) if reply.done else {"done": False}
+        return piece | _logprobs(reply.logprobs)
 
     return shape
+
+
+def _logprobs(logprobs: tuple[TokenLogprob, ...]) -> dict[str, Any]:
+    """Ollama's ``logprobs`` field (``api.Logprob``), absent when empty (its omitempty)."""
+    return {"logprobs": [_ollama_logprob(entry) for entry in logprobs]} if logprobs else {}
+
+
+def _ollama_logprob(entry: TokenLogprob) -> dict[str, Any]:
+    """One ``api.Logprob``: the token, its ``top_logprobs`` when asked for."""
+    value = _token_logprob(entry)
+    if entry.top:
+        value["top_logprobs"] = [_token_logprob(top) for top in entry.top]
+    return value
+
+
+def _token_logprob(entry: TokenProbability) -> dict[str, Any]:
+    """One ``api.TokenLogprob``: ``bytes`` is left out when empty, as Go's omitempty does."""
+    value: dict[str, Any] = {"token": entry.token, "logprob": entry.logprob}
+    if entry.bytes:
+        value["bytes"] = list(entry.bytes)
+    return value
+
+
+def _gathered_logprobs(replies: list[Reply]) -> dict[str, Any]:
+    return _logprobs(tuple(entry for reply in replies for entry in reply.logprobs))
 
 
 def _gather_generate(replies: list[Reply], shape: Shape) -> dict[str, Any]:
     whole = shape(replies[-1])
     whole["response"] = "".join(reply.text for reply in replies)
-    return whole
+    return whole | _gathered_logprobs(replies)
 
 
 def _gather_chat(replies: list[Reply], shape: Shape) -> dict[str, Any]:
@@ -260,4 +294,4 @@ def _gather_chat(replies: list[Reply], shape: Shape) -> dict[str, Any]:
     calls = [call.to_ollama() for reply in replies for call in reply.tool_calls]
     if calls:
         whole["message"]["tool_calls"] = calls
-    return whole
+    return whole | _gathered_logprobs(replies)

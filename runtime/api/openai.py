@@ -4,13 +4,14 @@ Ollama's ``/api/chat``, ``/api/generate`` and ``/api/embed``.
 A request's OpenAI fields become the service's: ``max_tokens`` (or
 ``max_completion_tokens``) is ``num_predict``, ``response_format`` is ``format``
 (``json_object`` → ``"json"``, ``json_schema`` → its schema), the sampling fields are
-options of the same names. The answer is OpenAI's ``chat.completion`` or
-``text_completion`` object (shaped by :class:`~runtime.api.openai_answer.Answer`);
-streamed, it is server-sent events, ``data: <chunk>`` each, ending with
-``data: [DONE]``. As in :mod:`runtime.api.ollama`, a stream's first piece is
-computed before the response starts, so that an early error gets its own status; a later
-one ends the stream with ``data: {"error": {…}}``. Errors are OpenAI's error object
-(:func:`runtime.api.errors.error_body` chooses the shape by path).
+options of the same names; ``logprobs``/``top_logprobs`` (a chat) and the legacy integer
+``logprobs`` (a completion) ask for the tokens' log-probabilities. The answer is
+OpenAI's ``chat.completion`` or ``text_completion`` object (shaped by
+:class:`~runtime.api.openai_answer.Answer`); streamed, it is server-sent events,
+``data: <chunk>`` each, ending with ``data: [DONE]``. As in :mod:`runtime.api.ollama`, a
+stream's first piece is computed before the response starts, so that an early error gets
+its own status; a later one ends the stream with ``data: {"error": {…}}``. Errors are
+OpenAI's error object (:func:`runtime.api.errors.error_body` chooses the shape by path).
 """
 
 from __future__ import annotations
@@ -43,8 +44,17 @@ from runtime.api.responses import (
     ModelObject,
     TextCompletion,
 )
-from runtime.api.schemas import QUESTION, ChatBody, EmbedBody, FormatField, GenerateBody, examples
+from runtime.api.schemas import (
+    QUESTION,
+    ChatBody,
+    EmbedBody,
+    FormatField,
+    GenerateBody,
+    TopLogprobsField,
+    examples,
+)
 from runtime.api.service import Reply, Service
+from runtime.api.tool_choice import ToolChoice, read_tool_choice
 
 DONE_EVENT = b"data: [DONE]\n\n"
 """OpenAI's last event of a stream."""
@@ -134,14 +144,24 @@ class ChatCompletionBody(_Sampled):
     max_completion_tokens: int | None = None
     response_format: ResponseFormat | None = None
     tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    logprobs: bool | None = None
+    top_logprobs: TopLogprobsField | None = None
+
+    def choice(self) -> ToolChoice:
+        """What ``tool_choice`` and ``parallel_tool_calls`` ask (:mod:`.tool_choice`)."""
+        return read_tool_choice(self.tool_choice, self.tools, self.parallel_tool_calls)
 
     def to_chat(self) -> ChatBody:
         return ChatBody(
             model=self.model,
             messages=[_message(message, number) for number, message in enumerate(self.messages)],
-            tools=self.tools or None,
+            tools=self.choice().prompt_tools(self.tools),
             format=self.response_format.format() if self.response_format else None,
             options=self.options(self.max_completion_tokens or self.max_tokens),
+            logprobs=bool(self.logprobs),
+            top_logprobs=self.top_logprobs or 0,
         )
 
 
@@ -152,6 +172,9 @@ class CompletionBody(_Sampled):
 
     prompt: str
     suffix: str | None = None
+    logprobs: TopLogprobsField | None = None
+    """The legacy field: how many likeliest tokens to list at each position (0 lists
+    none but still reports the generated tokens')."""
 
     def to_generate(self) -> GenerateBody:
         return GenerateBody(
@@ -159,6 +182,8 @@ class CompletionBody(_Sampled):
             prompt=self.prompt,
             suffix=self.suffix,
             options=self.options(self.max_tokens),
+            logprobs=self.logprobs is not None,
+            top_logprobs=self.logprobs or 0,
         )
 
 
@@ -219,8 +244,11 @@ def _call(call: Any, number: int) -> dict[str, Any]:
 async def chat_completions(
     body: ChatCompletionBody, request: Request, served: Service = Served
 ) -> Response:
-    replies = charged(await served.chat(body.to_chat()), request)
-    answer = Answer(body.model, chat=True, include_usage=body.include_usage)
+    choice = body.choice()
+    replies = choice.limited(charged(await served.chat(body.to_chat(), choice.grammar), request))
+    answer = Answer(
+        body.model, chat=True, include_usage=body.include_usage, logprobs=bool(body.logprobs)
+    )
     return await _respond(request, answer, replies, body.stream)
 
 
@@ -231,7 +259,12 @@ async def chat_completions(
 )
 async def completions(body: CompletionBody, request: Request, served: Service = Served) -> Response:
     replies = charged(await served.generate(body.to_generate()), request)
-    answer = Answer(body.model, chat=False, include_usage=body.include_usage)
+    answer = Answer(
+        body.model,
+        chat=False,
+        include_usage=body.include_usage,
+        logprobs=body.logprobs is not None,
+    )
     return await _respond(request, answer, replies, body.stream)
 
 

@@ -1,7 +1,11 @@
 """One answer of the ``/v1`` completion routes in OpenAI's shapes: the ``chat.completion``
 or ``text_completion`` object, or, streamed, its chunks (a chat opens with the assistant's
 role; the finish reason and, when asked, the usage come last; tool calls are numbered
-across the whole stream).
+across the whole stream). When the request asked for ``logprobs`` a choice carries them
+in OpenAI's shape: a chat's ``{"content": [{token, logprob, bytes, top_logprobs}]}``, a
+legacy completion's ``{tokens, token_logprobs, top_logprobs, text_offset}`` (the offsets
+count characters of the completion's text, from 0; a streamed answer's go on counting
+across its chunks); otherwise ``logprobs`` is ``null``.
 
 Kept apart from :mod:`runtime.api.openai`, the routes and request bodies, because it is
 pure: the service's :class:`~runtime.api.service.Reply` objects in, plain dicts out, with
@@ -16,14 +20,20 @@ from collections.abc import Iterator
 from typing import Any
 
 from runtime.api.service import Reply
-from runtime.protocol import GenerateChunk
+from runtime.protocol import GenerateChunk, TokenLogprob, TokenProbability
 
 
 class Answer:
     """One answer's id, time and model, and the OpenAI objects its replies become."""
 
-    def __init__(self, model: str, *, chat: bool, include_usage: bool) -> None:
+    def __init__(
+        self, model: str, *, chat: bool, include_usage: bool, logprobs: bool = False
+    ) -> None:
         self.model, self.chat, self.include_usage = model, chat, include_usage
+        self.logprobs = logprobs
+        """Whether the request asked for log-probabilities."""
+        self.text_offset = 0
+        """Characters of the completion's text covered by the logprobs sent so far."""
         self.id = f"{'chatcmpl' if chat else 'cmpl'}-{secrets.token_hex(12)}"
         self.created = int(time.time())
         self.calls = 0
@@ -34,7 +44,8 @@ class Answer:
         text = "".join(reply.text for reply in replies)
         calls = [call for reply in replies for call in reply.tool_calls]
         self.calls = len(calls)
-        choice: dict[str, Any] = {"index": 0, "logprobs": None}
+        entries = tuple(entry for reply in replies for entry in reply.logprobs)
+        choice: dict[str, Any] = {"index": 0, "logprobs": self._logprobs(entries)}
         if self.chat:
             message: dict[str, Any] = {"role": "assistant", "content": text or None}
             if calls:
@@ -52,8 +63,8 @@ class Answer:
 
     def chunks(self, reply: Reply) -> Iterator[dict[str, Any]]:
         """The chunks of one streamed reply; the last reply's carry finish and usage."""
-        if reply.text or reply.tool_calls:
-            yield self._chunk(self._delta(reply), None)
+        if reply.text or reply.tool_calls or reply.logprobs:
+            yield self._chunk(self._delta(reply), None, self._logprobs(reply.logprobs))
         if reply.done:
             yield self._chunk({} if self.chat else "", self._finish_reason(reply))
             if self.include_usage:
@@ -62,7 +73,8 @@ class Answer:
     def _delta(self, reply: Reply) -> dict[str, Any] | str:
         if not self.chat:
             return reply.text
-        delta: dict[str, Any] = {"content": reply.text} if reply.text else {}
+        shown = reply.text or not reply.tool_calls  # a piece with only logprobs: ""
+        delta: dict[str, Any] = {"content": reply.text} if shown else {}
         if reply.tool_calls:
             delta["tool_calls"] = [
                 {"index": self.calls + index, **call.to_openai(_call_id())}
@@ -71,8 +83,13 @@ class Answer:
             self.calls += len(reply.tool_calls)
         return delta
 
-    def _chunk(self, delta: dict[str, Any] | str, finish: str | None) -> dict[str, Any]:
-        choice: dict[str, Any] = {"index": 0, "logprobs": None, "finish_reason": finish}
+    def _chunk(
+        self,
+        delta: dict[str, Any] | str,
+        finish: str | None,
+        logprobs: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        choice: dict[str, Any] = {"index": 0, "logprobs": logprobs, "finish_reason": finish}
         choice |= {"delta": delta} if self.chat else {"text": delta}
         chunk = self._object([choice])
         return chunk | {"usage": None} if self.include_usage else chunk
@@ -87,6 +104,23 @@ class Answer:
             "model": self.model,
             "system_fingerprint": None,
             "choices": choices,
+        }
+
+    def _logprobs(self, entries: tuple[TokenLogprob, ...]) -> dict[str, Any] | None:
+        """A choice's ``logprobs``: ``None`` unless asked for."""
+        if not self.logprobs:
+            return None
+        if self.chat:
+            return {"content": [_chat_logprob(entry) for entry in entries], "refusal": None}
+        offsets = []
+        for entry in entries:
+            offsets.append(self.text_offset)
+            self.text_offset += len(entry.token)
+        return {
+            "tokens": [entry.token for entry in entries],
+            "token_logprobs": [entry.logprob for entry in entries],
+            "top_logprobs": [{top.token: top.logprob for top in entry.top} for entry in entries],
+            "text_offset": offsets,
         }
 
     def _finish_reason(self, reply: Reply) -> str:
@@ -107,6 +141,15 @@ def _usage(reply: Reply) -> dict[str, Any]:
         "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": final.cached_tokens},
     }
+
+
+def _chat_logprob(entry: TokenLogprob) -> dict[str, Any]:
+    """One ``ChatCompletionTokenLogprob``: ``top_logprobs`` is always a list."""
+    return _top_logprob(entry) | {"top_logprobs": [_top_logprob(top) for top in entry.top]}
+
+
+def _top_logprob(entry: TokenProbability) -> dict[str, Any]:
+    return {"token": entry.token, "logprob": entry.logprob, "bytes": list(entry.bytes) or None}
 
 
 def _call_id() -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Answer(BaseModel):
@@ -46,6 +46,21 @@ class OpenAIError(_Answer):
 # -- Ollama's /api -------------------------------------------------------------
 
 
+class TokenLogprob(_Answer):
+    """Ollama's ``api.TokenLogprob``: a token, its log-probability, its bytes."""
+
+    token: str
+    logprob: float = Field(le=0)
+    bytes: list[int] | None = None
+
+
+class Logprob(TokenLogprob):
+    """Ollama's ``api.Logprob``: a generated token, and the likeliest tokens at its
+    position (most likely first, at most ``top_logprobs``) when asked for."""
+
+    top_logprobs: list[TokenLogprob] | None = None
+
+
 class Counters(_Answer):
     """What a streamed piece says; the last one (``done: true``) has the counters."""
 
@@ -64,12 +79,17 @@ class Counters(_Answer):
     """Nanoseconds spent evaluating the prompt tokens that were not cached."""
     eval_count: int | None = None
     eval_duration: int | None = None
+    logprobs: list[Logprob] | None = None
+    """With ``logprobs``: the tokens of this piece (of the whole answer, not streamed)."""
 
 
 class GenerateResponse(Counters):
     """``/api/generate``: one NDJSON line, or the whole answer with ``stream: false``."""
 
     response: str
+    context: list[int] | None = None
+    """On the last piece of a non-raw answer: the token ids of the prompt and the answer,
+    to send as the next request's ``context`` (deprecated by Ollama)."""
 
 
 class ToolFunction(_Answer):
@@ -209,22 +229,52 @@ class Delta(_Answer):
     tool_calls: list[OpenAIToolCall] | None = None
 
 
+class OpenAITopLogprob(_Answer):
+    token: str
+    logprob: float = Field(le=0)
+    bytes: list[int] | None
+
+
+class OpenAITokenLogprob(OpenAITopLogprob):
+    """One generated token (``choices[].logprobs.content[]``)."""
+
+    top_logprobs: list[OpenAITopLogprob]
+    """The likeliest tokens at its position, most likely first (``top_logprobs`` of them)."""
+
+
+class ChatLogprobs(_Answer):
+    content: list[OpenAITokenLogprob] | None
+    refusal: list[OpenAITokenLogprob] | None = None
+
+
+class CompletionLogprobs(_Answer):
+    """The legacy completions' ``logprobs``: one entry per generated token in each list
+    (``text_offset``: where the token starts in the completion's text)."""
+
+    tokens: list[str]
+    token_logprobs: list[float]
+    top_logprobs: list[dict[str, float]]
+    text_offset: list[int]
+
+
 class _Choice(_Answer):
     index: int
-    logprobs: None = None
     finish_reason: Literal["stop", "length", "tool_calls"] | None
 
 
 class ChatChoice(_Choice):
     message: AssistantMessage
+    logprobs: ChatLogprobs | None = None
 
 
 class ChunkChoice(_Choice):
     delta: Delta
+    logprobs: ChatLogprobs | None = None
 
 
 class TextChoice(_Choice):
     text: str
+    logprobs: CompletionLogprobs | None = None
 
 
 class _Completion(_Answer):

@@ -1,19 +1,22 @@
 """The JSON bodies of Ollama's ``/api`` requests, with Ollama's field names.
 
-Fields Ollama accepts but ladle does not use yet (``think``, ``logprobs``, ``context``)
-are read and ignored, as Ollama ignores fields it does not know; unknown fields are
-ignored too, so that newer clients keep working.
+Fields Ollama accepts but ladle does not use yet (``think``) are read and ignored, as
+Ollama ignores fields it does not know; unknown fields are ignored too, so that newer
+clients keep working.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ladle.errors import InvalidFieldError
+from runtime.protocol import MAX_TOP_LOGPROBS
 
 KeepAliveField = str | int | float | None
+TokenId = Annotated[int, Field(ge=0)]
+TopLogprobsField = Annotated[int, Field(ge=0, le=MAX_TOP_LOGPROBS)]
 FormatField = str | dict[str, Any] | None
 
 
@@ -37,6 +40,8 @@ class GenerateBody(_Body):
         {"model": "sre-bot", "prompt": QUESTION, "stream": False},
         {"model": "sre-bot", "prompt": QUESTION, "options": {"temperature": 0, "num_predict": 8}},
         {"model": "sre-bot", "prompt": "", "keep_alive": 0},
+        {"model": "sre-bot", "prompt": "and in Go?", "context": [1, 2, 3], "stream": False},
+        {"model": "sre-bot", "prompt": QUESTION, "logprobs": True, "top_logprobs": 3},
     )
 
     model: str
@@ -44,7 +49,11 @@ class GenerateBody(_Body):
     suffix: str | None = None
     system: str | None = None
     template: str | None = None
-    context: list[int] | None = None
+    context: list[TokenId] | None = Field(
+        None,
+        description="Deprecated by Ollama: an earlier answer's `context` (token ids) to "
+        "continue from; each id must be in the model's vocabulary.",
+    )
     stream: bool = True
     raw: bool = False
     format: FormatField = None
@@ -52,6 +61,8 @@ class GenerateBody(_Body):
     options: dict[str, Any] | None = None
     keep_alive: KeepAliveField = None
     think: bool | str | None = None
+    logprobs: bool = False
+    top_logprobs: TopLogprobsField = 0
 
 
 class ChatBody(_Body):
@@ -70,6 +81,8 @@ class ChatBody(_Body):
     options: dict[str, Any] | None = None
     keep_alive: KeepAliveField = None
     think: bool | str | None = None
+    logprobs: bool = False
+    top_logprobs: TopLogprobsField = 0
 
 
 class EmbedBody(_Body):

@@ -11,7 +11,14 @@ its prompt rendered, so that a bad request fails fast (and before a stream start
 - sampling, ``stop``, ``num_predict`` and ``num_keep`` are the image's parameters under
   the request's ``options`` (:mod:`runtime.api.options`), ``format`` becomes a grammar;
 - with ``tools``, the reply is read for tool calls in the form the image's template
-  family writes them (:class:`builder.templates.tool_call_stream.ToolCallStream`).
+  family writes them (:class:`builder.templates.tool_call_stream.ToolCallStream`);
+- ``/api/generate``'s ``context`` (an earlier answer's token ids, deprecated by Ollama but
+  still sent) goes before the rendered prompt, and the image's MESSAGE turns are left out
+  (the context holds the conversation), as Ollama's GenerateHandler does; a raw request
+  may not send one. A non-raw answer returns its ``context``: the prompt's and the
+  answer's ids, as the runner's cache holds them, so the next turn reuses all of it;
+- ``logprobs`` and ``top_logprobs`` ask the runner for each generated token's
+  log-probability (:mod:`runtime.runner.logprobs`), carried by the pieces.
 
 The model's name is resolved once (:mod:`runtime.images`) and the resolved model is
 what the scheduler gets. Resolving reads the store, and rendering runs the template:
@@ -25,7 +32,7 @@ import asyncio
 import math
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
 from builder.store import media_types
@@ -46,11 +53,14 @@ from runtime.api.middleware.limits import check_request_size
 from runtime.api.options import generation
 from runtime.api.schemas import ChatBody, EmbedBody, FormatField, GenerateBody
 from runtime.images import ImageCache, ResolvedModel
-from runtime.protocol import EmbedResult, GenerateChunk, GenerateRequest
+from runtime.protocol import EmbedResult, GenerateChunk, GenerateRequest, TokenLogprob
 from runtime.runner import grammar_for_format
 from runtime.scheduler import Scheduler
 
 T = TypeVar("T")
+ToolGrammar = Callable[[ToolCallParser], str | None]
+"""A grammar that forces tool calls, written as the model's parser reads them (OpenAI's
+``tool_choice``, :mod:`runtime.api.tool_choice`); ``None`` forces none."""
 
 
 class Metrics(Protocol):
@@ -72,6 +82,8 @@ class Reply:
 
     text: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
+    logprobs: tuple[TokenLogprob, ...] = ()
+    """The generated tokens behind this piece, when the request asked for them."""
     final: GenerateChunk | None = None
     done_reason: str | None = None
     """Why the answer ended: the runner's reason, or ``load``/``unload``."""
@@ -119,8 +131,11 @@ class Service:
         model, request = await self._prepare(name, lambda model: _generate_request(model, body))
         return self._answer(model, request, body.options, body.keep_alive, None, started)
 
-    async def chat(self, body: ChatBody) -> AsyncGenerator[Reply, None]:
-        """``/api/chat``: no messages loads the model (or unloads it)."""
+    async def chat(
+        self, body: ChatBody, tool_grammar: ToolGrammar | None = None
+    ) -> AsyncGenerator[Reply, None]:
+        """``/api/chat``: no messages loads the model (or unloads it). ``tool_grammar``
+        constrains an answer with ``tools`` in place of ``format``."""
         started = time.perf_counter_ns()
         check_request_size(None, body.messages, self.settings)
         messages = check_messages(body.messages, "messages")
@@ -128,7 +143,7 @@ class Service:
         if not messages:
             return self._load(name, body.keep_alive, body.options)
         model, (request, parser) = await self._prepare(
-            name, lambda model: _chat_request(model, body, messages)
+            name, lambda model: _chat_request(model, body, messages, tool_grammar)
         )
         return self._answer(model, request, body.options, body.keep_alive, parser, started)
 
@@ -222,8 +237,8 @@ class Service:
             if chunk.done and stream is not None:
                 rest = stream.finish()
                 text, calls = text + rest.content, tuple(rest.tool_calls)
-            if text or calls:
-                yield Reply(text=text, tool_calls=calls)
+            if text or calls or chunk.logprobs:
+                yield Reply(text=text, tool_calls=calls, logprobs=chunk.logprobs)
             if chunk.done:
                 yield Reply(final=chunk)
                 return
@@ -276,27 +291,51 @@ def _generate_request(model: ResolvedModel, body: GenerateBody) -> GenerateReque
     if body.suffix:
         raise InvalidFieldError("suffix", f"{model.name.display()} does not support insert")
     if body.raw:
+        if body.context:
+            raise InvalidFieldError(
+                "context", "raw mode does not support template, system, or context"
+            )
         prompt = body.prompt
     else:
         source = model.prompt_source()
         if body.template:
             source = source.with_template(body.template, "the request's template")
+        if body.context:  # the conversation so far is in the context
+            source = replace(source, messages=())
         messages: list[Message] = [{"role": "user", "content": body.prompt}]
         if body.system:
             messages.insert(0, {"role": "system", "content": body.system})
         prompt = source.render(messages)
-    return generation(model.image.params, body.options).request(prompt, _grammar(body.format))
+    request = generation(model.image.params, body.options).request(prompt, _grammar(body.format))
+    return request.model_copy(
+        update={
+            "context": tuple(body.context or ()),
+            "return_tokens": not body.raw,
+            **_logprobs(body.logprobs, body.top_logprobs),
+        }
+    )
 
 
 def _chat_request(
-    model: ResolvedModel, body: ChatBody, messages: list[Message]
+    model: ResolvedModel,
+    body: ChatBody,
+    messages: list[Message],
+    tool_grammar: ToolGrammar | None = None,
 ) -> tuple[GenerateRequest, ToolCallParser | None]:
     if any(message.get("images") for message in messages):
         _refuse_images(model, "messages.images")
     parser = _tool_parser(model) if body.tools else None
     prompt = model.prompt_source().render(messages, body.tools or None)
-    request = generation(model.image.params, body.options).request(prompt, _grammar(body.format))
-    return request, parser
+    forced = tool_grammar(parser) if tool_grammar is not None and parser is not None else None
+    grammar = forced if forced is not None else _grammar(body.format)
+    request = generation(model.image.params, body.options).request(prompt, grammar)
+    return request.model_copy(update=_logprobs(body.logprobs, body.top_logprobs)), parser
+
+
+def _logprobs(logprobs: bool, top_logprobs: int) -> dict[str, Any]:
+    """The runner request's fields for a body's ``logprobs`` and ``top_logprobs`` (the
+    alternatives only come with ``logprobs``, as Ollama's runner gives them)."""
+    return {"logprobs": logprobs, "top_logprobs": top_logprobs if logprobs else 0}
 
 
 def _refuse_images(model: ResolvedModel, field: str) -> None:

@@ -12,6 +12,12 @@ longest prefix with its prompt (the next turn of a chat), keeps that much of the
 and evaluates only the rest. Its last chunk still counts the whole prompt in
 ``prompt_eval_count`` (what a client pays for, as Ollama counts it), the part reused in
 ``cached_tokens``, and only the evaluation's time in ``prompt_eval_duration_ns``.
+
+A request's ``context`` (the token ids an earlier answer returned in ``tokens``) goes
+before its prompt as ids, not as text: the slot that answered the earlier request holds
+exactly those ids, so the whole context is reused from its cache. With ``logprobs`` each
+sampled token's log-probability (:mod:`runtime.runner.logprobs`) rides on the chunk
+that carries its text (or the last one).
 """
 
 from __future__ import annotations
@@ -24,8 +30,15 @@ from dataclasses import dataclass, field
 from itertools import count
 
 from ladle.errors import ContextOverflowError, InvalidRequestError, LadleError
-from runtime.protocol import DoneReason, EmbedResult, GenerateChunk, GenerateRequest
+from runtime.protocol import (
+    DoneReason,
+    EmbedResult,
+    GenerateChunk,
+    GenerateRequest,
+    TokenLogprob,
+)
 
+from .logprobs import distribution, token_logprob
 from .messages import ChunkGenerated, RequestFailed
 from .native import Batch, LlamaModel
 from .sampling import Sampler
@@ -53,6 +66,8 @@ class Job:
     generated: int = 0
     started_ns: int = 0
     first_token_ns: int = 0
+    output: list[int] = field(default_factory=list)  # the tokens generated and shown
+    logprobs: list[TokenLogprob] = field(default_factory=list)  # not sent yet
 
 
 @dataclass(eq=False)
@@ -160,15 +175,16 @@ class Engine:
             model.forget(seq_id)
 
     def _prompt_tokens(self, request: GenerateRequest) -> list[int]:
+        """The context's ids, then the prompt's (text tokenized with the model's BOS only
+        when nothing comes before it)."""
         model = self.model
+        context = list(request.context)
+        self._check_vocabulary(context, "context: a token id")
         if isinstance(request.prompt, str):
-            tokens = model.tokenize(request.prompt)
+            tokens = context + model.tokenize(request.prompt, add_special=not context)
         else:
-            tokens = list(request.prompt)
-            if any(not 0 <= token < model.n_vocab for token in tokens):
-                raise InvalidRequestError(
-                    f"a prompt token is outside the vocabulary of {model.n_vocab}"
-                )
+            self._check_vocabulary(request.prompt, "a prompt token")
+            tokens = context + list(request.prompt)
         if not tokens:
             raise InvalidRequestError("the prompt is empty")
         if len(tokens) > model.n_ctx:
@@ -176,6 +192,11 @@ class Engine:
                 raise ContextOverflowError(len(tokens), model.n_ctx)
             tokens = truncated(tokens, model.n_ctx, request.num_keep, request.num_predict)
         return tokens
+
+    def _check_vocabulary(self, tokens: Sequence[int], what: str) -> None:
+        n_vocab = self.model.n_vocab
+        if any(not 0 <= token < n_vocab for token in tokens):
+            raise InvalidRequestError(f"{what} is outside the vocabulary of {n_vocab}")
 
     # Stepping
 
@@ -240,6 +261,7 @@ class Engine:
 
     def _sample(self, job: Job) -> list[Event]:
         request, model = job.request, self.model
+        logprobs = distribution(model, job.logits_index) if request.logprobs else None
         token = job.sampler.sample(model, job.logits_index)
         if not job.generating:
             job.generating, job.first_token_ns = True, time.perf_counter_ns()
@@ -248,6 +270,9 @@ class Engine:
         if model.is_eog(token) and not request.ignore_eos:
             return [self._finish(job, "stop")]
         job.generated += 1
+        job.output.append(token)
+        if logprobs is not None:
+            job.logprobs.append(token_logprob(model, logprobs, token, request.top_logprobs))
         text = job.text.feed(model.piece(token))
         if job.text.stopped:
             return [self._finish(job, "stop", text)]
@@ -256,7 +281,11 @@ class Engine:
         if job.generated == request.num_predict or no_room:
             return [self._finish(job, "length", text)]
         job.pending = [token]
-        return [ChunkGenerated(id=job.id, chunk=GenerateChunk(text=text))] if text else []
+        if not text:
+            return []
+        chunk = GenerateChunk(text=text, logprobs=tuple(job.logprobs))
+        job.logprobs.clear()
+        return [ChunkGenerated(id=job.id, chunk=chunk)]
 
     # Leaving
 
@@ -296,6 +325,8 @@ class Engine:
             eval_count=job.generated,
             eval_duration_ns=now - first,
             cached_tokens=job.cached,
+            logprobs=tuple(job.logprobs),
+            tokens=tuple(job.prompt + job.output) if job.request.return_tokens else None,
         )
         return ChunkGenerated(id=job.id, chunk=chunk)
 

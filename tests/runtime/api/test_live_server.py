@@ -128,6 +128,20 @@ def test_generate_with_the_ollama_client(client: ollama.Client) -> None:
     assert "".join(piece.response or "" for piece in pieces)
 
 
+def test_generate_with_a_context_and_logprobs_with_the_ollama_client(
+    client: ollama.Client,
+) -> None:
+    options = {"num_predict": 4, "repeat_penalty": 1.0}
+    first = client.generate(model="tiny", prompt="hello world", options=options)
+    assert first.context
+    second = client.generate(
+        model="tiny", prompt="and then", context=first.context, options=options, logprobs=True
+    )
+    assert second.context is not None and second.context[: len(first.context)] == first.context
+    assert second.logprobs is not None and len(second.logprobs) == second.eval_count
+    assert all(entry.logprob <= 0 for entry in second.logprobs)
+
+
 def test_chat_with_the_ollama_client(client: ollama.Client) -> None:
     messages = [{"role": "user", "content": "hello"}]
     whole = client.chat(model="tiny", messages=messages)

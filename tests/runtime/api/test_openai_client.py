@@ -77,6 +77,23 @@ def test_completion(client: openai.OpenAI) -> None:
     assert "".join(chunk.choices[0].text for chunk in streamed)
 
 
+def test_logprobs_with_the_openai_client(client: openai.OpenAI) -> None:
+    answer = client.chat.completions.create(
+        model="tiny", messages=USER, max_tokens=4, logprobs=True, top_logprobs=3
+    )
+    logprobs = answer.choices[0].logprobs
+    assert logprobs is not None and logprobs.content is not None
+    assert answer.usage is not None and len(logprobs.content) == answer.usage.completion_tokens
+    for entry in logprobs.content:
+        assert entry.logprob <= 0 and len(entry.top_logprobs) == 3
+        values = [top.logprob for top in entry.top_logprobs]
+        assert values == sorted(values, reverse=True)
+    legacy = client.completions.create(model="tiny", prompt="hello", max_tokens=3, logprobs=2)
+    tokens = legacy.choices[0].logprobs
+    assert tokens is not None and tokens.tokens and tokens.token_logprobs
+    assert len(tokens.tokens) == len(tokens.token_logprobs) == len(tokens.text_offset or [])
+
+
 def test_embeddings(client: openai.OpenAI) -> None:
     result = client.embeddings.create(model="tiny", input=["hello", "world"])
     assert [item.index for item in result.data] == [0, 1]
@@ -128,3 +145,84 @@ def test_the_documented_example_runs(served: Server) -> None:
     example = section.split("```python\n", 1)[1].split("```", 1)[0]
     example = example.replace("http://127.0.0.1:11434", served.url).replace("sre-bot", "tiny")
     exec(compile(example, "docs/api.md", "exec"), {})
+
+
+WEATHER_TOOL: openai.types.chat.ChatCompletionToolParam = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "unit": {"enum": ["celsius", "fahrenheit"]},
+                "rain": {"type": "boolean"},
+            },
+            "required": ["unit", "rain"],
+            "additionalProperties": False,
+        },
+    },
+}
+NOW_TOOL: openai.types.chat.ChatCompletionToolParam = {
+    "type": "function",
+    "function": {"name": "now", "description": "The time"},
+}
+
+
+def test_a_forced_function_is_called_with_arguments_of_its_schema(client: openai.OpenAI) -> None:
+    """What instructor's TOOLS mode does: force one named function, read its arguments."""
+    answer = client.chat.completions.create(
+        model="tiny-tools",
+        messages=USER,
+        tools=[WEATHER_TOOL, NOW_TOOL],
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        max_tokens=200,
+        temperature=0,
+    )
+    choice = answer.choices[0]
+    assert choice.finish_reason == "tool_calls", choice.message.content
+    [call] = choice.message.tool_calls or []
+    assert call.type == "function" and call.function.name == "get_weather"
+    arguments = json.loads(call.function.arguments)
+    assert set(arguments) == {"unit", "rain"} and arguments["unit"] in ("celsius", "fahrenheit")
+    assert isinstance(arguments["rain"], bool)
+
+
+def test_required_returns_a_tool_call(client: openai.OpenAI) -> None:
+    answer = client.chat.completions.create(
+        model="tiny-tools",
+        messages=USER,
+        tools=[WEATHER_TOOL, NOW_TOOL],
+        tool_choice="required",
+        parallel_tool_calls=False,
+        max_tokens=200,
+        temperature=0,
+    )
+    calls = answer.choices[0].message.tool_calls
+    assert calls and len(calls) == 1 and calls[0].function.name in ("get_weather", "now")
+    json.loads(calls[0].function.arguments)
+
+
+def test_none_returns_content_and_no_tool_calls(client: openai.OpenAI) -> None:
+    answer = client.chat.completions.create(
+        model="tiny-tools",
+        messages=USER,
+        tools=[WEATHER_TOOL, NOW_TOOL],
+        tool_choice="none",
+        max_tokens=6,
+    )
+    message = answer.choices[0].message
+    assert message.content and not message.tool_calls
+
+
+def test_an_unknown_forced_function_is_a_bad_request_naming_tool_choice(
+    client: openai.OpenAI,
+) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(
+            model="tiny-tools",
+            messages=USER,
+            tools=[NOW_TOOL],
+            tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        )
+    assert refused.value.param == "tool_choice" and "'get_weather'" in refused.value.message
