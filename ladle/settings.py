@@ -31,7 +31,10 @@ from ladle.security_values import (
 
 DEFAULT_MODELS = Path("~/.ladle/models")
 DEFAULT_NUM_PARALLEL = 4
-DEFAULT_MAX_LOADED_MODELS = 1
+DEFAULT_MAX_LOADED_MODELS = 3
+"""Models loaded at once (``LADLE_MAX_LOADED_MODELS``): Ollama's default, 3 (per GPU in
+Ollama; ladle counts them over the whole machine). Memory limits it further: a model
+loads only where it fits beside the others, unloading idle ones (:mod:`runtime.eviction`)."""
 DEFAULT_MAX_QUEUE = 512
 DEFAULT_CREDENTIALS = Path("~/.ladle/credentials.json")
 DEFAULT_DOCKER_CONFIG = Path("~/.docker")

@@ -23,7 +23,9 @@ forgets it) and returns a :class:`Hardware`:
 Querying a CUDA device's free memory creates a CUDA context (a few hundred MB of VRAM)
 in the calling process. :func:`detect_isolated` runs the detection in a child process
 (``python -m runtime.hardware``) for a server that must not hold one, and that must not
-crash if a driver does.
+crash if a driver does; it too runs once per process. :func:`memory_now` reads RAM again
+(no GPU, no child process: a tenth of a millisecond), for a server that plans a load
+beside models it has already loaded (:mod:`runtime.placement`).
 """
 
 from __future__ import annotations
@@ -180,6 +182,11 @@ def detect_isolated(timeout: float = _PROBE_TIMEOUT_S) -> Hardware:
             memory=_memory(),
             llama=LlamaBuild(problem=problem),
         )
+
+
+def memory_now() -> MemoryInfo:
+    """System RAM as it is now (not cached): ``MemAvailable`` within the cgroup's limit."""
+    return _memory()
 
 
 def _read(path: str | Path) -> str | None:

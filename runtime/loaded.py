@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -13,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from builder.store.image import Image
 from builder.store.names import ModelName
 from runtime.images import ResolvedModel
-from runtime.memory import processor
+from runtime.memory import NOTHING, Footprint, processor
 from runtime.protocol import LoadSpec, RunnerHandle
 
 FOREVER_DELTA = timedelta(microseconds=(2**63 - 1) // 1000)
@@ -65,6 +66,8 @@ class LoadedRunner:
     retired: bool = field(default=False)
     """Takes no new requests (deleted, retagged, other options, died, draining) and is
     unloaded when its last request finishes."""
+    footprint: Footprint = NOTHING
+    """The memory it was planned to take (nothing known: :data:`runtime.memory.NOTHING`)."""
 
     def fits(self, digest: str, spec: LoadSpec) -> bool:
         """Whether a request for ``digest`` with ``spec`` may run on this runner."""
@@ -140,6 +143,19 @@ class PendingLoad:
         future: asyncio.Future[LoadedRunner] = asyncio.get_running_loop().create_future()
         self.waiters.append((future, keep_alive))
         return future
+
+    async def wait(
+        self, keep_alive: float, release: Callable[[LoadedRunner], None]
+    ) -> LoadedRunner:
+        """The runner once loaded, counted as in flight; a waiter cancelled after the load
+        handed it the runner gives the request back with ``release``."""
+        future = self.attach(keep_alive)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                release(future.result())
+            raise
 
     def deliver(self, runner: LoadedRunner) -> None:
         """Give the runner to every waiter still there, counting each as in flight."""

@@ -36,11 +36,16 @@ counted. With every layer on the GPU the output head goes too (``n_gpu_layers = 
 It refuses, with :class:`ladle.errors.InsufficientMemoryError`, a model whose CPU share
 does not fit in available RAM less :data:`RAM_RESERVE`. :func:`fallback` gives the next
 plan to try when a load still fails for lack of GPU memory.
+
+Models loaded side by side: a plan is made *beside* the :class:`Footprint` (planned RAM
+and VRAM) of the models already loaded, which :func:`plan_offload` takes off the free
+memory (:mod:`runtime.eviction` decides which stay).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -76,6 +81,21 @@ RAM_RESERVE = 256 * 2**20
 _NO_GPU_BUILD = "llama-cpp-python was built without GPU support (see 'GPU support' in the README)"
 FALLBACK_STEPS = 4
 """A failed load retries with a quarter of the layers fewer on the GPU, then the CPU."""
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """The memory a loaded model was planned to take, in bytes."""
+
+    ram: int = 0
+    vram: int = 0
+
+    def __add__(self, other: Footprint) -> Footprint:
+        return Footprint(self.ram + other.ram, self.vram + other.vram)
+
+
+NOTHING = Footprint()
+"""The footprint of no model: a plan beside nothing has the whole machine."""
 
 
 class MemoryEstimate(BaseModel):
@@ -121,6 +141,10 @@ class MemoryEstimate(BaseModel):
             return self.total
         offloaded = sum(self.layer_weights[self.layers - gpu_layers :])
         return offloaded + gpu_layers * self.kv_per_layer + self.graph_partial
+
+    def footprint(self, gpu_layers: int) -> Footprint:
+        """RAM and GPU memory with the last ``gpu_layers`` layers offloaded."""
+        return Footprint(self.cpu_bytes(gpu_layers), self.gpu_bytes(gpu_layers))
 
     def cpu_bytes(self, gpu_layers: int) -> int:
         """RAM with the last ``gpu_layers`` layers offloaded.
@@ -227,13 +251,17 @@ def graph_size(
 
 
 def plan_offload(
-    memory: MemoryEstimate, hardware: Hardware, requested_gpu_layers: int = -1
+    memory: MemoryEstimate,
+    hardware: Hardware,
+    requested_gpu_layers: int = -1,
+    beside: Footprint = NOTHING,
 ) -> OffloadPlan:
     """Choose GPU layers (-1 asks for as many as fit; ``num_gpu`` N asks for N), threads
-    and context; raise :class:`InsufficientMemoryError` when the CPU's share cannot fit."""
+    and context, in the memory that models taking ``beside`` leave free; raise
+    :class:`InsufficientMemoryError` when the CPU's share cannot fit."""
     gpus = hardware.gpus
-    vram = sum(max(0, gpu.memory_free - GPU_RESERVE) for gpu in gpus)
-    ram = max(0, hardware.memory.available - RAM_RESERVE)
+    vram = max(0, sum(max(0, gpu.memory_free - GPU_RESERVE) for gpu in gpus) - beside.vram)
+    ram = max(0, hardware.memory.available - RAM_RESERVE - beside.ram)
     total = memory.layers
     if not gpus:
         why = "no GPU was found" if hardware.llama.gpu_offload else _NO_GPU_BUILD

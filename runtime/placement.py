@@ -16,7 +16,23 @@ to none). llama.cpp reports allocation failures only as log text, so that text i
 :data:`OUT_OF_MEMORY_SIGNS` matches; every other failure is raised as it came.
 
 Hardware is detected once, in a child process (:func:`runtime.hardware.detect_isolated`),
-so that the server itself never holds a GPU context.
+so that the server itself never holds a GPU context: a CUDA probe costs a process and a
+GPU context (0.3 s here on a CPU-only build, more with a driver), too much for every load.
+Models loaded side by side are therefore accounted for, not re-measured. A load is
+planned against
+
+- VRAM: the free memory measured at detection (before the first load) less the VRAM the
+  loaded models were planned to take (their :class:`~runtime.memory.Footprint`, Ollama's
+  "predicted free" in ``updateFreeSpace``);
+- RAM: the lesser of ``MemAvailable`` at detection less the RAM the loaded models were
+  planned to take, and ``MemAvailable`` read again now
+  (:func:`~runtime.hardware.memory_now`, a ``/proc/meminfo`` read of ~0.1 ms), which sees
+  what other programs took since.
+
+:meth:`PlannedRunnerFactory.sizing` prices a model once (a
+:class:`~runtime.eviction.Sizing`, on the detected hardware only, so that it answers the
+same every time) for the scheduler, which decides from it which idle models to unload
+(:mod:`runtime.eviction`); the load itself then checks the fresh RAM too.
 """
 
 from __future__ import annotations
@@ -27,8 +43,9 @@ from collections.abc import Awaitable, Callable
 
 from builder.gguf.file import GGUFInfo, inspect_gguf
 from ladle.errors import RunnerError
-from runtime.hardware import Hardware, detect_isolated
-from runtime.memory import OffloadPlan, estimate, fallback, plan_offload
+from runtime.eviction import Sizing
+from runtime.hardware import Hardware, MemoryInfo, detect_isolated, memory_now
+from runtime.memory import NOTHING, Footprint, OffloadPlan, estimate, fallback
 from runtime.protocol import LoadSpec, RunnerHandle
 from runtime.runner import start_runner
 
@@ -54,14 +71,25 @@ class PlannedRunnerFactory:
         self,
         hardware: Callable[[], Hardware] = detect_isolated,
         start: StartRunner = start_runner,
+        ram_now: Callable[[], MemoryInfo] | None = memory_now,
     ) -> None:
         self._hardware = hardware
         self._start = start
+        self._ram_now = ram_now
 
     async def __call__(
-        self, load: LoadSpec, /, *, model_name: str, gguf: GGUFInfo | None = None
+        self,
+        load: LoadSpec,
+        /,
+        *,
+        model_name: str,
+        gguf: GGUFInfo | None = None,
+        beside: Footprint = NOTHING,
     ) -> RunnerHandle:
-        plan: OffloadPlan | None = await asyncio.to_thread(self.plan, load, model_name, gguf)
+        """Start ``load``'s runner where it fits beside loaded models taking ``beside``."""
+        plan: OffloadPlan | None = await asyncio.to_thread(
+            self.plan, load, model_name, gguf, beside
+        )
         while plan is not None:
             logger.info("%s: %s", model_name, plan.reason)
             try:
@@ -74,9 +102,30 @@ class PlannedRunnerFactory:
                     raise
         raise AssertionError("unreachable: the first plan is never None")
 
-    def plan(self, load: LoadSpec, model_name: str, gguf: GGUFInfo | None = None) -> OffloadPlan:
-        """Where ``load``'s model goes on this machine, from its GGUF header ``gguf`` (read
-        from the file when not given)."""
+    def plan(
+        self,
+        load: LoadSpec,
+        model_name: str,
+        gguf: GGUFInfo | None = None,
+        beside: Footprint = NOTHING,
+    ) -> OffloadPlan:
+        """Where ``load``'s model goes on this machine beside models taking ``beside``,
+        from its GGUF header ``gguf`` (read from the file when not given), with the RAM
+        available now."""
+        sizing = self.sizing(load, model_name=model_name, gguf=gguf)
+        if self._ram_now is None:
+            return sizing.plan(beside)
+        detected = sizing.hardware.memory
+        # min(detected - beside, now), as plan_offload takes beside off what it is given
+        available = min(detected.available, self._ram_now().available + beside.ram)
+        memory = detected.model_copy(update={"available": available})
+        now = sizing.hardware.model_copy(update={"memory": memory})
+        return Sizing(sizing.estimate, now, sizing.requested_gpu_layers).plan(beside)
+
+    def sizing(self, load: LoadSpec, /, *, model_name: str, gguf: GGUFInfo | None) -> Sizing:
+        """``load``'s model priced on the detected hardware, from its GGUF header ``gguf``
+        (read from the file when ``None``); InsufficientMemoryError if it cannot fit even
+        alone. Blocking: the first call detects the hardware."""
         info = gguf or inspect_gguf(load.model_path, display_name=model_name)
         adapters = sum(adapter.path.stat().st_size for adapter in load.adapters)
         memory = estimate(
@@ -86,7 +135,7 @@ class PlannedRunnerFactory:
             n_batch=load.n_batch,
             adapter_bytes=adapters,
         )
-        return plan_offload(memory, self._hardware(), load.n_gpu_layers)
+        return Sizing(memory, self._hardware(), load.n_gpu_layers)
 
 
 def placed(load: LoadSpec, plan: OffloadPlan) -> LoadSpec:

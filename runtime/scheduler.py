@@ -5,11 +5,12 @@ Rules (Ollama's, with ladle's settings):
 - A model is loaded on its first request and stays loaded for ``keep_alive`` after its
   last one (:mod:`ladle.keep_alive`); the latest request's ``keep_alive`` wins, and the
   clock restarts when the last request in flight finishes.
-- At most ``max_loaded_models`` runners exist. To make room, the idle runner that would
-  expire soonest is unloaded (a dead one first); one with requests in flight never is.
-  When every runner is busy, the one with the fewest requests is *drained* — it takes no
-  new requests and unloads when they finish — so that a waiting model is not starved by
-  a busy one, as Ollama's first-come queue ensures.
+- At most ``max_loaded_models`` runners exist, and a model loads only where it fits
+  beside the others (:mod:`runtime.eviction`): to make room, idle runners are unloaded,
+  the one that would expire soonest first; one with requests in flight never is. When
+  the idle ones are not enough, the request waits and the busy runner with the fewest
+  requests is *drained* — it takes no new requests and unloads when they finish. A
+  model that cannot fit even alone is refused (``InsufficientMemoryError``) at once.
 - One load at a time; unloads finish (memory is freed) before the next load starts.
   Requests for a model that is loading wait for that load and share its outcome.
 - A runner serves ``num_parallel`` requests at once. Requests that cannot run at once
@@ -39,9 +40,11 @@ from builder.store.store import Store
 from ladle.errors import ModelNotFoundError, QueueFullError, SchedulerError
 from ladle.keep_alive import KeepAlive, keep_alive_seconds
 from ladle.settings import Settings
+from runtime.eviction import PlanningFactory, Sizing, footprint, price, to_drain, to_unload
 from runtime.images import ImageCache, ResolvedModel
 from runtime.loaded import LoadedModel, LoadedRunner, ModelRequest, PendingLoad, PsEntry
 from runtime.loading import load_spec
+from runtime.memory import Footprint
 from runtime.protocol import LoadSpec, RunnerHandle
 
 
@@ -78,6 +81,7 @@ class Scheduler:
         """The images requests are served from (the server's only image cache)."""
         self._settings = settings
         self._start_runner = start_runner
+        self._planner = start_runner if isinstance(start_runner, PlanningFactory) else None
         self._clock = clock
         self._runners: list[LoadedRunner] = []
         self._pending: PendingLoad | None = None
@@ -236,27 +240,21 @@ class Scheduler:
 
     async def _assign(self, request: ModelRequest) -> LoadedRunner:
         """A runner for ``request``, counted as in flight: loaded, or loaded for it."""
+        sizing: Sizing | None = None
         while True:
             self._check_open()
             runner = self._current(request)
             if runner is not None:
                 runner.take(request.keep_alive)
                 return runner
-            if self._pending is None and self._make_room():
-                self._start_load(request)
+            if self._pending is None and sizing is None and self._planner is not None:
+                sizing = await price(self._planner, request)
+                continue  # things may have changed meanwhile
+            if self._pending is None and self._make_room(sizing):
+                self._start_load(request, sizing)
             if self._pending is not None and self._pending.matches(request):
-                return await self._wait_for_load(self._pending, request.keep_alive)
+                return await self._pending.wait(request.keep_alive, self._release)
             await self._changed.wait()
-
-    async def _wait_for_load(self, pending: PendingLoad, keep_alive: float) -> LoadedRunner:
-        future = pending.attach(keep_alive)
-        try:
-            return await future
-        except asyncio.CancelledError:
-            # Cancelled after the load handed us the runner: give the request back.
-            if future.done() and not future.cancelled() and future.exception() is None:
-                self._release(future.result())
-            raise
 
     def _current(self, request: ModelRequest) -> LoadedRunner | None:
         """The runner serving ``request``'s model, if it can serve this request; one that
@@ -286,38 +284,30 @@ class Scheduler:
 
     # -- loading and unloading ---------------------------------------------
 
-    def _make_room(self) -> bool:
+    def _make_room(self, sizing: Sizing | None) -> bool:
         """Whether a load may start now, after unloading idle runners if needed."""
-        excess = len(self._runners) + 1 - self._settings.max_loaded_models
-        if excess <= 0:
-            return True
-        idle = [runner for runner in self._runners if runner.refs == 0]
-        if len(idle) >= excess:
-            idle.sort(key=lambda runner: (runner.model.handle.alive, runner.expires))
-            for runner in idle[:excess]:
+        idle = to_unload(self._runners, self._settings.max_loaded_models, sizing)
+        if idle is not None:
+            for runner in idle:
                 self._retire(runner)
             return True
-        if not any(runner.retired for runner in self._runners):
-            # Drain the runner likely to finish first: no new requests, unloaded when idle.
-            draining = min(self._runners, key=lambda runner: (runner.refs, runner.expires))
-            draining.retired = True
+        if (draining := to_drain(self._runners)) is not None:
+            draining.retired = True  # no new requests; unloaded when idle
         return False
 
-    def _start_load(self, request: ModelRequest) -> None:
+    def _start_load(self, request: ModelRequest, sizing: Sizing | None) -> None:
         pending = PendingLoad(request)
         self._pending = pending
         self._load_task = asyncio.create_task(
-            self._load(pending), name=f"ladle-load-{request.name.display()}"
+            self._load(pending, sizing), name=f"ladle-load-{request.name.display()}"
         )
 
-    async def _load(self, pending: PendingLoad) -> None:
+    async def _load(self, pending: PendingLoad, sizing: Sizing | None) -> None:
         request = pending.request
         try:
             await self._closes_done()  # the memory of unloaded runners is free again
             started = time.perf_counter()
-            handle = await self._start_runner(
-                request.spec, model_name=request.name.display(), gguf=request.model.gguf
-            )
+            handle = await self._start(request, footprint(self._runners))
         except asyncio.CancelledError:  # close() stops the load
             self._load_failed(pending, SchedulerError("the server is shutting down"))
             raise
@@ -325,9 +315,10 @@ class Scheduler:
             self._load_failed(pending, error)
             return
         model = request.loaded(handle)
-        runner = LoadedRunner(
-            model, request.keep_alive, asyncio.Semaphore(self._settings.num_parallel)
-        )
+        slots = asyncio.Semaphore(self._settings.num_parallel)
+        runner = LoadedRunner(model, request.keep_alive, slots)
+        if sizing is not None:
+            runner.footprint = sizing.footprint(handle.info.load.n_gpu_layers)
         logger.info("loaded %s in %.2f s", model.name.display(), time.perf_counter() - started)
         self._runners.append(runner)
         self._pending = None
@@ -335,6 +326,13 @@ class Scheduler:
         if runner.refs == 0:  # every request that wanted it went away
             self._idle(runner)
         self._notify()
+
+    async def _start(self, request: ModelRequest, beside: Footprint) -> RunnerHandle:
+        """Start ``request``'s runner beside loaded runners taking ``beside``."""
+        name, gguf = request.name.display(), request.model.gguf
+        if self._planner is None:
+            return await self._start_runner(request.spec, model_name=name, gguf=gguf)
+        return await self._planner(request.spec, model_name=name, gguf=gguf, beside=beside)
 
     def _load_failed(self, pending: PendingLoad, error: Exception) -> None:
         self._pending = None

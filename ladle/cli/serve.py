@@ -29,7 +29,7 @@ Settings (environment variables, read once at start):
   LADLE_MODELS             the model store (~/.ladle/models)
   LADLE_KEEP_ALIVE         idle time before a model unloads (5m; 0, -1)
   LADLE_NUM_PARALLEL       requests one model serves at once (4)
-  LADLE_MAX_LOADED_MODELS  models loaded at once (1)
+  LADLE_MAX_LOADED_MODELS  models loaded at once (3)
   LADLE_MAX_QUEUE          requests that may wait; more get 503 (512)
   LADLE_SHUTDOWN_GRACE     seconds requests get to finish on exit (10)
   LADLE_ORIGINS            browser origins CORS allows (loopback ones)

@@ -75,7 +75,7 @@ def test_parse_duration_keeps_the_sign() -> None:
 def test_settings_read_the_scheduler_variables(tmp_path: Path) -> None:
     defaults = Settings.from_environment({"LADLE_MODELS": str(tmp_path)})
     assert (defaults.keep_alive, defaults.num_parallel) == (300, 4)
-    assert (defaults.max_loaded_models, defaults.max_queue) == (1, 512)
+    assert (defaults.max_loaded_models, defaults.max_queue) == (3, 512)
     custom = Settings.from_environment(
         {
             "LADLE_KEEP_ALIVE": "-1",

@@ -157,7 +157,7 @@ class FakeFactory:
     most_loading: int = 0
 
     async def __call__(
-        self, spec: LoadSpec, /, *, model_name: str, gguf: GGUFInfo | None
+        self, spec: LoadSpec, /, *, model_name: str, gguf: GGUFInfo | None = None
     ) -> RunnerHandle:
         assert model_name.endswith(":latest")
         self.ggufs.append(gguf)

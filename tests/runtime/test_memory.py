@@ -9,10 +9,13 @@ import pytest
 
 from builder.gguf.file import GGUFInfo, inspect_gguf
 from ladle.errors import InsufficientMemoryError
+from runtime.eviction import Sizing
 from runtime.hardware import Accelerator, CPUInfo, Hardware, LlamaBuild, MemoryInfo
 from runtime.memory import (
     GPU_RESERVE,
+    NOTHING,
     RAM_RESERVE,
+    Footprint,
     MemoryEstimate,
     estimate,
     fallback,
@@ -221,3 +224,29 @@ def test_model_without_layers_stays_on_the_cpu() -> None:
     )
     plan = plan_offload(memory, _hardware(GB, 80 * GB), -1)
     assert (plan.gpu_layers, plan.n_gpu_layers, plan.processor) == (0, 0, "100% CPU")
+
+
+def test_a_plan_beside_loaded_models_gets_what_they_leave(smollm2: GGUFInfo) -> None:
+    memory = estimate(smollm2, 8192)
+    hardware = _hardware(4 * GB, memory.total + GPU_RESERVE)
+    alone = plan_offload(memory, hardware)
+    assert alone.gpu_layers == memory.layers
+    beside = plan_offload(memory, hardware, beside=Footprint(ram=0, vram=memory.total // 2))
+    assert 0 < beside.gpu_layers < memory.layers
+    with pytest.raises(InsufficientMemoryError):
+        plan_offload(memory, _hardware(4 * GB), beside=Footprint(ram=4 * GB))
+
+
+def test_a_sizing_fits_beside_others_only_with_as_many_gpu_layers_as_alone(
+    smollm2: GGUFInfo,
+) -> None:
+    memory = estimate(smollm2, 8192)
+    sizing = Sizing(memory, _hardware(4 * GB, memory.total + GPU_RESERVE))
+    assert sizing.fits(NOTHING) and sizing.fits(Footprint(ram=2 * GB))
+    assert not sizing.fits(Footprint(vram=GB // 100)), "pushed partly off the GPU"
+    assert not sizing.fits(Footprint(ram=4 * GB))
+    assert sizing.footprint(-1) == Footprint(memory.cpu_bytes(memory.layers), memory.total)
+    on_cpu = Sizing(memory, _hardware(4 * GB))
+    assert on_cpu.footprint(-1) == Footprint(ram=memory.total)
+    with pytest.raises(InsufficientMemoryError):
+        Sizing(memory, _hardware(memory.total // 2))
