@@ -76,11 +76,20 @@ class GenerateRequest(BaseModel):
     )
     sampling: SamplingOptions = SamplingOptions()
     stop: tuple[str, ...] = ()
-    num_predict: int = Field(-1, description="-1: until a stop, EOS or the context is full.")
-    num_keep: int = 4
+    num_predict: int = Field(
+        -1, description="-1: until a stop or EOS (at most 10 contexts' worth of tokens)."
+    )
+    num_keep: int = Field(
+        4, description="Tokens after the BOS kept when the context shifts (-1: the prompt)."
+    )
     grammar: str | None = Field(None, description="A GBNF grammar constraining the output.")
     ignore_eos: bool = False
     truncate: bool = Field(False, description="Drop old prompt tokens instead of failing.")
+    shift: bool = Field(
+        True,
+        description="When the generation fills the context, drop its oldest tokens after "
+        "``num_keep`` and go on (Ollama's ``shift``); false ends it with done_reason length.",
+    )
     logprobs: bool = Field(False, description="Report each generated token's log-probability.")
     top_logprobs: int = Field(
         0, ge=0, le=MAX_TOP_LOGPROBS, description="With ``logprobs``: the N likeliest tokens too."
@@ -136,7 +145,8 @@ class GenerateChunk(BaseModel):
     tokens: tuple[int, ...] | None = Field(
         None,
         description="With ``return_tokens``, on the last chunk: the prompt's tokens (the "
-        "context's first) and the answer's, as the sequence's KV cache holds them.",
+        "context's first) and the answer's, as the sequence's KV cache holds them (all of "
+        "them even after a context shift dropped some from the cache).",
     )
 
     @property

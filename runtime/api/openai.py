@@ -162,6 +162,7 @@ class ChatCompletionBody(_Sampled):
             options=self.options(self.max_completion_tokens or self.max_tokens),
             logprobs=bool(self.logprobs),
             top_logprobs=self.top_logprobs or 0,
+            shift=False,  # OpenAI's finish_reason "length" at the context's end
         )
 
 
@@ -184,6 +185,7 @@ class CompletionBody(_Sampled):
             options=self.options(self.max_tokens),
             logprobs=self.logprobs is not None,
             top_logprobs=self.logprobs or 0,
+            shift=False,  # OpenAI's finish_reason "length" at the context's end
         )
 
 

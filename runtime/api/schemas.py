@@ -63,6 +63,12 @@ class GenerateBody(_Body):
     think: bool | str | None = None
     logprobs: bool = False
     top_logprobs: TopLogprobsField = 0
+    shift: bool | None = Field(
+        None,
+        description="Ollama's `shift`: when the answer fills the context, drop the oldest "
+        "tokens after `num_keep` and go on (the default, null); false ends the answer "
+        "there with done_reason `length`.",
+    )
 
 
 class ChatBody(_Body):
@@ -83,6 +89,12 @@ class ChatBody(_Body):
     think: bool | str | None = None
     logprobs: bool = False
     top_logprobs: TopLogprobsField = 0
+    shift: bool | None = Field(
+        None,
+        description="Ollama's `shift`: when the answer fills the context, drop the oldest "
+        "tokens after `num_keep` and go on (the default, null); false ends the answer "
+        "there with done_reason `length`.",
+    )
 
 
 class EmbedBody(_Body):

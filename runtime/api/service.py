@@ -17,6 +17,9 @@ its prompt rendered, so that a bad request fails fast (and before a stream start
   (the context holds the conversation), as Ollama's GenerateHandler does; a raw request
   may not send one. A non-raw answer returns its ``context``: the prompt's and the
   answer's ids, as the runner's cache holds them, so the next turn reuses all of it;
+- ``shift`` (Ollama's request field, not an option; true when absent or null) lets an
+  answer that fills the context go on after a context shift (:mod:`runtime.runner.shift`);
+  false ends it there with ``done_reason`` "length";
 - ``logprobs`` and ``top_logprobs`` ask the runner for each generated token's
   log-probability (:mod:`runtime.runner.logprobs`), carried by the pieces.
 
@@ -311,6 +314,7 @@ def _generate_request(model: ResolvedModel, body: GenerateBody) -> GenerateReque
         update={
             "context": tuple(body.context or ()),
             "return_tokens": not body.raw,
+            "shift": body.shift is not False,
             **_logprobs(body.logprobs, body.top_logprobs),
         }
     )
@@ -329,7 +333,8 @@ def _chat_request(
     forced = tool_grammar(parser) if tool_grammar is not None and parser is not None else None
     grammar = forced if forced is not None else _grammar(body.format)
     request = generation(model.image.params, body.options).request(prompt, grammar)
-    return request.model_copy(update=_logprobs(body.logprobs, body.top_logprobs)), parser
+    update = {"shift": body.shift is not False, **_logprobs(body.logprobs, body.top_logprobs)}
+    return request.model_copy(update=update), parser
 
 
 def _logprobs(logprobs: bool, top_logprobs: int) -> dict[str, Any]:

@@ -13,6 +13,10 @@ and evaluates only the rest. Its last chunk still counts the whole prompt in
 ``prompt_eval_count`` (what a client pays for, as Ollama counts it), the part reused in
 ``cached_tokens``, and only the evaluation's time in ``prompt_eval_duration_ns``.
 
+A generation that fills its sequence's context shifts it (:mod:`runtime.runner.shift`:
+the oldest tokens after ``num_keep`` dropped, the newer ones' cache moved down) and goes
+on, or ends with ``done_reason`` "length" when its request asks not to shift.
+
 A request's ``context`` (the token ids an earlier answer returned in ``tokens``) goes
 before its prompt as ids, not as text: the slot that answered the earlier request holds
 exactly those ids, so the whole context is reused from its cache. With ``logprobs`` each
@@ -42,6 +46,7 @@ from .logprobs import distribution, token_logprob
 from .messages import ChunkGenerated, RequestFailed
 from .native import Batch, LlamaModel
 from .sampling import Sampler
+from .shift import kept_tokens, predict_limit, shift, truncated
 from .text import TextStream
 
 Event = ChunkGenerated | RequestFailed
@@ -56,6 +61,8 @@ class Job:
     prompt: list[int]
     sampler: Sampler
     text: TextStream
+    keep: int = 0  # the first tokens a shift keeps
+    limit: int = 0  # the most tokens to generate
     slot: Slot | None = None
     pending: list[int] = field(default_factory=list)  # to evaluate next
     in_batch: int = 0  # how many of ``pending`` the current batch holds
@@ -104,7 +111,11 @@ class Engine:
             self.model, request.sampling, grammar=request.grammar, ignore_eos=request.ignore_eos
         )
         sampler.remember(prompt)
-        self.waiting.append(Job(job_id, request, prompt, sampler, TextStream(request.stop)))
+        job = Job(job_id, request, prompt, sampler, TextStream(request.stop))
+        n_ctx = self.model.n_ctx
+        job.keep = kept_tokens(request.num_keep, prompt, self.model.bos, n_ctx)
+        job.limit = predict_limit(request.num_predict, n_ctx)
+        self.waiting.append(job)
 
     def cancel(self, job_id: int) -> list[Event]:
         """Drop a job (its client is gone); unknown ids are ignored."""
@@ -265,7 +276,7 @@ class Engine:
         token = job.sampler.sample(model, job.logits_index)
         if not job.generating:
             job.generating, job.first_token_ns = True, time.perf_counter_ns()
-        if 0 <= request.num_predict <= job.generated:
+        if job.limit <= job.generated:
             return [self._finish(job, "length")]
         if model.is_eog(token) and not request.ignore_eos:
             return [self._finish(job, "stop")]
@@ -276,16 +287,26 @@ class Engine:
         text = job.text.feed(model.piece(token))
         if job.text.stopped:
             return [self._finish(job, "stop", text)]
-        slot = job.slot
-        no_room = slot is not None and len(slot.tokens) >= model.n_ctx
-        if job.generated == request.num_predict or no_room:
+        if job.generated == job.limit or (again := self._make_room(job)) is None:
             return [self._finish(job, "length", text)]
-        job.pending = [token]
+        job.pending = [*again, token]
         if not text:
             return []
         chunk = GenerateChunk(text=text, logprobs=tuple(job.logprobs))
         job.logprobs.clear()
         return [ChunkGenerated(id=job.id, chunk=chunk)]
+
+    def _make_room(self, job: Job) -> list[int] | None:
+        """Room in ``job``'s sequence for its next token: none (None) when the context is
+        full and the request may not shift it, else the tokens a shift needs evaluated
+        again before it (usually none)."""
+        slot = job.slot
+        assert slot is not None
+        if len(slot.tokens) < self.model.n_ctx:
+            return []
+        if not job.request.shift:
+            return None
+        return shift(self.model, slot.seq_id, slot.tokens, job.keep)
 
     # Leaving
 
@@ -333,15 +354,6 @@ class Engine:
     def close(self) -> None:
         self.fail_all("the runner is shutting down")
         self.batch.close()
-
-
-def truncated(tokens: list[int], n_ctx: int, num_keep: int, num_predict: int) -> list[int]:
-    """``tokens`` cut to fit ``n_ctx`` with room to generate: the first ``num_keep``
-    tokens (the system prompt's start) and the newest ones stay."""
-    reserve = min(num_predict, n_ctx // 2) if num_predict > 0 else n_ctx // 4
-    room = n_ctx - max(reserve, 1)
-    keep = min(max(num_keep, 0), room // 2)
-    return tokens[:keep] + tokens[len(tokens) - (room - keep) :]
 
 
 def _reuse_value(slot: Slot, prompt: Sequence[int]) -> tuple[int, int]:

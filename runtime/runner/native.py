@@ -218,6 +218,13 @@ class LlamaModel:
             n = llama.llama_detokenize(self.vocab, array, len(tokens), text, capacity, False, True)
         return text.raw[:n].decode("utf-8", "replace")
 
+    @property
+    def bos(self) -> int | None:
+        """The BOS token that tokenizing a text puts first, if the model adds one."""
+        if not llama.llama_vocab_get_add_bos(self.vocab):
+            return None
+        return int(llama.llama_vocab_bos(self.vocab))
+
     def is_eog(self, token: int) -> bool:
         return bool(llama.llama_vocab_is_eog(self.vocab, token))
 
@@ -233,9 +240,20 @@ class LlamaModel:
         batch.raw.n_tokens = batch.n_tokens
         return int(llama.llama_decode(self.ctx, batch.raw))
 
-    def forget(self, seq_id: int, start: int = 0) -> bool:
-        """Drop ``seq_id``'s cache from position ``start`` on; False if it cannot."""
-        return bool(llama.llama_memory_seq_rm(self.memory, seq_id, start, -1))
+    def forget(self, seq_id: int, start: int = 0, end: int = -1) -> bool:
+        """Drop ``seq_id``'s cache at positions ``start`` to ``end`` (excluded; -1: to
+        its end); False if it cannot (a partial cut of some caches, recurrent ones)."""
+        return bool(llama.llama_memory_seq_rm(self.memory, seq_id, start, end))
+
+    @property
+    def can_shift(self) -> bool:
+        """Whether cached positions can be moved (:meth:`move`); not for every model."""
+        return bool(llama.llama_memory_can_shift(self.memory))
+
+    def move(self, seq_id: int, start: int, delta: int) -> None:
+        """Add ``delta`` to the positions of ``seq_id``'s cache from ``start`` on (llama.cpp
+        re-rotates their keys before the next decode)."""
+        llama.llama_memory_seq_add(self.memory, seq_id, start, -1, delta)
 
     def set_embeddings(self, on: bool) -> None:
         llama.llama_set_embeddings(self.ctx, on)

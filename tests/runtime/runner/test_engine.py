@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runtime.runner.engine import truncated
+from runtime.runner.shift import truncated
 
 
 def test_truncation_keeps_num_keep_and_the_newest_tokens() -> None:

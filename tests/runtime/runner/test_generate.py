@@ -98,11 +98,11 @@ async def test_a_prompt_longer_than_the_context_is_an_error_unless_truncated(
     assert runner.alive
 
 
-async def test_generation_stops_when_the_context_is_full(
+async def test_generation_stops_when_the_context_is_full_without_shift(
     start: StartRunner, tiny_model: Path
 ) -> None:
     runner = await start(tiny_model, n_ctx=32)
-    request = GenerateRequest(prompt=PROMPT, sampling=GREEDY, ignore_eos=True)
+    request = GenerateRequest(prompt=PROMPT, sampling=GREEDY, ignore_eos=True, shift=False)
     _, final = await complete(runner, request)
     assert final.done_reason == "length"
     assert final.prompt_eval_count + final.eval_count == 32 + 1  # the last one is not evaluated
