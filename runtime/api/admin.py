@@ -105,10 +105,7 @@ class CreateBody(BaseModel):
 
     def target(self) -> str:
         """The name to build: ``model``, or the older ``name``."""
-        chosen = self.model or self.name
-        if not chosen:
-            raise InvalidFieldError("model", "a model name is required")
-        return chosen
+        return _model_or_name(self.model, self.name)
 
     def quantize_to(self) -> str | None:
         """The type to quantize to (checked), from ``quantize`` or the older
@@ -156,10 +153,16 @@ class TransferBody(_Body):
     stream: bool = True
 
     def target(self) -> str:
-        chosen = self.model or self.name
-        if not chosen:
-            raise InvalidFieldError("model", "a model name is required")
-        return chosen
+        """The model to move: ``model``, or the older ``name``."""
+        return _model_or_name(self.model, self.name)
+
+
+def _model_or_name(model: str, name: str) -> str:
+    """``model``, or Ollama's older ``name`` field when ``model`` is empty; one is needed."""
+    chosen = model or name
+    if not chosen:
+        raise InvalidFieldError("model", "a model name is required")
+    return chosen
 
 
 # -- blobs ---------------------------------------------------------------------

@@ -33,7 +33,25 @@ def examples(*bodies: dict[str, Any]) -> ConfigDict:
 QUESTION = "How do I find the process using port 8080?"
 
 
-class GenerateBody(_Body):
+class _Generation(_Body):
+    """The fields ``/api/generate`` and ``/api/chat`` share."""
+
+    stream: bool = True
+    format: FormatField = None
+    options: dict[str, Any] | None = None
+    keep_alive: KeepAliveField = None
+    think: bool | str | None = None
+    logprobs: bool = False
+    top_logprobs: TopLogprobsField = 0
+    shift: bool | None = Field(
+        None,
+        description="Ollama's `shift`: when the answer fills the context, drop the oldest "
+        "tokens after `num_keep` and go on (the default, null); false ends the answer "
+        "there with done_reason `length`.",
+    )
+
+
+class GenerateBody(_Generation):
     """``POST /api/generate``."""
 
     model_config = examples(
@@ -54,24 +72,11 @@ class GenerateBody(_Body):
         description="Deprecated by Ollama: an earlier answer's `context` (token ids) to "
         "continue from; each id must be in the model's vocabulary.",
     )
-    stream: bool = True
     raw: bool = False
-    format: FormatField = None
     images: list[str] | None = None
-    options: dict[str, Any] | None = None
-    keep_alive: KeepAliveField = None
-    think: bool | str | None = None
-    logprobs: bool = False
-    top_logprobs: TopLogprobsField = 0
-    shift: bool | None = Field(
-        None,
-        description="Ollama's `shift`: when the answer fills the context, drop the oldest "
-        "tokens after `num_keep` and go on (the default, null); false ends the answer "
-        "there with done_reason `length`.",
-    )
 
 
-class ChatBody(_Body):
+class ChatBody(_Generation):
     """``POST /api/chat``."""
 
     model_config = examples(
@@ -82,19 +87,6 @@ class ChatBody(_Body):
     model: str
     messages: list[dict[str, Any]] = Field(default_factory=list)
     tools: list[dict[str, Any]] | None = None
-    stream: bool = True
-    format: FormatField = None
-    options: dict[str, Any] | None = None
-    keep_alive: KeepAliveField = None
-    think: bool | str | None = None
-    logprobs: bool = False
-    top_logprobs: TopLogprobsField = 0
-    shift: bool | None = Field(
-        None,
-        description="Ollama's `shift`: when the answer fills the context, drop the oldest "
-        "tokens after `num_keep` and go on (the default, null); false ends the answer "
-        "there with done_reason `length`.",
-    )
 
 
 class EmbedBody(_Body):
