@@ -49,6 +49,11 @@ class _Generation(_Body):
         "tokens after `num_keep` and go on (the default, null); false ends the answer "
         "there with done_reason `length`.",
     )
+    truncate: bool | None = Field(
+        None,
+        description="Ollama's `truncate`: a prompt longer than the context loses its oldest "
+        "tokens after `num_keep` (the default, null); false makes it a 400 instead.",
+    )
 
 
 class GenerateBody(_Generation):

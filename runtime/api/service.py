@@ -314,7 +314,7 @@ def _generate_request(model: ResolvedModel, body: GenerateBody) -> GenerateReque
         update={
             "context": tuple(body.context or ()),
             "return_tokens": not body.raw,
-            "shift": body.shift is not False,
+            **_context_rules(body),
             **_logprobs(body.logprobs, body.top_logprobs),
         }
     )
@@ -333,8 +333,15 @@ def _chat_request(
     forced = tool_grammar(parser) if tool_grammar is not None and parser is not None else None
     grammar = forced if forced is not None else _grammar(body.format)
     request = generation(model.image.params, body.options).request(prompt, grammar)
-    update = {"shift": body.shift is not False, **_logprobs(body.logprobs, body.top_logprobs)}
+    update = {**_context_rules(body), **_logprobs(body.logprobs, body.top_logprobs)}
     return request.model_copy(update=update), parser
+
+
+def _context_rules(body: GenerateBody | ChatBody) -> dict[str, Any]:
+    """Ollama's ``shift`` and ``truncate`` (both on unless ``false``): a full context shifts
+    during generation; a prompt longer than the context loses its oldest tokens after
+    ``num_keep`` instead of failing with a 400."""
+    return {"shift": body.shift is not False, "truncate": body.truncate is not False}
 
 
 def _logprobs(logprobs: bool, top_logprobs: int) -> dict[str, Any]:
