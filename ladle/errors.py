@@ -15,6 +15,9 @@
         └── QuantizeRefusedError  a quantization the builder will not do: an unknown
                                type, weights quantized already (without requantize),
                                no weights to quantize (the caller's choice: HTTP 400)
+        └── BuildInputError    an input that cannot make an image: a FROM that names
+                               nothing, an adapter given as a model or the reverse, an
+                               adapter for another architecture or base (HTTP 400)
     └── ConversationError      a conversation or tools file that is not what
                                `ladle render` and render_prompt take; carries the file
     └── InvalidNameError       a model name that is not [host/][namespace/]model[:tag]
@@ -230,6 +233,13 @@ class QuantizeRefusedError(BuildError):
     """A quantization asked for that the builder refuses before it runs: an unknown type,
     weights that are quantized already, or nothing to quantize. The request's mistake,
     not a failed step (a quantizer that crashes is a plain ``BuildError``)."""
+
+
+class BuildInputError(BuildError):
+    """An input of the build that cannot make an image: a FROM that resolves to nothing,
+    a folder with no GGUF or several, an adapter given as the model or a model as an
+    adapter, an adapter made for another architecture or base model. The request's
+    mistake, not a failed step (a copy or a quantizer that fails is a plain ``BuildError``)."""
 
 
 class RunnerError(LadleError):

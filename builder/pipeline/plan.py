@@ -28,7 +28,7 @@ from builder.store.image import Image
 from builder.store.names import ModelName
 from builder.store.store import Store, StoredImage
 from builder.templates.family import detect_family
-from ladle.errors import BuildError, QuantizeRefusedError
+from ladle.errors import BuildError, BuildInputError, QuantizeRefusedError
 from modelfile import ModelSpec
 
 if TYPE_CHECKING:  # gguf (and numpy) load only when a GGUF is read
@@ -183,7 +183,7 @@ class _Inherited(BaseModel):
         checked = {"header_digest": info.header_digest, "header_bytes": info.header_bytes}
         source = source.model_copy(update=checked)
         if info.general_type != "model":
-            raise BuildError(f"FROM {source.reference}: this GGUF is an adapter, not a model")
+            raise BuildInputError(f"FROM {source.reference}: this GGUF is an adapter, not a model")
         # As Ollama does: a GGUF template of a known family names the family in the
         # config and brings the stop sequences that family needs.
         family = detect_family(info.chat_template) if info.chat_template else None
@@ -231,12 +231,12 @@ def _adapters(spec: ModelSpec, inherited: _Inherited, resolver: Resolver) -> lis
 
         path = resolver.local_path(reference)
         if not path.is_file():
-            raise BuildError(f"ADAPTER {reference}: no file at {path}")
+            raise BuildInputError(f"ADAPTER {reference}: no file at {path}")
         info = inspect_gguf(path)
         if info.general_type != "adapter":
-            raise BuildError(f"ADAPTER {reference}: {path} is a model, not a LoRA adapter")
+            raise BuildInputError(f"ADAPTER {reference}: {path} is a model, not a LoRA adapter")
         if inherited.architecture and info.architecture != inherited.architecture:
-            raise BuildError(
+            raise BuildInputError(
                 f"ADAPTER {reference}: made for {info.architecture!r} models, "
                 f"but the base is {inherited.architecture!r}"
             )
@@ -264,7 +264,7 @@ def _check_base_model(
         return
     base = _base_model_name(inherited, store)
     if base is not None and not _same_model(wanted, base):
-        raise BuildError(
+        raise BuildInputError(
             f"ADAPTER {reference}: trained on {wanted!r}, but the base model is {base!r}"
         )
 

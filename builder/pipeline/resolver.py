@@ -25,7 +25,12 @@ from builder.gguf.header import starts_as_gguf
 from builder.sources import bundled, huggingface
 from builder.store.names import ModelName
 from builder.store.store import Store, StoredImage
-from ladle.errors import BuildError, HubError, InvalidNameError, ModelNotFoundError
+from ladle.errors import (
+    BuildInputError,
+    HubError,
+    InvalidNameError,
+    ModelNotFoundError,
+)
 from ladle.settings import HubSettings, hub_settings
 
 
@@ -109,7 +114,7 @@ class Resolver:
             return PackageBase(reference, bundled.weights_for(reference))
         if name is not None and name.display() in bundled.MODELS:
             return BundledBase(reference, bundled.MODELS[name.display()])
-        raise BuildError(_not_found(reference, path))
+        raise BuildInputError(_not_found(reference, path))
 
     def _from_hub(self, reference: str, name: ModelName | None) -> Base:
         hub = self.hub if self.hub is not None else hub_settings(os.environ)
@@ -153,12 +158,14 @@ def single_gguf(folder: Path, reference: str) -> Path:
     if len(found) == 1:
         return found[0]
     if not found:
-        raise BuildError(
+        raise BuildInputError(
             f"FROM {reference}: the folder {folder} holds no GGUF file "
             "(a *.gguf file, or a *.bin file in GGUF format)"
         )
     names = ", ".join(path.name for path in found)
-    raise BuildError(f"FROM {reference}: the folder {folder} holds several GGUF files ({names})")
+    raise BuildInputError(
+        f"FROM {reference}: the folder {folder} holds several GGUF files ({names})"
+    )
 
 
 def _not_found(reference: str, path: Path) -> str:

@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from ladle.errors import (
+    BuildInputError,
     ContextOverflowError,
     ConversationError,
     HubError,
@@ -59,6 +60,7 @@ STATUS: dict[type[LadleError], int] = {
     TemplateError: 400,
     ModelfileError: 400,
     QuantizeRefusedError: 400,  # a BuildError, but the request's choice
+    BuildInputError: 400,  # a BuildError, but the request's inputs
     InvalidRequestError: 400,
     ContextOverflowError: 400,
     ModelNotFoundError: 404,

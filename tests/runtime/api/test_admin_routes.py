@@ -19,7 +19,7 @@ from builder.store.store import Store
 from ladle.settings import Settings
 from runtime.api import create_app
 from tests.fixtures.installed import require_bundled_model
-from tests.fixtures.tiny_gguf import write_tiny_llama
+from tests.fixtures.tiny_gguf import write_tiny_llama, write_tiny_lora
 
 from .conftest import BASE_URL, TEST_TIMEOUT_S, MakeClient
 
@@ -335,3 +335,22 @@ async def test_push_to_ollamas_or_hugging_faces_registry_is_a_bad_request(
     response = await client.post("/api/push", json={"model": target, "stream": False})
     assert response.status_code == 400
     assert "copy the image to a name on your registry" in response.json()["error"]
+
+
+async def test_inputs_that_cannot_make_an_image_are_a_400(
+    make_client: MakeClient, tiny_model: Path, tmp_path: Path
+) -> None:
+    client = await make_client()
+    lora = tmp_path / "lora.gguf"
+    write_tiny_lora(lora)
+    adapter, model = await upload(client, lora), await upload(client, tiny_model)
+    mistakes = [
+        ({"files": {"lora.gguf": adapter}}, "is an adapter, not a model"),
+        ({"files": {"tiny.gguf": model}, "adapters": {"tiny.gguf": model}}, "not a LoRA"),
+        ({"from": "./nowhere.gguf"}, "nowhere.gguf"),
+    ]
+    for fields, words in mistakes:
+        request = {"model": "wrong", "stream": False, **fields}
+        response = await client.post("/api/create", json=request)
+        assert response.status_code == 400, (fields, response.text)
+        assert words in response.json()["error"], response.text

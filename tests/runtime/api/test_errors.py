@@ -7,6 +7,7 @@ import pytest
 
 from ladle.errors import (
     BuildError,
+    BuildInputError,
     ContextOverflowError,
     InvalidFieldError,
     InvalidNameError,
@@ -39,6 +40,7 @@ from runtime.api.errors import (
         (InvalidFieldError("images", "no vision"), 400),
         (InvalidRequestError("bad grammar"), 400),  # a RunnerError, but the caller's fault
         (QuantizeRefusedError("quantized already"), 400),  # a BuildError, the caller's choice
+        (BuildInputError("ADAPTER x: a model, not a LoRA adapter"), 400),  # the inputs
         (BuildError("the quantizer crashed"), 500),
         (ContextOverflowError(300, 256), 400),
         (ModelNotFoundError("x:latest"), 404),
