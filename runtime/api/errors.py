@@ -204,14 +204,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def validation_message(error: RequestValidationError) -> str:
-    """The first problem of a request body, naming its field."""
+    """The first problem of a request body, naming its field. (A body that is not JSON
+    never gets here: :mod:`runtime.api.middleware.json_body` answers it first.)"""
     problems = error.errors()
     if not problems:
         return "invalid request"
     problem = problems[0]
     location = [str(part) for part in _location(problem)]
-    if problem.get("type") == "json_invalid":
-        return f"invalid request: the body is not JSON ({problem.get('msg', '')})"
     if problem.get("type") == "extra_forbidden":  # a field the route does not take
         return f"invalid request: {'.'.join(location)}: unknown field"
     field = ".".join(location) or "body"
@@ -220,9 +219,9 @@ def validation_message(error: RequestValidationError) -> str:
 
 def validation_param(error: RequestValidationError) -> str | None:
     """OpenAI's ``param`` for a body that fails its schema: the first problem's field
-    (``messages``, ``messages[0].role``); None when the body as a whole is at fault."""
+    (``messages``, ``messages[0].role``)."""
     problems = error.errors()
-    if not problems or problems[0].get("type") == "json_invalid":
+    if not problems:
         return None
     return openai_param(_location(problems[0]))
 
