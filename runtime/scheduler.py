@@ -32,7 +32,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from builder.gguf.file import GGUFInfo
 from builder.store.names import ModelName
@@ -46,6 +46,8 @@ from runtime.loaded import LoadedModel, LoadedRunner, ModelRequest, PendingLoad,
 from runtime.loading import load_spec
 from runtime.memory import Footprint
 from runtime.protocol import LoadSpec, RunnerHandle
+
+T = TypeVar("T")
 
 
 class RunnerFactory(Protocol):
@@ -97,11 +99,25 @@ class Scheduler:
     async def resolve(self, name: str | ModelName) -> ResolvedModel:
         """The image tagged ``name``, read off the event loop; ``InvalidNameError``, or
         ``ModelNotFoundError`` after retiring the runners of a tag that is gone."""
+        model, _ = await self.prepare(name, lambda model: None)
+        return model
+
+    async def prepare(
+        self, name: str | ModelName, then: Callable[[ResolvedModel], T]
+    ) -> tuple[ResolvedModel, T]:
+        """:meth:`resolve`, with ``then`` run on the image in the same worker thread (the
+        server renders the prompt there: one hop off the event loop, not two)."""
         model_name = ModelName.parse(name) if isinstance(name, str) else name
+        images = self.images
+
+        def work() -> tuple[ResolvedModel, T]:
+            model = images.resolve(model_name)
+            return model, then(model)
+
         try:
-            return await asyncio.to_thread(self.images.resolve, model_name)
+            return await asyncio.to_thread(work)
         except ModelNotFoundError:
-            self.forget(model_name)
+            self.forget(model_name)  # on the loop: the scheduler is not thread-safe
             raise
 
     def forget(self, name: ModelName) -> None:

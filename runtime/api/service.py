@@ -31,7 +31,6 @@ event loop.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
@@ -47,7 +46,6 @@ from builder.templates.tool_calls import ToolCall, ToolCallParser, parser_for_fa
 from ladle.errors import (
     InvalidFieldError,
     InvalidRequestError,
-    ModelNotFoundError,
     RunnerCrashedError,
 )
 from ladle.keep_alive import KeepAlive, keep_alive_seconds
@@ -165,17 +163,7 @@ class Service:
         conversations render longer. The store must be read in a worker anyway, so the
         render rides along in the same hop, at no extra cost.
         """
-        images = self.images
-
-        def work() -> tuple[ResolvedModel, T]:
-            model = images.resolve(name)
-            return model, prepare(model)
-
-        try:
-            return await asyncio.to_thread(work)
-        except ModelNotFoundError:
-            self.scheduler.forget(name)  # on the loop: the scheduler is not thread-safe
-            raise
+        return await self.scheduler.prepare(name, prepare)
 
     async def _load(
         self, name: ModelName, keep_alive: KeepAlive, options: Mapping[str, Any] | None
