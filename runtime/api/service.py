@@ -82,6 +82,9 @@ class Reply:
     """One piece of an answer; the last has ``final`` (the runner's counters)."""
 
     text: str = ""
+    thinking: str = ""
+    """The model's reasoning in this piece, apart from the answer's ``text`` (a reasoning
+    model asked to think)."""
     tool_calls: tuple[ToolCall, ...] = ()
     logprobs: tuple[TokenLogprob, ...] = ()
     """The generated tokens behind this piece, when the request asked for them."""
