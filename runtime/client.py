@@ -79,9 +79,11 @@ class LadleClient:
         format: str | Mapping[str, Any] | None = None,
         options: Mapping[str, Any] | None = None,
         keep_alive: str | float | None = None,
+        think: bool | str | None = None,
     ) -> Iterator[Json]:
         """Stream ``/api/chat``'s pieces (the last has ``done``); ``format`` holds the
-        answer to Ollama's ``"json"`` or to a JSON schema (the chat's ``/set format``)."""
+        answer to Ollama's ``"json"`` or to a JSON schema (the chat's ``/set format``),
+        ``think`` is Ollama's (the chat's ``/set think``)."""
         body = _body(
             model=model,
             messages=list(messages),
@@ -89,6 +91,7 @@ class LadleClient:
             format=format,
             options=options,
             keep_alive=keep_alive,
+            think=think,
         )
         return self._stream("/api/chat", body)
 

@@ -22,9 +22,15 @@ from textual.widgets.markdown import MarkdownStream
 from textual.worker import get_current_worker
 
 from tui import workers
-from tui.messages import ResponseChunkReceived, ResponseFailed, ResponseFinished, RetryScheduled
+from tui.messages import (
+    ResponseChunkReceived,
+    ResponseFailed,
+    ResponseFinished,
+    RetryScheduled,
+    ThinkingReceived,
+)
 from tui.session import Json, Session
-from tui.widgets import AssistantMessage, Notice, Stats, Transcript, UserMessage
+from tui.widgets import AssistantMessage, Notice, Stats, ThinkingBlock, Transcript, UserMessage
 
 ANSWER_GROUP = "answer"
 FRAME_S = 1 / 30
@@ -51,6 +57,9 @@ class AnsweringApp(App[None]):
         self._stream: MarkdownStream | None = None
         self._pieces: list[str] = []
         self._unwritten: list[str] = []
+        self._thinking: ThinkingBlock | None = None
+        self._unthought: list[str] = []
+        """Thinking received since the last frame, not shown yet."""
         self._sent_at = 0.0
 
     @property
@@ -79,6 +88,7 @@ class AnsweringApp(App[None]):
         self.history.append({"role": "user", "content": text})
         transcript = self.query_one(Transcript)
         self._answer, self._pieces, self._unwritten = AssistantMessage(), [], []
+        self._thinking, self._unthought = None, []
         await transcript.mount_all([UserMessage(text, markup=False), self._answer])
         self._stream = AssistantMessage.get_stream(self._answer)
         transcript.scroll_end(animate=False)
@@ -92,6 +102,7 @@ class AnsweringApp(App[None]):
             self.session.conversation(),
             dict(self.session.options),
             self.session.format,
+            self.session.think,
         )
         self.stream_answer(request)
 
@@ -102,11 +113,42 @@ class AnsweringApp(App[None]):
             self.client, request, self.post_message, lambda: worker.is_cancelled, self.retry_delays
         )
 
+    async def on_thinking_received(self, message: ThinkingReceived) -> None:
+        """Thinking goes to a collapsed block above the answer, mounted with its first
+        piece and written once a frame, as the answer is."""
+        if message.generation != self.generation or self._answer is None:
+            return
+        if self._thinking is None:
+            self._first_piece()
+            self._thinking = ThinkingBlock()
+            await self.query_one(Transcript).mount(self._thinking, before=self._answer)
+        self._unthought.append(message.text)
+        if len(self._unthought) == 1:
+            self.set_timer(FRAME_S, self.write_thinking)
+
+    def write_thinking(self) -> None:
+        if self._unthought and self._thinking is not None:
+            self._thinking.add(self._unthought)
+            self._unthought = []
+
+    def _first_piece(self) -> None:
+        """The answer's first piece, thinking or text: the time to first token."""
+        if self.stats.first_token_s is None:
+            self.stats.first_token_s = self.clock() - self._sent_at
+            self.show_stats("thinking…" if not self._pieces else "answering…")
+
+    def _thinking_done(self) -> None:
+        if self._thinking is not None and not self._pieces:
+            self.write_thinking()
+            self._thinking.finish(self.clock() - self._sent_at)
+
     async def on_response_chunk_received(self, message: ResponseChunkReceived) -> None:
         if message.generation != self.generation or self._stream is None:
             return
         if not self._pieces:
-            self.stats.first_token_s = self.clock() - self._sent_at
+            self._thinking_done()
+            self._pieces.append("")  # the answer has begun
+            self._first_piece()
             self.show_stats("answering…")
         self._pieces.append(message.text)
         self._unwritten.append(message.text)
@@ -138,6 +180,8 @@ class AnsweringApp(App[None]):
         self.history.pop()  # the question was not answered: sending again retries it
         if self._answer is not None and not self._pieces:
             await self._answer.remove()
+            if self._thinking is not None:
+                await self._thinking.remove()
         self.show_stats("failed")
         await self.notice(f"error: {message.error}", error=True)
 
@@ -152,6 +196,7 @@ class AnsweringApp(App[None]):
         )
 
     async def end_answer(self) -> None:
+        self._thinking_done()
         self.keep_answer(finished=True)
         await self.stop_stream()
 
@@ -159,8 +204,12 @@ class AnsweringApp(App[None]):
         """The answer joins the history; a question stopped before any answer leaves it
         (as a failed one does), so that sending it again does not repeat it."""
         self.answering = False
+        thinking = self._thinking.text + "".join(self._unthought) if self._thinking else ""
         if finished or self._pieces:
-            self.history.append({"role": "assistant", "content": "".join(self._pieces)})
+            answer: Json = {"role": "assistant", "content": "".join(self._pieces)}
+            if thinking:
+                answer["thinking"] = thinking
+            self.history.append(answer)
         else:
             self.history.pop()
 

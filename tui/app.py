@@ -129,6 +129,9 @@ class ChatApp(AnsweringApp):
             case cmd.SetFormat(chosen):
                 self.session.format = chosen
                 await self.notice(f"Set format to {chosen!r}." if chosen else "Unset the format.")
+            case cmd.SetThink(think):
+                self.session.think = think
+                await self.notice(_think_notice(think))
             case cmd.Invalid(reason):
                 await self.notice(reason, error=True)
             case _:
@@ -327,3 +330,10 @@ def make_app(
     """The chat app, as ``ladle run``/``ladle chat`` and the tests build it; ``notice``
     is a first line for the transcript (e.g. that ladle started the server)."""
     return ChatApp(client, model, notice=notice, clock=clock, retry_delays=retry_delays)
+
+
+def _think_notice(think: bool | str) -> str:
+    if think is False:
+        return "Thinking off: the model answers without thinking first."
+    level = "" if think is True else f" ({think})"
+    return f"Thinking on{level}: the thinking shows, collapsed, above each answer."

@@ -13,6 +13,8 @@ Available commands:
   /set parameter NAME VALUE  set a model option (temperature, num_ctx, seed, …)
   /set system TEXT           set the system message
   /set format json           answer in JSON (/set noformat: free text again)
+  /set think [LEVEL]         let a reasoning model think first: on (the default), off,
+                             low, medium or high (/set nothink: off)
   /show TOPIC                info, modelfile, parameters, system, template or license
   /load [MODEL]              switch model (without MODEL: the model picker, also F3)
   /save NAME                 save the session as a new model (system, parameters, messages)
@@ -75,6 +77,25 @@ class SetFormat:
 
 
 @dataclass(frozen=True)
+class SetThink:
+    """``/set think [on|off|low|medium|high]`` and ``/set nothink``: Ollama's ``think``
+    (``True``/``False`` or a level)."""
+
+    think: bool | str
+
+
+THINK_VALUES: dict[str, bool | str] = {
+    "on": True,
+    "true": True,
+    "off": False,
+    "false": False,
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+}
+
+
+@dataclass(frozen=True)
 class Show:
     topic: str
 
@@ -115,6 +136,7 @@ Command = (
     | SetSystem
     | SetParameter
     | SetFormat
+    | SetThink
     | Show
     | Load
     | Save
@@ -131,6 +153,8 @@ SIMPLE: dict[str, Command] = {
     "/exit": Bye(),
     "/load": Load(None),
     "/set noformat": SetFormat(None),
+    "/set think": SetThink(True),
+    "/set nothink": SetThink(False),
 }
 
 ONE_ARGUMENT: dict[str, Callable[[str], Command]] = {
@@ -141,7 +165,8 @@ ONE_ARGUMENT: dict[str, Callable[[str], Command]] = {
 }
 
 USAGE = {
-    "/set": "usage: /set parameter NAME VALUE, /set system TEXT or /set format json",
+    "/set": "usage: /set parameter NAME VALUE, /set system TEXT, /set format json or "
+    "/set think [on|off|low|medium|high]",
     "/show": f"usage: /show {'|'.join(SHOW_TOPICS)}",
     "/load": "usage: /load [MODEL]",
     "/save": "usage: /save NAME",
@@ -175,6 +200,11 @@ def _parse_set(rest: str) -> Command:
         return SetSystem(value)
     if what == "format" and value:
         return SetFormat(value) if value == "json" else Invalid("/set format takes json")
+    if what == "think" and value:
+        chosen = THINK_VALUES.get(value.lower())
+        if chosen is None:
+            return Invalid(f"/set think takes one of: {', '.join(THINK_VALUES)}")
+        return SetThink(chosen)
     if what == "parameter" and value:
         name, _, setting = value.partition(" ")
         if name not in parameter_names():
@@ -198,6 +228,7 @@ def parse_value(text: str) -> int | float | str:
 def completions(models: Iterable[str] = ()) -> list[str]:
     """Every line the prompt may suggest, in the order it prefers them."""
     lines = ["/set parameter ", "/set system ", "/set format json", "/set noformat"]
+    lines += ["/set think ", *(f"/set think {value}" for value in THINK_VALUES), "/set nothink"]
     lines += [f"/set parameter {name} " for name in parameter_names()]
     lines += [f"/show {topic}" for topic in SHOW_TOPICS]
     lines += ["/load ", *(f"/load {model}" for model in models)]

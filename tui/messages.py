@@ -19,6 +19,14 @@ class ResponseChunkReceived(Message):
         self.generation, self.text = generation, text
 
 
+class ThinkingReceived(Message):
+    """A piece of a reasoning model's thinking arrived (before or beside the answer)."""
+
+    def __init__(self, generation: int, text: str) -> None:
+        super().__init__()
+        self.generation, self.text = generation, text
+
+
 class ResponseFinished(Message):
     """The answer is complete; ``final`` is the server's last piece (``done``, counts)."""
 

@@ -21,6 +21,8 @@ class Session:
     system: str | None = None
     options: Json = field(default_factory=dict)
     format: str | None = None
+    think: bool | str | None = None
+    """Ollama's ``think`` for the next answers (``None``: the model's default)."""
     history: list[Json] = field(default_factory=list)
 
     def conversation(self) -> list[Json]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textual.containers import VerticalScroll
-from textual.widgets import Markdown, Static
+from textual.widgets import Collapsible, Markdown, Static
 
 
 class UserMessage(Static):
@@ -22,6 +22,37 @@ class AssistantMessage(Markdown):
     DEFAULT_CSS = """
     AssistantMessage { margin: 0 1; padding: 0 1; }
     """
+
+
+class ThinkingBlock(Collapsible):
+    """A reasoning model's thinking, above its answer: collapsed and dimmed, its title
+    saying how far it got; a click (or Enter on the title) opens it."""
+
+    DEFAULT_CSS = """
+    ThinkingBlock { margin: 0 1; padding: 0; border: none; background: transparent; }
+    ThinkingBlock CollapsibleTitle { color: $text-muted; padding: 0 1; }
+    ThinkingBlock Contents { padding: 0 0 0 2; }
+    ThinkingBlock .thinking-text { color: $text-muted; text-style: italic; }
+    """
+
+    def __init__(self) -> None:
+        self._text = Static("", markup=False, classes="thinking-text")
+        super().__init__(self._text, title="Thinking…", collapsed=True)
+        self._parts: list[str] = []
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts)
+
+    def add(self, pieces: list[str]) -> None:
+        """Append ``pieces`` (one frame's worth) to the thinking shown."""
+        self._parts.extend(pieces)
+        self._text.update(self.text)
+        self.title = f"Thinking… ({len(self.text.split())} words)"
+
+    def finish(self, seconds: float) -> None:
+        """The answer has begun (or ended): the thinking is complete."""
+        self.title = f"Thought for {seconds:.1f} s ({len(self.text.split())} words)"
 
 
 class Notice(Static):

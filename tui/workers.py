@@ -22,6 +22,7 @@ from tui.messages import (
     ResponseFailed,
     ResponseFinished,
     RetryScheduled,
+    ThinkingReceived,
 )
 
 Json = dict[str, Any]
@@ -45,6 +46,7 @@ class ChatClient(Protocol):
         *,
         format: str | Mapping[str, Any] | None = None,
         options: Mapping[str, Any] | None = None,
+        think: bool | str | None = None,
     ) -> Iterator[Json]: ...
 
     def generate(
@@ -69,6 +71,7 @@ class AnswerRequest:
     messages: list[Json]
     options: Json
     format: str | None = None
+    think: bool | str | None = None
 
 
 def stream_answer(
@@ -103,7 +106,11 @@ def _stream_once(
 ) -> None:
     options = request.options or None
     pieces = client.chat(
-        request.model, request.messages, format=request.format or None, options=options
+        request.model,
+        request.messages,
+        format=request.format or None,
+        options=options,
+        think=request.think,
     )
     try:
         for piece in pieces:
@@ -112,8 +119,11 @@ def _stream_once(
             if piece.get("done"):
                 post(ResponseFinished(request.generation, piece))
                 return
-            text = str(piece.get("message", {}).get("content", ""))
-            post(ResponseChunkReceived(request.generation, text))
+            message = piece.get("message") or {}
+            if message.get("thinking"):
+                post(ThinkingReceived(request.generation, str(message["thinking"])))
+            if message.get("content"):
+                post(ResponseChunkReceived(request.generation, str(message["content"])))
     finally:
         close = getattr(pieces, "close", None)
         if close is not None:

@@ -54,6 +54,9 @@ class FakeClient:
         self.words, self.delay = list(words), delay
         self.calls: list[tuple[str, list[Json], Json | None]] = []
         self.formats: list[str | None] = []
+        self.thinks: list[bool | str | None] = []
+        self.thoughts: list[str] = []
+        """Thinking pieces streamed before the words (a reasoning model's)."""
         self.loads: list[str] = []
         self.creates: list[tuple[str, Json]] = []
         self.closed = threading.Event()
@@ -69,9 +72,11 @@ class FakeClient:
         *,
         format: str | Mapping[str, Any] | None = None,
         options: Mapping[str, Any] | None = None,
+        think: bool | str | None = None,
     ) -> Iterator[Json]:
         self.calls.append((model, [dict(m) for m in messages], dict(options or {}) or None))
         self.formats.append(None if format is None else str(format))
+        self.thinks.append(think)
         return self._pieces(model)
 
     def _pieces(self, model: str) -> Iterator[Json]:
@@ -81,6 +86,8 @@ class FakeClient:
             message = "the server is busy: 4 requests are waiting"
             raise ServerError(503, message, self.busy_retry_after)
         try:
+            for thought in self.thoughts:
+                yield {"message": {"role": "assistant", "content": "", "thinking": thought}}
             for word in self.words:
                 if self.delay:
                     time.sleep(self.delay)

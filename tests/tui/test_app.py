@@ -16,7 +16,7 @@ from tui.commands import SHOW_TOPICS
 from tui.panel import SidePanel
 from tui.picker import ModelPicker
 from tui.prompt import PromptInput
-from tui.widgets import AssistantMessage, UserMessage
+from tui.widgets import AssistantMessage, ThinkingBlock, UserMessage
 
 
 def test_an_answer_streams_into_the_transcript_as_markdown() -> None:
@@ -499,3 +499,33 @@ def test_a_question_stopped_before_any_answer_leaves_the_history() -> None:
 
     drive(app, script)
     assert [m["content"] for m in client.calls[-1][1]] == ["hi"]
+
+
+def test_thinking_shows_collapsed_above_the_answer_and_set_think_sends_think() -> None:
+    client = FakeClient(words=("Use", " lsof."))
+    client.thoughts = ["The user wants", " a port's process."]
+    app = make_app(client, "tiny")
+
+    async def script(pilot: Pilot[None]) -> None:
+        await loaded(pilot)
+        await say(pilot, "/set think high")
+        await until(pilot, lambda: any("Thinking on (high)" in n for n in notices(app)))
+        await say(pilot, "port 8080?")
+        await until(pilot, lambda: not app.answering and len(app.history) == 2)
+        block = app.query_one(ThinkingBlock)
+        assert block.collapsed
+        assert block.text == "The user wants a port's process."
+        assert block.title.startswith("Thought for ") and "(6 words)" in block.title
+        transcript = list(app.query_one("Transcript").children)
+        assert transcript.index(block) == transcript.index(app.query_one(AssistantMessage)) - 1
+        await say(pilot, "/set nothink")
+        await say(pilot, "again")
+        await until(pilot, lambda: not app.answering and len(app.history) == 4)
+
+    drive(app, script)
+    assert client.thinks == ["high", False]
+    assert app.history[1] == {
+        "role": "assistant",
+        "content": "Use lsof.",
+        "thinking": "The user wants a port's process.",
+    }

@@ -39,6 +39,21 @@ def test_a_streamed_answer(snap_compare: Compare) -> None:
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
+def test_an_answer_after_thinking(snap_compare: Compare) -> None:
+    """The thinking collapsed and dimmed above the answer, its title saying how long."""
+    app = frozen_app()
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await loaded(pilot)
+        await say(pilot, "/set think on")
+        await say(pilot, "Which port is sshd on?")
+        await until(pilot, lambda: len(app.history) == 2 and not app.streaming)
+
+    app.client.thoughts = ["The user asks about sshd.", " Default is 22."]  # type: ignore[attr-defined]
+    app.client.words = ["Port **22**, unless `Port` is set in sshd_config."]  # type: ignore[attr-defined]
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
 def test_the_help(snap_compare: Compare) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         await loaded(pilot)
