@@ -46,7 +46,8 @@ def write_blobs(plan: BuildPlan, store: Store, progress: ProgressSink | None = N
     report = progress or (lambda event: None)
     config = plan.config
     descriptors: list[Descriptor] = []
-    inputs: dict[str, str] = {}
+    # Inputs the plan knows already (a converted checkpoint's files), then what is written.
+    inputs = dict(config.ladle.inputs) if config.ladle is not None else {}
     for layer in plan.layers:
         descriptor, info = _write_layer(layer, store, report)
         if layer.weights is not None:

@@ -9,8 +9,10 @@ Modelfile and lock give the same manifest digest in any store.
 
 The lock is derived from what the build already produced, never computed again: the
 plan (FROM's kind and source) and the built config's ``ladle.inputs`` (digests keyed
-``"FROM <ref>"``, ``"ADAPTER <ref>"``, ``"QUANTIZE <type>"``). ``--locked`` compares the
-lock of the build about to be tagged with the one on disk (see :mod:`builder.pipeline.build`).
+``"FROM <ref>"``, ``"ADAPTER <ref>"``, ``"QUANTIZE <type>"``, and for a converted Hugging
+Face checkpoint ``"CHECKPOINT <file>"``, one per file the conversion read). ``--locked``
+compares the lock of the build about to be tagged with the one on disk (see
+:mod:`builder.pipeline.build`).
 
 A Hugging Face base (``FROM hf.co/…``) is locked as its repository, file, revision
 (commit) and digest; a ``--locked`` build resolves it at that revision (:func:`pins`),
@@ -45,9 +47,10 @@ LOCK_SUFFIX = ".lock"
 """Appended to the Modelfile's name: ``Modelfile`` -> ``Modelfile.lock``."""
 
 FROM_INPUT, ADAPTER_INPUT, QUANTIZE_INPUT = "FROM", "ADAPTER", "quantize"
+CHECKPOINT_INPUT = "CHECKPOINT"
 """The first word of each key of the config's ``ladle.inputs`` (compared ignoring case)."""
 
-BaseKind = Literal["image", "file", "package", "bundled", "huggingface"]
+BaseKind = Literal["image", "file", "package", "bundled", "huggingface", "checkpoint"]
 
 
 class BaseLock(BaseModel):
@@ -60,13 +63,19 @@ class BaseLock(BaseModel):
     source: str = Field(
         description="The image name (image, bundled), the file's path relative to the "
         "Modelfile (file), the package reference (package), or the repository and file "
-        "(huggingface: <user>/<repo>/<file>.gguf)."
+        "(huggingface: <user>/<repo>/<file>.gguf), or the checkpoint folder's path relative "
+        "to the Modelfile (checkpoint)."
     )
     revision: str | None = Field(
         None, description="The repository's commit the file was taken at (huggingface)."
     )
     image: str | None = Field(None, description="Manifest digest of the base image.")
     digest: str | None = Field(None, description="Digest of the model weights' blob.")
+    files: dict[str, str] | None = Field(
+        None,
+        description="A checkpoint's files the conversion read (relative to its folder) -> "
+        "the digest of each (checkpoint).",
+    )
 
 
 class QuantizeLock(BaseModel):
@@ -166,6 +175,15 @@ def base_lock(plan: BuildPlan, inputs: dict[str, str], folder: Path) -> BaseLock
     """How the plan's FROM resolved, with the digests the build recorded in ``inputs``."""
     reference = plan.base
     imported = _inputs(inputs, FROM_INPUT).get(reference)
+    if plan.base_kind == "checkpoint":
+        path = Path(reference).expanduser()
+        return BaseLock(
+            reference=reference,
+            kind="checkpoint",
+            source=_relative(str(path if path.is_absolute() else folder / path), folder),
+            digest=imported,
+            files=_inputs(inputs, CHECKPOINT_INPUT),
+        )
     if plan.base_kind == "package":
         return BaseLock(reference=reference, kind="package", source=reference, digest=imported)
     if plan.base_kind == "file":

@@ -2,7 +2,10 @@
 
 1. a local image by name (``sre-bot``, ``smollm2:135m`` once created);
 2. a GGUF file path, relative to the Modelfile's folder, ``~`` expanded;
-3. a folder holding exactly one GGUF (``*.gguf``, else a ``*.bin`` in GGUF format);
+3. a folder holding exactly one GGUF (``*.gguf``, else a ``*.bin`` in GGUF format), or
+   else a Hugging Face checkpoint (``config.json`` and ``*.safetensors``), converted to
+   a GGUF blob of the store (see :mod:`builder.convert`; converted once per set of input
+   digests);
 4. bundled weights, ``package:<distribution>/<file>`` (see :mod:`builder.sources.bundled`);
 5. a bundled model name (``smollm2:135m``, ``gemma3:270m``), built from the Modelfile
    ladle ships for it.
@@ -21,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from builder.convert.checkpoint import looks_like_checkpoint
 from builder.gguf.header import starts_as_gguf
 from builder.sources import bundled, huggingface
 from builder.store.names import ModelName
@@ -73,6 +77,18 @@ class HubBase(FileBase):
     file: huggingface.HubFile
 
 
+@dataclass(frozen=True)
+class CheckpointBase(FileBase):
+    """FROM a Hugging Face checkpoint folder: ``path`` is its converted GGUF, a blob of
+    the store already (so a build reuses the blob rather than copying it)."""
+
+    folder: Path
+    digest: str
+    size: int
+    inputs: dict[str, str]
+    """The folder's files the conversion read -> their digests."""
+
+
 Base = ImageBase | FileBase | PackageBase | BundledBase
 
 
@@ -94,6 +110,7 @@ class Resolver:
         self.base_dir = base_dir
         self.hub = hub
         self.pins = dict(pins or {})
+        self._checkpoints: dict[Path, CheckpointBase] = {}
 
     def resolve(self, reference: str) -> Base:
         """The base named by ``reference``; ``BuildError`` explains what was tried."""
@@ -109,6 +126,8 @@ class Resolver:
         if path.is_file():
             return FileBase(reference, path)
         if path.is_dir():
+            if not _gguf_files(path) and looks_like_checkpoint(path):
+                return self._from_checkpoint(reference, path)
             return FileBase(reference, single_gguf(path, reference))
         if reference.startswith(bundled.PACKAGE_SCHEME):
             return PackageBase(reference, bundled.weights_for(reference))
@@ -126,6 +145,17 @@ class Resolver:
                 raise
             return ImageBase(reference, pulled)
         return HubBase(reference, found.path, found)
+
+    def _from_checkpoint(self, reference: str, folder: Path) -> CheckpointBase:
+        """The folder converted (once per resolver: planning resolves FROM again)."""
+        from builder.convert.imported import import_checkpoint  # numpy and gguf load here
+
+        if folder not in self._checkpoints:
+            model = import_checkpoint(folder, self.store)
+            self._checkpoints[folder] = CheckpointBase(
+                reference, model.path, folder, model.digest, model.size, model.inputs
+            )
+        return self._checkpoints[folder]
 
     def _stored(self, name: ModelName | None) -> StoredImage | None:
         if name is None:
@@ -152,20 +182,25 @@ def single_gguf(folder: Path, reference: str) -> Path:
     """The one GGUF in ``folder`` (FROM a folder): its ``*.gguf`` file or, when it has
     none, a ``*.bin`` file in GGUF format, as Ollama looks (``parser.filesForModel``);
     ``BuildError`` for none or several."""
-    found = sorted(folder.glob("*.gguf"))
-    if not found:
-        found = [path for path in sorted(folder.glob("*.bin")) if starts_as_gguf(path)]
+    found = _gguf_files(folder)
     if len(found) == 1:
         return found[0]
     if not found:
         raise BuildInputError(
             f"FROM {reference}: the folder {folder} holds no GGUF file "
-            "(a *.gguf file, or a *.bin file in GGUF format)"
+            "(a *.gguf file, or a *.bin file in GGUF format) and no Hugging Face checkpoint "
+            "(config.json and *.safetensors)"
         )
     names = ", ".join(path.name for path in found)
     raise BuildInputError(
         f"FROM {reference}: the folder {folder} holds several GGUF files ({names})"
     )
+
+
+def _gguf_files(folder: Path) -> list[Path]:
+    """The folder's ``*.gguf`` files or, when it has none, its ``*.bin`` files in GGUF format."""
+    found = sorted(folder.glob("*.gguf"))
+    return found or [path for path in sorted(folder.glob("*.bin")) if starts_as_gguf(path)]
 
 
 def _not_found(reference: str, path: Path) -> str:
