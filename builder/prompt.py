@@ -11,6 +11,11 @@ the weights, once per blob digest (or per file, size and modification time). The
 inspects each header once per load and hands it in (:func:`loaded_source`), so that the
 memory planner and the prompt share one reading.
 
+An image with a RENDERER has its prompt written by that built-in renderer
+(:mod:`builder.templates.renderers`) instead of its template, as in Ollama; a request
+with a ``suffix`` gets a fill-in-the-middle prompt instead (:meth:`PromptSource.fill_in`,
+:mod:`builder.templates.fim`).
+
 Nothing here plans a build: a Modelfile's prompt (``ladle render``,
 ``ladle.render_prompt``) is :mod:`builder.pipeline.preview`, which resolves its FROM
 and then comes here.
@@ -32,8 +37,11 @@ from builder.store.image import Image
 from builder.store.store import Store, StoredImage
 from builder.templates.chat_template import DEFAULT_TEMPLATE, ChatTemplate, compile_template
 from builder.templates.conversation import Message
+from builder.templates.fim import fill_in
 from builder.templates.go_template import convert_go_template, is_go_template, render_messages
-from ladle.errors import GGUFError
+from builder.templates.renderers import renderer_named
+from builder.templates.thinking import Think
+from ladle.errors import GGUFError, TemplateError
 
 LLAMA_CPP_LOGGER = "llama-cpp-python"
 """The logger llama-cpp-python writes llama.cpp's log to."""
@@ -41,10 +49,13 @@ LLAMA_CPP_LOGGER = "llama-cpp-python"
 
 @dataclass(frozen=True)
 class SpecialTokens:
-    """The tokenizer's BOS and EOS texts, as templates use them."""
+    """The tokenizer's BOS and EOS texts, as templates use them, whether tokenizing puts
+    a BOS first by itself, and its fill-in-the-middle tokens (prefix, suffix, middle)."""
 
     bos: str = ""
     eos: str = ""
+    adds_bos: bool = False
+    fim: tuple[str, str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,8 @@ class PromptSource:
     tokens: SpecialTokens
     model_path: Path | None
     """The GGUF whose tokenizer counts the prompt; ``None`` for joined split weights."""
+    renderer: str | None = None
+    """The image's RENDERER: a built-in renderer writes the prompt, not the template."""
 
     def conversation(self, messages: Sequence[Message]) -> list[Message]:
         """``messages`` after the image's MESSAGE turns, behind its SYSTEM (as Ollama)."""
@@ -67,8 +80,9 @@ class PromptSource:
         return turns
 
     def with_template(self, text: str, origin: str) -> PromptSource:
-        """This source with another template, Jinja or Go (a request's ``template``)."""
-        return replace(self, template=_compiled(text, origin))
+        """This source with another template, Jinja or Go (a request's ``template``, which
+        takes the renderer's place as it does in Ollama)."""
+        return replace(self, template=_compiled(text, origin), renderer=None)
 
     def render(
         self,
@@ -76,16 +90,44 @@ class PromptSource:
         tools: Sequence[Mapping[str, Any]] | None = None,
         *,
         add_generation_prompt: bool = True,
+        think: Think = None,
     ) -> str:
-        """The prompt for ``messages``; :class:`~ladle.errors.TemplateError` if it fails."""
+        """The prompt for ``messages``; :class:`~ladle.errors.TemplateError` if it fails.
+        ``think`` (a request's, ``None`` when unset) reaches the template. With a
+        RENDERER, the renderer writes it (always ready for the answer, as Ollama's)."""
+        if self.renderer is not None:
+            return self._rendered(messages, tools, think)
         return render_messages(
             self.template,
             self.conversation(messages),
             tools,
+            think=think,
             add_generation_prompt=add_generation_prompt,
             bos_token=self.tokens.bos,
             eos_token=self.tokens.eos,
         )
+
+    def _rendered(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[Mapping[str, Any]] | None,
+        think: Think,
+    ) -> str:
+        """The built-in renderer's prompt, without its BOS text when the tokenizer puts
+        the BOS first itself (Ollama's ``LeadingBOS``: never two BOS tokens)."""
+        try:
+            renderer = renderer_named(self.renderer or "")
+        except ValueError as error:
+            raise TemplateError(str(error), origin=f"RENDERER {self.renderer}") from None
+        prompt = renderer.render(self.conversation(messages), tools, think)
+        if self.tokens.adds_bos and renderer.leading_bos:
+            return prompt.removeprefix(renderer.leading_bos)
+        return prompt
+
+    def fill_in(self, prompt: str, suffix: str, think: Think = None) -> str | None:
+        """The prompt asking for the text between ``prompt`` and ``suffix``
+        (:mod:`builder.templates.fim`), or ``None``: the model cannot fill in."""
+        return fill_in(self.template, self.tokens.fim, prompt, suffix, think)
 
 
 def image_source(store: Store, stored: StoredImage) -> PromptSource:
@@ -108,12 +150,15 @@ class PromptParts:
     messages: tuple[Message, ...]
     tokens: SpecialTokens
     model_path: Path | None
+    renderer: str | None = None
 
     def compile(self, origin: str) -> PromptSource:
         """The source with its template compiled (the default template where none)."""
         text = self.template if self.template is not None else DEFAULT_TEMPLATE
         template = _compiled(text, origin)
-        return PromptSource(template, self.system, self.messages, self.tokens, self.model_path)
+        return PromptSource(
+            template, self.system, self.messages, self.tokens, self.model_path, self.renderer
+        )
 
 
 @functools.lru_cache(maxsize=64)
@@ -131,15 +176,26 @@ def image_parts(store: Store, stored: StoredImage) -> PromptParts:
     if not models:
         return loaded_parts(image, None)
     _, tokens = _gguf_facts(image.model_path, models[0].digest)
-    return PromptParts(image.template, image.system, image.messages, tokens, image.model_path)
+    return PromptParts(
+        image.template,
+        image.system,
+        image.messages,
+        tokens,
+        image.model_path,
+        image.config.renderer,
+    )
 
 
 def loaded_parts(image: Image, gguf: GGUFInfo | None) -> PromptParts:
     """:func:`image_parts` of an image already read, with its weights' header ``gguf``."""
+    renderer = image.config.renderer
     if gguf is None:
-        return PromptParts(image.template, image.system, image.messages, SpecialTokens(), None)
+        tokens = SpecialTokens()
+        return PromptParts(image.template, image.system, image.messages, tokens, None, renderer)
     tokens = _special_tokens(gguf, image.stored.name.display())
-    return PromptParts(image.template, image.system, image.messages, tokens, image.model_path)
+    return PromptParts(
+        image.template, image.system, image.messages, tokens, image.model_path, renderer
+    )
 
 
 def gguf_parts(path: Path) -> PromptParts:
@@ -162,7 +218,7 @@ def _special_tokens(info: GGUFInfo, where: str | Path) -> SpecialTokens:
     """The BOS and EOS texts of ``info``; ``where`` names the weights in the error."""
     if info.general_type != "model":
         raise GGUFError(where, "is a LoRA adapter, not a model")
-    return SpecialTokens(info.bos_token or "", info.eos_token or "")
+    return SpecialTokens(info.bos_token or "", info.eos_token or "", info.adds_bos, info.fim_tokens)
 
 
 def count_tokens(model_path: Path, prompt: str) -> int:

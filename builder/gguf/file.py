@@ -30,7 +30,7 @@ from builder.gguf.header_types import GGUFArray, GGUFHeader, Scalar, Value
 from ladle.errors import GGUFError
 
 GGUFKind = Literal["model", "adapter"]
-Capability = Literal["completion", "embedding", "vision"]
+Capability = Literal["completion", "embedding", "vision", "insert"]
 MetadataValue = Scalar | tuple[Scalar, ...]
 
 # Encoder-only architectures: they embed and cannot complete text. Their GGUFs declare
@@ -42,6 +42,23 @@ ADAPTER_TYPES = ("lora",)  # llama.cpp's llama_adapter_lora_init accepts only th
 # A K-quant tensor type names a family (Q4_K); the usual mix in it is the "_M" one.
 _GUESSED_K_FILE_TYPES = {"Q3_K": "Q3_K_M", "Q4_K": "Q4_K_M", "Q5_K": "Q5_K_M"}
 _LAYER_TENSOR = re.compile(r"blk\.(\d+)\.")
+# The fill-in-the-middle tokens (prefix, suffix, middle) by id: llama.cpp's keys, then
+# the older ones CodeLlama GGUFs carry.
+_FIM_KEYS = (
+    ("fim_pre_token_id", "fim_suf_token_id", "fim_mid_token_id"),
+    ("prefix_token_id", "suffix_token_id", "middle_token_id"),
+)
+# Without those keys llama.cpp (llama-vocab.cpp) finds them by text: Qwen2.5-Coder's,
+# SantaCoder's, StarCoder's, DeepSeek-Coder's, CodeLlama's (two spellings), GLM-4's.
+_FIM_TEXTS = (
+    ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),
+    ("<fim-prefix>", "<fim-suffix>", "<fim-middle>"),
+    ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),
+    ("<\uff5cfim\u2581begin\uff5c>", "<\uff5cfim\u2581hole\uff5c>", "<\uff5cfim\u2581end\uff5c>"),
+    ("<PRE>", "<SUF>", "<MID>"),
+    ("\u2581<PRE>", "\u2581<SUF>", "\u2581<MID>"),
+    ("<|code_prefix|>", "<|code_suffix|>", "<|code_middle|>"),
+)
 
 _T = TypeVar("_T", int, float, str)
 
@@ -68,6 +85,10 @@ class GGUFInfo(BaseModel):
     eos_token_id: int | None = None
     bos_token: str | None = None
     eos_token: str | None = None
+    adds_bos: bool = False
+    """Whether llama.cpp puts the BOS token before a tokenized text by itself."""
+    fim_tokens: tuple[str, str, str] | None = None
+    """The fill-in-the-middle tokens' texts (prefix, suffix, middle), when it has them."""
     base_model: dict[str, MetadataValue] = {}
     adapter_type: str | None = None
     lora_alpha: float | None = None
@@ -130,6 +151,7 @@ def _inspect(path: str | os.PathLike[str]) -> GGUFInfo:
             path, f"{arch}.block_count is {block_count:,}, more layers than the file has tensors"
         )
     layer_bytes, other_bytes = _bytes_per_layer(header, block_count or 0)
+    fim = _fim_tokens(buf, header, fields)
     parameter_count = sum(tensor.n_elements for tensor in header.tensors)
     return GGUFInfo(
         header_bytes=header.data_offset,
@@ -151,10 +173,12 @@ def _inspect(path: str | os.PathLike[str]) -> GGUFInfo:
         eos_token_id=eos_id,
         bos_token=_token(buf, header, bos_id),
         eos_token=_token(buf, header, eos_id),
+        adds_bos=_adds_bos(fields),
+        fim_tokens=fim,
         base_model=_with_prefix(header.metadata, "general.base_model."),
         adapter_type=adapter_type,
         lora_alpha=fields.get("adapter.lora.alpha", float),
-        capabilities=_capabilities(kind, arch, header.metadata),
+        capabilities=_capabilities(kind, arch, header.metadata, fim is not None),
         version=header.version,
         size=header.file_size,
         tensor_count=len(header.tensors),
@@ -267,15 +291,47 @@ def _check_vocabulary(buf: bytes, header: GGUFHeader, path: str | os.PathLike[st
 
 
 def _capabilities(
-    kind: GGUFKind, arch: str, metadata: Mapping[str, Value]
+    kind: GGUFKind, arch: str, metadata: Mapping[str, Value], fim: bool
 ) -> tuple[Capability, ...]:
+    """Ollama's capabilities of the weights (an embedding model's ``pooling_type``, a
+    vision encoder's ``vision.block_count``), and ``insert`` for a model that completes
+    and has fill-in-the-middle tokens (beyond Ollama, which reads that from templates)."""
     if kind == "adapter":
         return ()
     embeds = f"{arch}.pooling_type" in metadata or arch in EMBEDDING_ARCHITECTURES
     capabilities: list[Capability] = ["embedding" if embeds else "completion"]
     if f"{arch}.vision.block_count" in metadata:
         capabilities.append("vision")
+    if fim and not embeds:
+        capabilities.append("insert")
     return tuple(capabilities)
+
+
+def _adds_bos(fields: _Fields) -> bool:
+    """llama.cpp's ``add_bos``: the tokenizer's own flag, else its default for the
+    vocabulary (SentencePiece adds one); LFM2's is forced on (as Ollama reads it)."""
+    if fields.get("tokenizer.ggml.pre", str) == "lfm2":
+        return True
+    flag = fields.metadata.get("tokenizer.ggml.add_bos_token")
+    if isinstance(flag, bool):
+        return flag
+    return fields.get("tokenizer.ggml.model", str) == "llama"
+
+
+def _fim_tokens(buf: bytes, header: GGUFHeader, fields: _Fields) -> tuple[str, str, str] | None:
+    """The texts of the vocabulary's fill-in-the-middle tokens, by id or by text."""
+    for keys in _FIM_KEYS:
+        ids = [fields.get(f"tokenizer.ggml.{key}", int) for key in keys]
+        texts = [_token(buf, header, token_id) for token_id in ids]
+        if all(texts):
+            return (texts[0] or "", texts[1] or "", texts[2] or "")
+    tokens = header.arrays.get("tokenizer.ggml.tokens")
+    # A cheap look for the texts first: the vocabulary is walked only when they occur.
+    found = [texts for texts in _FIM_TEXTS if all(t.encode() in buf for t in texts)]
+    if tokens is None or not found:
+        return None
+    vocabulary = set(raw_strings(buf, tokens))
+    return next((t for t in found if all(x.encode() in vocabulary for x in t)), None)
 
 
 def _bytes_per_layer(header: GGUFHeader, block_count: int) -> tuple[tuple[int, ...], int]:

@@ -21,13 +21,23 @@ from pydantic import BaseModel, ConfigDict
 
 from builder.pipeline.options import BuildOptions
 from builder.pipeline.quantize import QuantizeStep, check_source, quantize_type
-from builder.pipeline.resolver import Base, BundledBase, FileBase, ImageBase, PackageBase, Resolver
+from builder.pipeline.resolver import (
+    Base,
+    BundledBase,
+    CheckpointBase,
+    FileBase,
+    ImageBase,
+    PackageBase,
+    Resolver,
+)
 from builder.store import media_types
-from builder.store.config import ImageConfig, RootFS, gguf_facts
+from builder.store.config import ImageConfig, Provenance, RootFS, gguf_facts
 from builder.store.image import Image
 from builder.store.names import ModelName
 from builder.store.store import Store, StoredImage
 from builder.templates.family import detect_family
+from builder.templates.parsers import PARSER_NAMES, parser_named
+from builder.templates.renderers import RENDERER_NAMES, architecture_defaults, renderer_named
 from ladle.errors import BuildError, BuildInputError, QuantizeRefusedError
 from modelfile import ModelSpec
 
@@ -69,7 +79,7 @@ class BuildPlan(BaseModel):
 
     name: str
     base: str
-    base_kind: Literal["image", "file", "package", "bundled"]
+    base_kind: Literal["image", "file", "package", "bundled", "checkpoint"]
     parents: tuple[str, ...]
     layers: tuple[LayerPlan, ...]
     config: ImageConfig
@@ -100,7 +110,7 @@ def plan(
     if messages:
         layers.append(_text(media_types.MESSAGES, _json(messages)))
     config = inherited.config.model_copy(
-        update={"renderer": spec.renderer, "parser": spec.parser, "requires": spec.requires}
+        update={**_output_format(spec, inherited), "requires": spec.requires}
     )
     return BuildPlan(
         name=name.full(),
@@ -130,7 +140,7 @@ def _quantize_step(options: BuildOptions, inherited: _Inherited, base: str) -> Q
 class _Inherited(BaseModel):
     """What the base gives a new image."""
 
-    kind: Literal["image", "file", "package", "bundled"]
+    kind: Literal["image", "file", "package", "bundled", "checkpoint"]
     weights: list[LayerPlan]
     adapters: list[LayerPlan] = []
     template: str | None = None
@@ -149,6 +159,8 @@ class _Inherited(BaseModel):
         match base:
             case ImageBase(image=stored):
                 return cls._from_image(stored, store)
+            case CheckpointBase():
+                return cls._from_checkpoint(base)
             case FileBase(reference=reference, path=path):
                 from builder.gguf.file import inspect_gguf
 
@@ -177,6 +189,22 @@ class _Inherited(BaseModel):
                     kind="package", weights=[weights_layer], config=ImageConfig(), architecture=""
                 )
         raise BuildError(f"cannot build from {base.reference}")  # BundledBase: see plan()
+
+    @classmethod
+    def _from_checkpoint(cls, base: CheckpointBase) -> _Inherited:
+        """A converted checkpoint: its GGUF is a blob already, reused as it is; the config
+        records the converted files' digests (``CHECKPOINT <file>``) for the lock."""
+        from builder.gguf.file import inspect_gguf
+
+        source = WeightsSource(
+            kind="file", reference=base.reference, paths=(str(base.path),), size=base.size
+        )
+        inherited = cls._from_gguf(inspect_gguf(base.path), source, "checkpoint")
+        inputs = {f"CHECKPOINT {name}": digest for name, digest in base.inputs.items()}
+        inputs[f"FROM {base.reference}"] = base.digest
+        config = inherited.config.model_copy(update={"ladle": Provenance(inputs=inputs)})
+        layer = LayerPlan(media_type=media_types.MODEL, digest=base.digest, size=base.size)
+        return inherited.model_copy(update={"weights": [layer], "config": config})
 
     @classmethod
     def _from_gguf(cls, info: GGUFInfo, source: WeightsSource, kind: Any) -> _Inherited:
@@ -298,6 +326,30 @@ def _template_layers(template: str | None, inherited: _Inherited) -> list[LayerP
     from builder.templates.layer import template_layer_text  # Jinja loads only when compiling
 
     return [_text(media_types.JINJA_TEMPLATE, template_layer_text(source))]
+
+
+def _output_format(spec: ModelSpec, inherited: _Inherited) -> dict[str, str | None]:
+    """The image's RENDERER and PARSER: the Modelfile's, else the base's (Ollama inherits
+    both), else the ones Ollama picks for the weights' architecture when ladle has them.
+    A name ladle does not have is a build error listing the ones it has."""
+    renderer, parser = architecture_defaults(inherited.architecture)
+    chosen = {
+        "renderer": spec.renderer or inherited.config.renderer or _known(renderer, RENDERER_NAMES),
+        "parser": spec.parser or inherited.config.parser or _known(parser, PARSER_NAMES),
+    }
+    for key, lookup in (("renderer", renderer_named), ("parser", parser_named)):
+        name = chosen[key]
+        try:
+            if name is not None:
+                lookup(name)
+        except ValueError as error:
+            inherited_from = "" if getattr(spec, key) else f"FROM {spec.from_}: "
+            raise BuildInputError(f"{inherited_from}{error}") from None
+    return chosen
+
+
+def _known(name: str | None, names: tuple[str, ...]) -> str | None:
+    return name if name in names else None
 
 
 def _merge_params(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

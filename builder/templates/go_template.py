@@ -50,6 +50,7 @@ from builder.templates.go_parser import (
     parse,
 )
 from builder.templates.go_values import legacy_turns, messages_root
+from builder.templates.thinking import Think, template_variables
 
 #: The first characters of every converted template.
 CONVERTED_MARKER = "{# ladle: converted from an Ollama Go template #}"
@@ -110,11 +111,14 @@ def render_messages(
     messages: Sequence[Mapping[str, Any]],
     tools: Sequence[Mapping[str, Any]] | None = None,
     *,
-    think: bool | None = None,
+    think: Think = None,
     **extra: Any,
 ) -> str:
     """The prompt for ``messages`` with any chat template, converted or native Jinja;
-    ``extra`` (``add_generation_prompt``, ``bos_token``…) goes to the template."""
+    ``extra`` (``add_generation_prompt``, ``bos_token``…) goes to the template.
+    ``think`` reaches a converted template as ``.Think``, ``.ThinkLevel`` and
+    ``.IsThinkSet``, a Jinja one as the variables of
+    :func:`~builder.templates.thinking.template_variables`."""
     if is_converted(template):
         # Only a legacy-mode conversion reads the turns (a sixth of a 20-message render).
         legacy = "ollama_turns" in template.source
@@ -124,7 +128,20 @@ def render_messages(
             "ollama_turns": legacy_turns(messages, think) if legacy else (),
             "go": GoFunctions(),
         }
+    else:
+        extra = {**template_variables(think), **extra}
+        messages = [_with_reasoning_content(message) for message in messages]
     return template.render(messages, tools=tools, **extra)
+
+
+def _with_reasoning_content(message: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A message whose Ollama ``thinking`` (or ``reasoning``, as Ollama's OpenAI layer
+    names it) is also ``reasoning_content``, the key Hugging Face templates (Qwen3's,
+    DeepSeek's) read an earlier answer's reasoning from."""
+    thinking = message.get("thinking") or message.get("reasoning")
+    if not thinking or not isinstance(thinking, str) or message.get("reasoning_content"):
+        return message
+    return {**message, "reasoning_content": thinking}
 
 
 def _response_action() -> Action:

@@ -18,6 +18,8 @@ from typing import Any
 
 from jinja2 import Undefined
 
+from builder.templates.thinking import Think, think_level, thinks
+
 # Go struct -> its fields in declaration order: (Go name, JSON key, omitempty, child type).
 _SCHEMAS: dict[str, tuple[tuple[str, str, bool, str | None], ...]] = {
     "Message": (
@@ -141,8 +143,11 @@ def message_content(message: Mapping[str, Any]) -> str:
 
 def _as_go_message(message: Mapping[str, Any]) -> GoStruct:
     raw = {**message, "content": message_content(message)}
-    if "thinking" not in raw and raw.get("reasoning_content"):
-        raw["thinking"] = raw["reasoning_content"]
+    # OpenAI-style clients send the reasoning as ``reasoning_content`` (or, through
+    # Ollama's OpenAI layer, ``reasoning``): both are Ollama's ``thinking``.
+    for key in ("reasoning_content", "reasoning"):
+        if not raw.get("thinking") and isinstance(raw.get(key), str) and raw[key]:
+            raw["thinking"] = raw[key]
     return shape("Message", raw)  # type: ignore[no-any-return]
 
 
@@ -167,7 +172,7 @@ def collate(messages: Sequence[Mapping[str, Any]]) -> tuple[str, list[GoStruct]]
 def messages_root(
     messages: Sequence[Mapping[str, Any]],
     tools: Sequence[Mapping[str, Any]] | None,
-    think: bool | None,
+    think: Think,
 ) -> GoMap:
     """The data of Ollama's ``.Messages`` mode."""
     system, collated = collate(messages)
@@ -176,15 +181,24 @@ def messages_root(
         Messages=collated,
         Tools=shape("[]Tool", tools or []),
         Response="",
-        Think=bool(think),
-        IsThinkSet=think is not None,
+        **think_values(think),
         Query="",
         Document="",
         Instruction="",
     )
 
 
-def legacy_turns(messages: Sequence[Mapping[str, Any]], think: bool | None) -> list[GoMap]:
+def think_values(think: Think) -> dict[str, Any]:
+    """Ollama's ``.Think``, ``.ThinkLevel`` and ``.IsThinkSet`` (``server/routes.go``:
+    ``ThinkLevel`` is ``ThinkValue.String()``, so ``true`` reads ``medium``)."""
+    return {
+        "Think": thinks(think),
+        "ThinkLevel": think_level(think),
+        "IsThinkSet": think is not None,
+    }
+
+
+def legacy_turns(messages: Sequence[Mapping[str, Any]], think: Think) -> list[GoMap]:
     """The data of each execution of a legacy (``.System``/``.Prompt``/``.Response``)
     template: one per completed turn, then the last one, whose render Ollama cuts after
     ``{{ .Response }}``."""
@@ -206,8 +220,8 @@ def legacy_turns(messages: Sequence[Mapping[str, Any]], think: bool | None) -> l
     return turns
 
 
-def _turn(current: Mapping[str, str], think: bool | None) -> GoMap:
-    return GoMap(current, Think=bool(think), IsThinkSet=think is not None)
+def _turn(current: Mapping[str, str], think: Think) -> GoMap:
+    return GoMap(current, **think_values(think))
 
 
 def go_json(value: Any) -> str:

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from builder.store.store import Store
 from ladle.settings import Settings
 from ladle.versions import __version__
-from runtime.api import admin, ollama, openai
+from runtime.api import admin, anthropic, ollama, openai, openai_responses
 from runtime.api.errors import install_error_handlers
 from runtime.api.middleware.json_body import install_json_bodies
 from runtime.api.openapi import OPENAPI_PATH, install_openapi
@@ -56,7 +56,13 @@ def create_app(settings: Settings, runner_factory: RunnerFactory | None = None) 
     install_error_handlers(app)
     metrics.append(install_metrics(app))  # first, so that it counts security's refusals
     install_security(app, settings)
-    routers = (ollama.router, openai.router, admin.router)
+    routers = (
+        ollama.router,
+        openai.router,
+        openai_responses.router,
+        anthropic.router,
+        admin.router,
+    )
     install_json_bodies(app, routers)  # innermost: after the body limits
     for router in routers:
         app.include_router(router)

@@ -10,6 +10,11 @@ one object.
 With ``logprobs`` a piece carries Ollama's ``logprobs`` array for its tokens (``token``,
 ``logprob``, ``bytes``, and ``top_logprobs`` when asked); a gathered answer carries them
 all. The last piece of a non-raw ``/api/generate`` answer carries ``context``.
+
+A reasoning model's thoughts come apart from its answer, as Ollama sends them:
+``thinking`` beside ``response`` (``/api/generate``), ``message.thinking`` beside
+``message.content`` (``/api/chat``), in each streamed piece as they arrive and, gathered,
+whole; absent when empty (Go's omitempty).
 """
 
 from __future__ import annotations
@@ -237,6 +242,8 @@ def _counters(reply: Reply) -> dict[str, Any]:
 def _generate_shape(model: str) -> Shape:
     def shape(reply: Reply) -> dict[str, Any]:
         piece: dict[str, Any] = {"model": model, "created_at": _now(), "response": reply.text}
+        if reply.thinking:
+            piece["thinking"] = reply.thinking
         piece |= _counters(reply) if reply.done else {"done": False}
         if reply.final is not None and reply.final.tokens is not None:
             piece["context"] = list(reply.final.tokens)
@@ -248,6 +255,8 @@ def _generate_shape(model: str) -> Shape:
 def _chat_shape(model: str) -> Shape:
     def shape(reply: Reply) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": reply.text}
+        if reply.thinking:
+            message["thinking"] = reply.thinking
         if reply.tool_calls:
             message["tool_calls"] = [call.to_ollama() for call in reply.tool_calls]
         piece: dict[str, Any] = {"model": model, "created_at": _now(), "message": message}
@@ -285,12 +294,16 @@ def _gathered_logprobs(replies: list[Reply]) -> dict[str, Any]:
 def _gather_generate(replies: list[Reply], shape: Shape) -> dict[str, Any]:
     whole = shape(replies[-1])
     whole["response"] = "".join(reply.text for reply in replies)
+    if thinking := "".join(reply.thinking for reply in replies):
+        whole["thinking"] = thinking
     return whole | _gathered_logprobs(replies)
 
 
 def _gather_chat(replies: list[Reply], shape: Shape) -> dict[str, Any]:
     whole = shape(replies[-1])
     whole["message"]["content"] = "".join(reply.text for reply in replies)
+    if thinking := "".join(reply.thinking for reply in replies):
+        whole["message"]["thinking"] = thinking
     calls = [call.to_ollama() for reply in replies for call in reply.tool_calls]
     if calls:
         whole["message"]["tool_calls"] = calls

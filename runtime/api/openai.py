@@ -5,8 +5,9 @@ A request's OpenAI fields become the service's: ``max_tokens`` (or
 ``max_completion_tokens``) is ``num_predict``, ``response_format`` is ``format``
 (``json_object`` → ``"json"``, ``json_schema`` → its schema), the sampling fields are
 options of the same names; ``logprobs``/``top_logprobs`` (a chat) and the legacy integer
-``logprobs`` (a completion) ask for the tokens' log-probabilities. The answer is
-OpenAI's ``chat.completion`` or ``text_completion`` object (shaped by
+``logprobs`` (a completion) ask for the tokens' log-probabilities; ``reasoning_effort``
+(or a chat's ``reasoning.effort``) is ``think``, as Ollama's OpenAI layer maps it. The
+answer is OpenAI's ``chat.completion`` or ``text_completion`` object (shaped by
 :class:`~runtime.api.openai_answer.Answer`); streamed, it is server-sent events,
 ``data: <chunk>`` each, ending with ``data: [DONE]``. As in :mod:`runtime.api.ollama`, a
 stream's first piece is computed before the response starts, so that an early error gets
@@ -17,10 +18,11 @@ OpenAI's error object (:func:`runtime.api.errors.error_body` chooses the shape b
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import struct
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -30,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 
 from builder.store.names import ModelName
 from builder.store.store import Store, StoredImage
+from builder.templates.thinking import Think
 from ladle.errors import InvalidFieldError, LadleError
 from runtime.api.errors import error_of
 from runtime.api.gather import gather_replies
@@ -69,7 +72,28 @@ Served = Depends(service)
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    """A ``/v1`` body or part of one: a field ladle does not take is a 400 whose ``param``
+    names it, and values are strict JSON types (``"stream": "yes"`` is refused), as
+    OpenAI's API answers them."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+WITHOUT_EFFECT = {
+    "user": "OpenAI's end-user id, for its abuse monitoring; ladle monitors no one",
+    "response_format.json_schema.description": "a note to the model on the format; the "
+    "schema itself constrains the answer (a grammar), whatever the note says",
+}
+"""OpenAI request fields ladle accepts and does nothing with, and why (docs/api.md lists
+them too); every other field ladle does not implement is refused."""
+
+
+class _Request(_Body):
+    """The fields of every ``/v1`` request that are accepted without effect."""
+
+    user: str | None = Field(
+        None, description=f"Accepted without effect: {WITHOUT_EFFECT['user']}."
+    )
 
 
 class StreamOptions(_Body):
@@ -78,6 +102,11 @@ class StreamOptions(_Body):
 
 class JsonSchemaFormat(_Body):
     name: str = ""
+    description: str | None = Field(
+        None,
+        description="Accepted without effect: "
+        f"{WITHOUT_EFFECT['response_format.json_schema.description']}.",
+    )
     schema_: dict[str, Any] | None = Field(None, alias="schema")
     strict: bool | None = None
 
@@ -92,7 +121,7 @@ class ResponseFormat(_Body):
         return "json" if self.type != "text" else None
 
 
-class _Sampled(_Body):
+class _Sampled(_Request):
     """The fields both completion endpoints share."""
 
     model: str
@@ -126,6 +155,39 @@ class _Sampled(_Body):
         return self.stream_options is not None and self.stream_options.include_usage
 
 
+REASONING_EFFORTS: dict[str, Think] = {
+    "none": False,
+    "minimal": "low",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "max": "max",
+    "xhigh": "max",
+    "ultra": "max",
+}
+"""OpenAI's ``reasoning_effort`` as Ollama's ``think`` (``openai/openai.go``,
+``thinkFromReasoningEffort``): OpenAI's scale reaches past Ollama's on both ends, and
+the ends are clamped to the nearest level rather than refused."""
+
+
+def think_of(effort: str | None, field: str = "reasoning_effort") -> Think:
+    """The ``think`` of a ``reasoning_effort`` (unset: the model's default); an effort
+    OpenAI does not define is a 400 naming ``field``."""
+    if not effort:
+        return None
+    if effort not in REASONING_EFFORTS:
+        known = ", ".join(f'"{name}"' for name in REASONING_EFFORTS)
+        raise InvalidFieldError(field, f'invalid reasoning value: "{effort}" (must be {known})')
+    return REASONING_EFFORTS[effort]
+
+
+class ReasoningOption(_Body):
+    """``reasoning: {"effort": …}``, the Responses API's spelling, which Ollama's chat
+    completions take too (before ``reasoning_effort``)."""
+
+    effort: str | None = None
+
+
 class ChatCompletionBody(_Sampled):
     """``POST /v1/chat/completions``."""
 
@@ -148,6 +210,22 @@ class ChatCompletionBody(_Sampled):
     parallel_tool_calls: bool | None = None
     logprobs: bool | None = None
     top_logprobs: TopLogprobsField | None = None
+    reasoning_effort: str | None = None
+    reasoning: ReasoningOption | None = None
+
+    def think(self) -> Think:
+        """``reasoning.effort`` (first, as Ollama reads it) or ``reasoning_effort``."""
+        nested = self.reasoning.effort if self.reasoning is not None else None
+        return think_of(nested, "reasoning.effort") if nested else think_of(self.reasoning_effort)
+
+    @property
+    def _nested(self) -> bool:
+        return self.reasoning is not None and bool(self.reasoning.effort)
+
+    @property
+    def effort_field(self) -> str:
+        """The field the client set the effort with, for errors about ``think``."""
+        return "reasoning.effort" if self._nested else "reasoning_effort"
 
     def choice(self) -> ToolChoice:
         """What ``tool_choice`` and ``parallel_tool_calls`` ask (:mod:`.tool_choice`)."""
@@ -163,6 +241,7 @@ class ChatCompletionBody(_Sampled):
             logprobs=bool(self.logprobs),
             top_logprobs=self.top_logprobs or 0,
             shift=False,  # OpenAI's finish_reason "length" at the context's end
+            think=self.think(),
         )
 
 
@@ -173,9 +252,12 @@ class CompletionBody(_Sampled):
 
     prompt: str
     suffix: str | None = None
+    """The text after the completion: the model fills in the middle between ``prompt``
+    and it (a model with the ``insert`` capability; otherwise a 400 naming ``suffix``)."""
     logprobs: TopLogprobsField | None = None
     """The legacy field: how many likeliest tokens to list at each position (0 lists
     none but still reports the generated tokens')."""
+    reasoning_effort: str | None = None
 
     def to_generate(self) -> GenerateBody:
         return GenerateBody(
@@ -186,10 +268,11 @@ class CompletionBody(_Sampled):
             logprobs=self.logprobs is not None,
             top_logprobs=self.logprobs or 0,
             shift=False,  # OpenAI's finish_reason "length" at the context's end
+            think=think_of(self.reasoning_effort),
         )
 
 
-class EmbeddingBody(_Body):
+class EmbeddingBody(_Request):
     """``POST /v1/embeddings``."""
 
     model_config = examples({"model": "sre-bot", "input": "one text"})
@@ -238,6 +321,18 @@ def _call(call: Any, number: int) -> dict[str, Any]:
 # -- routes --------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _think_named(field: str) -> Iterator[None]:
+    """An error about Ollama's ``think`` (a model that cannot think) names the OpenAI
+    field the client sent instead."""
+    try:
+        yield
+    except InvalidFieldError as error:
+        if error.field != "think":
+            raise
+        raise InvalidFieldError(field, error.reason) from None
+
+
 @router.post(
     "/chat/completions",
     response_model=None,
@@ -247,7 +342,9 @@ async def chat_completions(
     body: ChatCompletionBody, request: Request, served: Service = Served
 ) -> Response:
     choice = body.choice()
-    replies = choice.limited(charged(await served.chat(body.to_chat(), choice.grammar), request))
+    with _think_named(body.effort_field):
+        chat = await served.chat(body.to_chat(), choice.grammar)
+    replies = choice.limited(charged(chat, request))
     answer = Answer(
         body.model, chat=True, include_usage=body.include_usage, logprobs=bool(body.logprobs)
     )
@@ -260,7 +357,9 @@ async def chat_completions(
     responses=openai_answers(TextCompletion, 400, 404, 413, 500, 503, chunk=TextCompletion),
 )
 async def completions(body: CompletionBody, request: Request, served: Service = Served) -> Response:
-    replies = charged(await served.generate(body.to_generate()), request)
+    with _think_named("reasoning_effort"):
+        generated = await served.generate(body.to_generate())
+    replies = charged(generated, request)
     answer = Answer(
         body.model,
         chat=False,

@@ -7,6 +7,12 @@ legacy completion's ``{tokens, token_logprobs, top_logprobs, text_offset}`` (the
 count characters of the completion's text, from 0; a streamed answer's go on counting
 across its chunks); otherwise ``logprobs`` is ``null``.
 
+A reasoning model's thoughts are ``reasoning_content`` (the field DeepSeek's API and
+most OpenAI clients read) and ``reasoning`` (the one Ollama's OpenAI layer writes), both
+with the same text: in the chat's message or delta, beside a completion's ``text``.
+Streamed, a piece that holds thoughts and answer is sent as two chunks, the thoughts
+first, as Ollama splits them (clients that show one field per chunk lose neither).
+
 Kept apart from :mod:`runtime.api.openai`, the routes and request bodies, because it is
 pure: the service's :class:`~runtime.api.service.Reply` objects in, plain dicts out, with
 no request, response or server-sent event in sight.
@@ -42,17 +48,19 @@ class Answer:
     def whole(self, replies: list[Reply]) -> dict[str, Any]:
         """The non-streamed object: the replies' text and calls, and the usage."""
         text = "".join(reply.text for reply in replies)
+        reasoning = _reasoning("".join(reply.thinking for reply in replies))
         calls = [call for reply in replies for call in reply.tool_calls]
         self.calls = len(calls)
         entries = tuple(entry for reply in replies for entry in reply.logprobs)
         choice: dict[str, Any] = {"index": 0, "logprobs": self._logprobs(entries)}
         if self.chat:
             message: dict[str, Any] = {"role": "assistant", "content": text or None}
+            message |= reasoning
             if calls:
                 message["tool_calls"] = [call.to_openai(_call_id()) for call in calls]
             choice["message"] = message
         else:
-            choice["text"] = text
+            choice |= {"text": text, **reasoning}
         choice["finish_reason"] = self._finish_reason(replies[-1])
         return self._object([choice]) | {"usage": _usage(replies[-1])}
 
@@ -62,9 +70,15 @@ class Answer:
             yield self._chunk({"role": "assistant", "content": ""}, None)
 
     def chunks(self, reply: Reply) -> Iterator[dict[str, Any]]:
-        """The chunks of one streamed reply; the last reply's carry finish and usage."""
-        if reply.text or reply.tool_calls or reply.logprobs:
-            yield self._chunk(self._delta(reply), None, self._logprobs(reply.logprobs))
+        """The chunks of one streamed reply (its thoughts, then its text and calls); the
+        last reply's carry finish and usage. The reply's logprobs go with the first."""
+        logprobs = self._logprobs(reply.logprobs)
+        if reply.thinking:
+            reasoning = _reasoning(reply.thinking)
+            yield self._chunk(reasoning if self.chat else "", None, logprobs, reasoning)
+            logprobs = None
+        if reply.text or reply.tool_calls or (reply.logprobs and not reply.thinking):
+            yield self._chunk(self._delta(reply), None, logprobs)
         if reply.done:
             yield self._chunk({} if self.chat else "", self._finish_reason(reply))
             if self.include_usage:
@@ -88,9 +102,10 @@ class Answer:
         delta: dict[str, Any] | str,
         finish: str | None,
         logprobs: dict[str, Any] | None = None,
+        reasoning: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         choice: dict[str, Any] = {"index": 0, "logprobs": logprobs, "finish_reason": finish}
-        choice |= {"delta": delta} if self.chat else {"text": delta}
+        choice |= {"delta": delta} if self.chat else {"text": delta, **(reasoning or {})}
         chunk = self._object([choice])
         return chunk | {"usage": None} if self.include_usage else chunk
 
@@ -150,6 +165,11 @@ def _chat_logprob(entry: TokenLogprob) -> dict[str, Any]:
 
 def _top_logprob(entry: TokenProbability) -> dict[str, Any]:
     return {"token": entry.token, "logprob": entry.logprob, "bytes": list(entry.bytes) or None}
+
+
+def _reasoning(thinking: str) -> dict[str, str]:
+    """The reasoning fields of a message, delta or choice; none without thoughts."""
+    return {"reasoning_content": thinking, "reasoning": thinking} if thinking else {}
 
 
 def _call_id() -> str:

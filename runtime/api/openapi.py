@@ -28,8 +28,8 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 from runtime.api import responses
-from runtime.api.errors import is_openai_path
-from runtime.api.responses import ApiError, OpenAIError
+from runtime.api.errors import is_anthropic_path, is_openai_path
+from runtime.api.responses import AnthropicError, ApiError, OpenAIError
 
 NDJSON = "application/x-ndjson"
 SSE = "text/event-stream"
@@ -87,26 +87,48 @@ def api_answers(
 
 
 def openai_answers(
-    body: type[BaseModel], *errors: int, chunk: type[BaseModel] | None = None
+    body: type[BaseModel],
+    *errors: int,
+    chunk: type[BaseModel] | None = None,
+    done: bool = True,
 ) -> Answers:
-    """A ``/v1`` route's answers: ``body``, server-sent ``chunk`` events when it streams,
+    """A ``/v1`` route's answers: ``body``, server-sent ``chunk`` events when it streams
+    (ending with ``[DONE]`` when ``done``; the Responses API's end with its last event),
     and ``errors`` as OpenAI's error object."""
     success: dict[str, Any] = {"description": "Success", "model": body}
     if chunk is not None:
         payload = {"anyOf": [_ref(chunk), _ref(OpenAIError)]}
-        data = {
-            "anyOf": [
-                {"const": "[DONE]"},
-                {
-                    "type": "string",
-                    "contentMediaType": "application/json",
-                    "contentSchema": payload,
-                },
-            ]
+        json_data = {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": payload,
         }
+        data = {"anyOf": [{"const": "[DONE]"}, json_data]} if done else json_data
         event = {"type": "object", "required": ["data"], "properties": {"data": data}}
         success["content"] = {SSE: {"schema": event}}
     return {200: success, **_errors(OpenAIError, errors)}
+
+
+def anthropic_answers(
+    body: type[BaseModel], *errors: int, event: type[BaseModel] | None = None
+) -> Answers:
+    """A ``/v1/messages`` route's answers: ``body``, server-sent events named by their
+    type when it streams (each ``event`` data, or the ``error`` that ended the stream),
+    and ``errors`` as Anthropic's error object."""
+    success: dict[str, Any] = {"description": "Success", "model": body}
+    if event is not None:
+        data = {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {"anyOf": [_ref(event), _ref(AnthropicError)]},
+        }
+        named = {
+            "type": "object",
+            "required": ["event", "data"],
+            "properties": {"event": {"type": "string"}, "data": data},
+        }
+        success["content"] = {SSE: {"schema": named}}
+    return {200: success, **_errors(AnthropicError, errors)}
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -117,7 +139,8 @@ def install_openapi(app: FastAPI) -> None:
             document = get_openapi(
                 title=app.title,
                 version=app.version,
-                summary="Ollama's /api and OpenAI's /v1, served from a ladle model store",
+                summary="Ollama's /api, OpenAI's /v1 and Anthropic's /v1/messages, served "
+                "from a ladle model store",
                 routes=app.routes,
             )
             components = document.setdefault("components", {}).setdefault("schemas", {})
@@ -149,7 +172,8 @@ def _add_component(components: dict[str, Any], model: type[BaseModel]) -> None:
 def _finish(path: str, operation: dict[str, Any]) -> None:
     """400 instead of FastAPI's 422, and the security middleware's refusals."""
     answers: dict[str, Any] = operation.setdefault("responses", {})
-    error = OpenAIError if is_openai_path(path) else ApiError
+    error: type[BaseModel] = OpenAIError if is_openai_path(path) else ApiError
+    error = AnthropicError if is_anthropic_path(path) else error
     invalid = answers.pop("422", None)
     statuses = list(SECURITY_STATUSES)
     if invalid is not None:

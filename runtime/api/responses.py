@@ -87,6 +87,8 @@ class GenerateResponse(Counters):
     """``/api/generate``: one NDJSON line, or the whole answer with ``stream: false``."""
 
     response: str
+    thinking: str | None = None
+    """A reasoning model's thoughts, apart from ``response`` (absent when none)."""
     context: list[int] | None = None
     """On the last piece of a non-raw answer: the token ids of the prompt and the answer,
     to send as the next request's ``context`` (deprecated by Ollama)."""
@@ -104,6 +106,8 @@ class ToolCall(_Answer):
 class ReplyMessage(_Answer):
     role: str
     content: str
+    thinking: str | None = None
+    """A reasoning model's thoughts, apart from ``content`` (absent when none)."""
     tool_calls: list[ToolCall] | None = None
 
 
@@ -217,13 +221,20 @@ class OpenAIToolCall(_Answer):
     """Set in streamed chunks."""
 
 
-class AssistantMessage(_Answer):
+class _Reasoned(_Answer):
+    reasoning_content: str | None = None
+    """A reasoning model's thoughts (absent when none)."""
+    reasoning: str | None = None
+    """The same thoughts, under the name Ollama's OpenAI layer gives them."""
+
+
+class AssistantMessage(_Reasoned):
     role: Literal["assistant"]
     content: str | None
     tool_calls: list[OpenAIToolCall] | None = None
 
 
-class Delta(_Answer):
+class Delta(_Reasoned):
     role: Literal["assistant"] | None = None
     content: str | None = None
     tool_calls: list[OpenAIToolCall] | None = None
@@ -272,7 +283,7 @@ class ChunkChoice(_Choice):
     logprobs: ChatLogprobs | None = None
 
 
-class TextChoice(_Choice):
+class TextChoice(_Choice, _Reasoned):
     text: str
     logprobs: CompletionLogprobs | None = None
 
@@ -334,3 +345,149 @@ class ModelObject(_Answer):
 class ModelList(_Answer):
     object: Literal["list"]
     data: list[ModelObject]
+
+
+# -- OpenAI's Responses API (/v1/responses) -----------------------------------
+
+
+class ResponseInputTokensDetails(_Answer):
+    cached_tokens: int
+    """Of ``input_tokens``, those reused from the KV cache."""
+    cache_write_tokens: int
+    """Of ``input_tokens``, those evaluated (and kept in the KV cache for the next turn)."""
+
+
+class ResponseOutputTokensDetails(_Answer):
+    reasoning_tokens: int
+    """Always 0: the runner counts the answer's tokens, not which of them were reasoning."""
+
+
+class ResponseUsage(_Answer):
+    input_tokens: int
+    input_tokens_details: ResponseInputTokensDetails
+    output_tokens: int
+    output_tokens_details: ResponseOutputTokensDetails
+    total_tokens: int
+
+
+class ResponseOutputItem(_Answer):
+    """One item of a response's ``output``: the assistant's ``message`` (``content``:
+    ``output_text`` parts), a ``function_call`` (``call_id``, ``name``, ``arguments`` as
+    a JSON string) or the model's ``reasoning`` (``content``: ``reasoning_text`` parts,
+    or ``summary`` when one was asked for)."""
+
+    id: str
+    type: Literal["message", "function_call", "reasoning"]
+    status: Literal["in_progress", "completed", "incomplete"]
+
+
+class ResponseIncompleteDetails(_Answer):
+    reason: Literal["max_output_tokens"]
+
+
+class ResponseError(_Answer):
+    code: str
+    message: str
+
+
+class ResponseObject(_Answer):
+    """``POST /v1/responses``: the ``response`` object (the request's settings repeated
+    beside ``output``, ``usage`` and ``status``)."""
+
+    id: str
+    object: Literal["response"]
+    created_at: int
+    completed_at: int | None
+    status: Literal["in_progress", "completed", "incomplete", "failed"]
+    error: ResponseError | None
+    incomplete_details: ResponseIncompleteDetails | None
+    model: str
+    output: list[ResponseOutputItem]
+    usage: ResponseUsage | None
+    previous_response_id: str | None
+    tools: list[dict[str, Any]]
+    parallel_tool_calls: bool
+
+
+class ResponseStreamEvent(_Answer):
+    """One server-sent event of a streamed response (``response.created``,
+    ``response.output_text.delta``, …, ``response.completed``): its ``type``, its place in
+    the stream, and the fields of its type."""
+
+    type: str
+    sequence_number: int = Field(ge=0)
+
+
+# -- Anthropic's /v1/messages ----------------------------------------------------
+
+
+class AnthropicErrorDetail(_Answer):
+    type: str
+    """``invalid_request_error`` (400), ``authentication_error`` (401),
+    ``permission_error`` (403), ``not_found_error`` (404), ``request_too_large`` (413),
+    ``rate_limit_error`` (429), ``overloaded_error`` (503), ``api_error`` (500, 502)."""
+    message: str
+
+
+class AnthropicError(_Answer):
+    """Anthropic's error object; also the ``error`` event that ends a failed stream."""
+
+    type: Literal["error"]
+    error: AnthropicErrorDetail
+
+
+class AnthropicBlock(_Answer):
+    """One content block: ``text`` (``text``), ``thinking`` (``thinking``,
+    ``signature``) or ``tool_use`` (``id``, ``name``, ``input``)."""
+
+    type: Literal["text", "thinking", "tool_use"]
+
+
+class AnthropicUsage(_Answer):
+    input_tokens: int = Field(ge=0)
+    """The prompt tokens evaluated (not read from the cache)."""
+    cache_creation_input_tokens: int = Field(ge=0)
+    cache_read_input_tokens: int = Field(ge=0)
+    """The prompt tokens reused from the runner's KV cache."""
+    output_tokens: int = Field(ge=0)
+
+
+StopReason = Literal[
+    "end_turn", "max_tokens", "stop_sequence", "tool_use", "model_context_window_exceeded"
+]
+
+
+class AnthropicMessage(_Answer):
+    """``POST /v1/messages``: the assistant's ``message``."""
+
+    id: str
+    type: Literal["message"]
+    role: Literal["assistant"]
+    model: str
+    content: list[AnthropicBlock]
+    stop_reason: StopReason | None
+    stop_sequence: str | None
+    usage: AnthropicUsage
+
+
+class AnthropicStreamEvent(_Answer):
+    """One server-sent event of a streamed message (``message_start``, ``ping``,
+    ``content_block_start``, ``content_block_delta``, ``content_block_stop``,
+    ``message_delta``, ``message_stop``), named by its ``type``, with that type's fields."""
+
+    type: Literal[
+        "message_start",
+        "ping",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
+
+
+class TokenCount(_Answer):
+    """``POST /v1/messages/count_tokens``: the prompt's tokens, as ``/v1/messages`` would
+    evaluate them."""
+
+    input_tokens: int = Field(ge=0)

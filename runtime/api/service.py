@@ -12,6 +12,11 @@ its prompt rendered, so that a bad request fails fast (and before a stream start
   the request's ``options`` (:mod:`runtime.api.options`), ``format`` becomes a grammar;
 - with ``tools``, the reply is read for tool calls in the form the image's template
   family writes them (:class:`builder.templates.tool_call_stream.ToolCallStream`);
+- ``think`` (Ollama's: true/false or a level) reaches the template, and a reasoning
+  model's reply is split into ``thinking`` and text by the image's output parser
+  (:class:`builder.templates.reply_stream.ReplyStream`), before the tool calls are
+  read; a model that does not reason answers ``think`` true with Ollama's 400, and one
+  that does thinks unless told not to (Ollama sets an unset ``think`` to true);
 - ``/api/generate``'s ``context`` (an earlier answer's token ids, deprecated by Ollama but
   still sent) goes before the rendered prompt, and the image's MESSAGE turns are left out
   (the context holds the conversation), as Ollama's GenerateHandler does; a raw request
@@ -41,8 +46,10 @@ from builder.store import media_types
 from builder.store.names import ModelName
 from builder.store.store import Store
 from builder.templates.conversation import Message, check_messages
-from builder.templates.tool_call_stream import ToolCallStream
-from builder.templates.tool_calls import ToolCall, ToolCallParser, parser_for_family
+from builder.templates.fim import takes_suffix
+from builder.templates.reply_stream import ReplyStream
+from builder.templates.thinking import Think
+from builder.templates.tool_calls import ToolCall, ToolCallParser
 from ladle.errors import (
     InvalidFieldError,
     InvalidRequestError,
@@ -52,6 +59,7 @@ from ladle.keep_alive import KeepAlive, keep_alive_seconds
 from ladle.settings import Settings
 from runtime.api.middleware.limits import check_request_size
 from runtime.api.options import generation
+from runtime.api.reading import as_it_is, joined, output_parser, reply_reading, tool_parser
 from runtime.api.schemas import ChatBody, EmbedBody, FormatField, GenerateBody
 from runtime.images import ImageCache, ResolvedModel
 from runtime.protocol import EmbedResult, GenerateChunk, GenerateRequest, TokenLogprob
@@ -59,6 +67,8 @@ from runtime.runner import grammar_for_format
 from runtime.scheduler import Scheduler
 
 T = TypeVar("T")
+Reading = ReplyStream
+"""How one reply is read: reasoning, text and tool calls apart."""
 ToolGrammar = Callable[[ToolCallParser], str | None]
 """A grammar that forces tool calls, written as the model's parser reads them (OpenAI's
 ``tool_choice``, :mod:`runtime.api.tool_choice`); ``None`` forces none."""
@@ -132,8 +142,10 @@ class Service:
         name = ModelName.parse(body.model)
         if not body.prompt and not body.images and not body.suffix:
             return self._load(name, body.keep_alive, body.options)
-        model, request = await self._prepare(name, lambda model: _generate_request(model, body))
-        return self._answer(model, request, body.options, body.keep_alive, None, started)
+        model, (request, reading) = await self._prepare(
+            name, lambda model: _generate_reading(model, body)
+        )
+        return self._answer(model, request, body.options, body.keep_alive, reading, started)
 
     async def chat(
         self, body: ChatBody, tool_grammar: ToolGrammar | None = None
@@ -146,10 +158,10 @@ class Service:
         name = ModelName.parse(body.model)
         if not messages:
             return self._load(name, body.keep_alive, body.options)
-        model, (request, parser) = await self._prepare(
+        model, (request, reading) = await self._prepare(
             name, lambda model: _chat_request(model, body, messages, tool_grammar)
         )
-        return self._answer(model, request, body.options, body.keep_alive, parser, started)
+        return self._answer(model, request, body.options, body.keep_alive, reading, started)
 
     async def _prepare(
         self, name: ModelName, prepare: Callable[[ResolvedModel], T]
@@ -188,7 +200,7 @@ class Service:
         request: GenerateRequest,
         options: Mapping[str, Any] | None,
         keep_alive: KeepAlive,
-        parser: ToolCallParser | None,
+        reading: ReplyStream,
         started: int,
     ) -> AsyncGenerator[Reply, None]:
         self.metrics.set_queue_depth(self.scheduler.queued + 1)
@@ -200,7 +212,7 @@ class Service:
                 chunks = loaded.handle.generate(request)
                 self.metrics.generation_started()
                 try:
-                    async for piece in self._pieces(chunks, parser, started):
+                    async for piece in self._pieces(chunks, reading, started):
                         final = piece.final
                         yield piece if final is None else self._final(final, started, loaded_at)
                 finally:
@@ -216,23 +228,26 @@ class Service:
             self.metrics.set_queue_depth(self.scheduler.queued)
 
     async def _pieces(
-        self, chunks: AsyncIterator[GenerateChunk], parser: ToolCallParser | None, started: int
+        self, chunks: AsyncIterator[GenerateChunk], reading: ReplyStream, started: int
     ) -> AsyncGenerator[Reply, None]:
-        """The text of ``chunks`` as shown (tool calls held back and parsed at the end);
-        the last piece carries the runner's last chunk in ``final`` (not sent as is)."""
-        stream = ToolCallStream(parser) if parser is not None else None
+        """The text of ``chunks`` as shown, its reasoning apart (tool calls held back and
+        parsed at the end); the last piece carries the runner's last chunk in ``final``
+        (not sent as is)."""
         first = True
         async for chunk in chunks:
             if first and chunk.text:
                 first = False
                 self.metrics.observe_ttft((time.perf_counter_ns() - started) / 1e9)
-            text = stream.feed(chunk.text) if stream is not None else chunk.text
-            calls: tuple[ToolCall, ...] = ()
-            if chunk.done and stream is not None:
-                rest = stream.finish()
-                text, calls = text + rest.content, tuple(rest.tool_calls)
-            if text or calls or chunk.logprobs:
-                yield Reply(text=text, tool_calls=calls, logprobs=chunk.logprobs)
+            part = reading.feed(chunk.text)
+            if chunk.done:
+                part = joined(part, reading.finish())
+            if part.content or part.thinking or part.tool_calls or chunk.logprobs:
+                yield Reply(
+                    text=part.content,
+                    thinking=part.thinking,
+                    tool_calls=part.tool_calls,
+                    logprobs=chunk.logprobs,
+                )
             if chunk.done:
                 yield Reply(final=chunk)
                 return
@@ -279,12 +294,23 @@ class Service:
 # -- requests, prepared in a worker thread (Service._prepare) -------------------
 
 
-def _generate_request(model: ResolvedModel, body: GenerateBody) -> GenerateRequest:
+def _generate_reading(model: ResolvedModel, body: GenerateBody) -> tuple[GenerateRequest, Reading]:
+    """The runner's request and how its reply is read (a raw prompt: as it is)."""
+    parser, think = output_parser(model, body.think)  # Ollama checks think before raw
+    if body.raw:
+        return _generate_request(model, body), as_it_is()
+    request = _generate_request(model, body, think)
+    return request, reply_reading(parser, think, request)
+
+
+def _generate_request(
+    model: ResolvedModel, body: GenerateBody, think: Think = None
+) -> GenerateRequest:
     if body.images:
         _refuse_images(model, "images")
     if body.suffix:
-        raise InvalidFieldError("suffix", f"{model.name.display()} does not support insert")
-    if body.raw:
+        prompt = _fill_in(model, body, think)
+    elif body.raw:
         if body.context:
             raise InvalidFieldError(
                 "context", "raw mode does not support template, system, or context"
@@ -299,7 +325,7 @@ def _generate_request(model: ResolvedModel, body: GenerateBody) -> GenerateReque
         messages: list[Message] = [{"role": "user", "content": body.prompt}]
         if body.system:
             messages.insert(0, {"role": "system", "content": body.system})
-        prompt = source.render(messages)
+        prompt = source.render(messages, think=think)
     request = generation(model.image.params, body.options).request(prompt, _grammar(body.format))
     return request.model_copy(
         update={
@@ -311,21 +337,42 @@ def _generate_request(model: ResolvedModel, body: GenerateBody) -> GenerateReque
     )
 
 
+def _fill_in(model: ResolvedModel, body: GenerateBody, think: Think) -> str:
+    """The prompt of a request with a ``suffix``: the model's fill-in-the-middle prompt
+    (:mod:`builder.templates.fim`) on the request's ``prompt`` and ``suffix``, with
+    Ollama's 400 for a model that cannot fill in. What Ollama drops unread beside a
+    suffix (``raw``, ``system``) is refused, and a request's ``template`` must read it."""
+    for field in ("raw", "system"):
+        if getattr(body, field):
+            raise InvalidFieldError(field, f"a request with a suffix cannot have {field}")
+    source = model.prompt_source()
+    if body.template:
+        source = source.with_template(body.template, "the request's template")
+        if not takes_suffix(source.template.source):
+            raise InvalidFieldError("template", "the request's template does not read .Suffix")
+    prompt = source.fill_in(body.prompt, body.suffix or "", think)
+    if prompt is None:
+        raise InvalidFieldError("suffix", f"{model.name.full()} does not support insert")
+    return prompt
+
+
 def _chat_request(
     model: ResolvedModel,
     body: ChatBody,
     messages: list[Message],
     tool_grammar: ToolGrammar | None = None,
-) -> tuple[GenerateRequest, ToolCallParser | None]:
+) -> tuple[GenerateRequest, Reading]:
     if any(message.get("images") for message in messages):
         _refuse_images(model, "messages.images")
-    parser = _tool_parser(model) if body.tools else None
-    prompt = model.prompt_source().render(messages, body.tools or None)
-    forced = tool_grammar(parser) if tool_grammar is not None and parser is not None else None
+    parser, think = output_parser(model, body.think)
+    calls = tool_parser(model, parser) if body.tools else None
+    prompt = model.prompt_source().render(messages, body.tools or None, think=think)
+    forced = tool_grammar(calls) if tool_grammar is not None and calls is not None else None
     grammar = forced if forced is not None else _grammar(body.format)
     request = generation(model.image.params, body.options).request(prompt, grammar)
     update = {**_context_rules(body), **_logprobs(body.logprobs, body.top_logprobs)}
-    return request.model_copy(update=update), parser
+    request = request.model_copy(update=update)
+    return request, reply_reading(parser, think, request, calls)
 
 
 def _context_rules(body: GenerateBody | ChatBody) -> dict[str, Any]:
@@ -346,13 +393,6 @@ def _refuse_images(model: ResolvedModel, field: str) -> None:
     if "vision" not in config.capabilities and not manifest.layers_of(media_types.PROJECTOR):
         raise InvalidFieldError(field, f"{model.name.display()} does not support images")
     raise InvalidFieldError(field, "ladle's runner cannot read images yet")
-
-
-def _tool_parser(model: ResolvedModel) -> ToolCallParser:
-    parser = parser_for_family(model.image.config.template_family, model.image.template)
-    if parser is None:
-        raise InvalidFieldError("tools", f"{model.name.display()} does not support tools")
-    return parser
 
 
 def _grammar(format: FormatField) -> str | None:

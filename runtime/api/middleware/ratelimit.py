@@ -26,7 +26,14 @@ IDENTITY_SCOPE_KEY = "ladle.identity"
 """The ASGI scope entry naming the client that limits count against."""
 
 GENERATING_PATHS = frozenset(
-    {"/api/generate", "/api/chat", "/v1/chat/completions", "/v1/completions"}
+    {
+        "/api/generate",
+        "/api/chat",
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/messages",
+        "/v1/responses",
+    }
 )
 """Routes refused while a client owes generated tokens."""
 

@@ -7,8 +7,9 @@ passes, outermost first:
    refused (403), which defeats DNS rebinding (a hostile page whose name now resolves
    to 127.0.0.1 still sends its own name as Host);
 2. CORS (:mod:`runtime.api.middleware.cors`): browsers only from allowed origins;
-3. API keys, when any are set: a valid bearer token or 401, an admin one for the
-   routes that change the store or 403; ``/api/version`` stays public;
+3. API keys, when any are set: a valid bearer token (or ``x-api-key`` header, as
+   Anthropic's clients send it) or 401, an admin one for the routes that change the
+   store or 403; ``/api/version`` stays public;
 4. rate limits (:mod:`runtime.api.middleware.ratelimit`): 429 with ``Retry-After``;
 5. the body size cap and read deadline (:mod:`runtime.api.middleware.limits`): 413, 408.
 
@@ -167,6 +168,17 @@ def _bearer(scope: Scope) -> str:
     return token.strip() if kind.lower() == "bearer" else ""
 
 
+def _presented(scope: Scope, keys: ApiKeys) -> tuple[str, ApiScope | None]:
+    """The key a request presents and its scope (``None``: not a key): the bearer token,
+    or else ``x-api-key``, the header Anthropic's clients send their key in."""
+    token = _bearer(scope)
+    key_scope = keys.scope_of(token)
+    if key_scope is None:
+        token = (header(scope, b"x-api-key") or "").strip()
+        key_scope = keys.scope_of(token)
+    return token, key_scope
+
+
 def needs_admin(path: str) -> bool:
     """Whether ``path`` changes the store (create, delete, copy, pull, push, blobs)."""
     return path.rstrip("/") in ADMIN_PATHS or path.startswith(ADMIN_PREFIXES)
@@ -184,8 +196,7 @@ class ApiKeyMiddleware:
         if scope["type"] != "http" or not self.keys or path.rstrip("/") in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
-        token = _bearer(scope)
-        key_scope = self.keys.scope_of(token)
+        token, key_scope = _presented(scope, self.keys)
         if key_scope is None:
             message = "a valid API key is required (Authorization: Bearer <key>)"
             challenge = [(b"www-authenticate", b"Bearer")]

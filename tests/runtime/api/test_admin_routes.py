@@ -237,7 +237,7 @@ async def test_the_older_name_field_and_the_modelfile_s_config_fields(
     client = await make_client()
     request = {"name": "by-name", "from": "tiny", "stream": False}
     assert (await client.post("/api/create", json=request)).status_code == 200
-    fields = {"renderer": "qwen3-coder", "parser": "qwen3-coder", "requires": "0.12.0"}
+    fields = {"renderer": "qwen3-coder", "parser": "qwen3", "requires": "0.12.0"}
     go_client = {"model": "configured", "name": "", "from": "tiny", "stream": False, **fields}
     response = await client.post("/api/create", json=go_client)
     assert response.status_code == 200, response.text
