@@ -6,6 +6,8 @@
 #               bench/results/<date>-<host>.json, regenerate docs/BENCHMARKS.md and its charts
 #   make bench-quick  a smoke run of the same harness (about 2 minutes): its results and
 #               report go to bench/results/<date>-<host>-quick.{json,md}, never to docs/
+#   make soak   only the soak that ends make bench: 3 minutes of valid and hostile traffic
+#               at once against ladle serve; its section of docs/BENCHMARKS.md
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -20,7 +22,7 @@ PIP_INSTALL := $(if $(LLAMA_CMAKE_ARGS),CMAKE_ARGS="$(LLAMA_CMAKE_ARGS) $$CMAKE_
 # Where the demo's server listens (LADLE_HOST); another port if an Ollama holds 11434.
 DEMO_HOST ?= 127.0.0.1:11434
 
-.PHONY: demo test lint pytest bench bench-quick clean
+.PHONY: demo test lint pytest bench bench-quick soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +62,10 @@ $(BENCH_STAMP): pyproject.toml | $(BIN)/python
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.soak --report docs/BENCHMARKS.md
+
+soak: $(BENCH_STAMP)
+	$(BIN)/python -m bench.soak --report docs/BENCHMARKS.md
 
 bench-quick: $(BENCH_STAMP)
 	$(BIN)/python -m bench --quick

@@ -45,13 +45,18 @@
                                (HTTP 400)
     └── RequestTooLargeError   a request over a size limit: its body, prompt or number of
                                messages (HTTP 413); names the limit and its setting
+    └── RequestTimeoutError    a request body arriving too slowly: a blob upload below
+                               LADLE_BLOB_MIN_RATE (HTTP 408); names the setting
     └── SchedulerError         the runtime cannot serve a request now (shutting down)
         └── QueueFullError     too many requests already waiting (HTTP 503); carries
                                retry_after, the seconds to wait before trying again
+            └── TooManyUploadsError  LADLE_MAX_UPLOADS blob uploads running already
     └── RunnerError            a runner process that cannot load a model or serve a
                                request; carries the model and the runner's last log lines
         └── RunnerCrashedError the runner process died (signal or exit status); every
                                request in flight on it fails with this
+            └── RunnerHungError  the runner stopped answering (no heartbeat, or no step
+                               finished while busy) and was killed
         └── ContextOverflowError a prompt or text longer than the context; carries the
                                token count and the context size
         └── InvalidRequestError a request the runner refuses: a grammar that is not GBNF,
@@ -266,6 +271,13 @@ class RunnerCrashedError(RunnerError):
         )
 
 
+class RunnerHungError(RunnerCrashedError):
+    """The runner stopped answering (stopped, or stuck inside a step) and was killed."""
+
+    def __init__(self, model: str, why: str, *, log: str = "") -> None:
+        super().__init__(model, f"{why}; it was killed", log=log)
+
+
 class ContextOverflowError(RunnerError):
     """A prompt (or a text to embed) longer than the context, with truncation not asked."""
 
@@ -332,6 +344,15 @@ class RequestTooLargeError(LadleError):
         self.what, self.size, self.limit, self.unit, self.setting = what, size, limit, unit, setting
 
 
+class RequestTimeoutError(LadleError):
+    """A request body arriving too slowly: ``what`` (how far behind it is) and the
+    ``setting`` that sets the pace."""
+
+    def __init__(self, what: str, setting: str) -> None:
+        super().__init__(f"request too slow: {what} ({setting})")
+        self.what, self.setting = what, setting
+
+
 class SchedulerError(LadleError):
     """The runtime cannot serve a request with a model now (e.g. it is shutting down)."""
 
@@ -345,6 +366,18 @@ class QueueFullError(SchedulerError):
             f"try again in {retry_after} s"
         )
         self.waiting, self.retry_after = waiting, retry_after
+
+
+class TooManyUploadsError(QueueFullError):
+    """``running`` blob uploads already, the most at once; try again after ``retry_after``."""
+
+    def __init__(self, running: int, retry_after: int) -> None:
+        SchedulerError.__init__(
+            self,
+            f"server busy: {running} blob uploads are running already (LADLE_MAX_UPLOADS); "
+            f"try again in {retry_after} s",
+        )
+        self.waiting, self.retry_after = running, retry_after
 
 
 class InvalidRequestError(RunnerError):

@@ -8,7 +8,11 @@ Ollama mean the same here:
   ``m``, ``h``; a bare ``"0"`` needs no unit;
 - a number: seconds;
 - negative: keep the model loaded until it is unloaded or evicted (:data:`FOREVER`);
-- zero: unload the model as soon as its last request finishes.
+- zero: unload the model as soon as its last request finishes;
+- longer than Go's longest ``time.Duration`` (:data:`LONGEST`, about 292 years): also
+  :data:`FOREVER`. Ollama's ``ParseDuration`` refuses such a string and wraps such a
+  number around; ladle reads both as what they plainly ask, and so never keeps a number
+  that a later date computation (``/api/ps``'s ``expires_at``) overflows on.
 
 ladle also takes a string holding a bare number (``"300"``) as seconds, as Ollama's
 ``OLLAMA_KEEP_ALIVE`` variable does; Ollama's API refuses it with "missing unit", which
@@ -24,6 +28,10 @@ from ladle.errors import InvalidOptionError
 
 FOREVER = math.inf
 """The duration of a negative ``keep_alive``: never expire."""
+
+LONGEST = (2**63 - 1) / 1e9
+"""Go's longest ``time.Duration`` in seconds (``math.MaxInt64`` nanoseconds): a longer
+``keep_alive`` means :data:`FOREVER`."""
 
 DEFAULT_KEEP_ALIVE = "5m"
 """``LADLE_KEEP_ALIVE`` when unset, as Ollama's default."""
@@ -66,7 +74,8 @@ def parse_duration(text: str) -> float:
 
 
 def keep_alive_seconds(value: KeepAlive, default: float) -> float:
-    """Seconds to stay loaded after the last request: ``0`` unloads, :data:`FOREVER` keeps.
+    """Seconds to stay loaded after the last request: ``0`` unloads, :data:`FOREVER` keeps
+    (a negative value, or one past :data:`LONGEST`).
 
     ``None`` gives ``default`` (already in seconds, from the settings).
     """
@@ -80,4 +89,4 @@ def keep_alive_seconds(value: KeepAlive, default: float) -> float:
         raise InvalidOptionError("keep_alive", value, str(exc)) from None
     if math.isnan(seconds):
         raise InvalidOptionError("keep_alive", value, "not a number")
-    return FOREVER if seconds < 0 else seconds
+    return FOREVER if seconds < 0 or seconds >= LONGEST else seconds

@@ -53,6 +53,15 @@ DEFAULT_MAX_PROMPT_CHARS = 4_000_000
 DEFAULT_MAX_MESSAGES = 4096
 DEFAULT_BODY_TIMEOUT_S = 60.0
 DEFAULT_HEADER_TIMEOUT_S = 10.0
+DEFAULT_BLOB_MIN_RATE = 32 * 1024
+"""``LADLE_BLOB_MIN_RATE`` when unset, bytes a second: a 256 kbit/s link keeps up, a
+client trickling bytes to hold a connection does not."""
+DEFAULT_MAX_UPLOADS = 4
+"""``LADLE_MAX_UPLOADS`` when unset: blob uploads at once (``ollama create`` sends one at
+a time)."""
+DEFAULT_RUNNER_TIMEOUT_S = 120.0
+"""``LADLE_RUNNER_TIMEOUT`` when unset: longer than one step should ever take (a batch of
+prompt tokens of a large model on a CPU), far shorter than waiting forever."""
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
@@ -128,6 +137,11 @@ class SecuritySettings(BaseModel):
     """``LADLE_BODY_TIMEOUT``: seconds a request body may take to arrive (0: no limit)."""
     header_timeout: float = Field(DEFAULT_HEADER_TIMEOUT_S, ge=0)
     """``LADLE_HEADER_TIMEOUT``: seconds a request's headers may take to arrive (0: none)."""
+    blob_min_rate: int = Field(DEFAULT_BLOB_MIN_RATE, ge=1)
+    """``LADLE_BLOB_MIN_RATE`` (``32KiB``): bytes a second an ``/api/blobs`` upload must
+    keep up, over every 10 s the server waits for it; a slower one is cut off (408)."""
+    max_uploads: int = Field(DEFAULT_MAX_UPLOADS, ge=1)
+    """``LADLE_MAX_UPLOADS``: ``/api/blobs`` uploads at once; more get 503."""
 
 
 class Settings(BaseModel):
@@ -162,6 +176,10 @@ class Settings(BaseModel):
     shutdown_grace: float = Field(DEFAULT_SHUTDOWN_GRACE_S, ge=0)
     """``LADLE_SHUTDOWN_GRACE``: seconds ``ladle serve`` lets requests in flight finish
     after SIGTERM or Ctrl-C before it cancels them and unloads every model."""
+    runner_timeout: float = Field(DEFAULT_RUNNER_TIMEOUT_S, gt=0)
+    """``LADLE_RUNNER_TIMEOUT``: seconds a runner with requests may go without finishing
+    a step (a decode batch, an embedding batch), or 10 s (if less) without a heartbeat,
+    before it is taken for hung, killed, and its requests failed."""
 
     @property
     def url(self) -> str:
@@ -187,6 +205,7 @@ class Settings(BaseModel):
             port=port,
             api_key=env.get("LADLE_API_KEY", "").strip() or None,
             shutdown_grace=_seconds(env, "LADLE_SHUTDOWN_GRACE", DEFAULT_SHUTDOWN_GRACE_S),
+            runner_timeout=_positive_seconds(env, "LADLE_RUNNER_TIMEOUT", DEFAULT_RUNNER_TIMEOUT_S),
         )
 
 
@@ -237,6 +256,14 @@ def _seconds(env: Mapping[str, str], variable: str, default: float) -> float:
         seconds = -1.0
     if not 0 <= seconds < float("inf"):
         raise SettingsError(variable, value, "expected a number of seconds of at least 0")
+    return seconds
+
+
+def _positive_seconds(env: Mapping[str, str], variable: str, default: float) -> float:
+    """A number of seconds above 0, or ``default`` when unset or empty."""
+    seconds = _seconds(env, variable, default)
+    if seconds == 0:
+        raise SettingsError(variable, env[variable], "expected a number of seconds above 0")
     return seconds
 
 
@@ -300,4 +327,6 @@ def security_settings(env: Mapping[str, str]) -> SecuritySettings:
         max_messages=_count(env, "LADLE_MAX_MESSAGES", DEFAULT_MAX_MESSAGES),
         body_timeout=_seconds(env, "LADLE_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT_S),
         header_timeout=_seconds(env, "LADLE_HEADER_TIMEOUT", DEFAULT_HEADER_TIMEOUT_S),
+        blob_min_rate=read_size(env, "LADLE_BLOB_MIN_RATE", DEFAULT_BLOB_MIN_RATE),
+        max_uploads=_count(env, "LADLE_MAX_UPLOADS", DEFAULT_MAX_UPLOADS),
     )

@@ -50,8 +50,10 @@ def load_spec(
     *,
     num_parallel: int,
     embedding: bool = False,
+    runner_timeout: float | None = None,
 ) -> LoadSpec:
-    """What to load for ``image``, with ``options`` (a request's) over its parameters."""
+    """What to load for ``image``, with ``options`` (a request's) over its parameters;
+    ``runner_timeout`` is the server's ``LADLE_RUNNER_TIMEOUT`` (None: its default)."""
     chosen = _load_options(image.params) | _load_options(options or {}, request=True)
     try:
         checked = Parameters.model_validate(chosen)
@@ -71,6 +73,7 @@ def load_spec(
         adapters=adapters,
         num_parallel=num_parallel,
         embedding=embedding,
+        runner_timeout=runner_timeout,
         **fields,
     )
 

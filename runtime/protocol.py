@@ -15,6 +15,8 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ladle.errors import LadleError
+
 
 class AdapterSpec(BaseModel):
     """A LoRA adapter to apply, with its scale (1.0 unless a Modelfile says otherwise)."""
@@ -40,6 +42,13 @@ class LoadSpec(BaseModel):
     use_mmap: bool | None = None
     num_parallel: int = Field(4, ge=1, description="Sequences sharing the context.")
     embedding: bool = False
+    runner_timeout: float | None = Field(
+        None,
+        gt=0,
+        description="Seconds the runner may go without finishing a step (a decode batch, "
+        "an embedding batch) while it has requests, before it is taken for hung and killed "
+        "(see runtime.runner.client); None: ``LADLE_RUNNER_TIMEOUT``'s default.",
+    )
 
 
 class SamplingOptions(BaseModel):
@@ -205,6 +214,7 @@ class RunnerHandle(Protocol):
 
     async def detokenize(self, tokens: list[int]) -> str: ...
 
-    async def close(self) -> None:
-        """Finish nothing more: cancel in-flight work and reap the process."""
+    async def close(self, error: LadleError | None = None) -> None:
+        """Finish nothing more: fail in-flight work (with ``error`` when given) and reap
+        the process."""
         ...

@@ -13,6 +13,9 @@ for the Lark tables, not at all: ladle would quietly fall back to the slow path)
 - uvicorn's ``H11Protocol``, subclassed (its ``conn``, ``loop``, ``transport`` and
   hooks) in ``runtime/api/middleware/limits.py`` (``header_timeout_protocol``):
   ``uvicorn>=0.30,<0.56``;
+- jinja2's ``Namespace._Namespace__attrs`` (the dict a ``namespace()`` keeps its
+  attributes in), in ``builder/templates/sandbox_sizes.py`` (measuring what a template
+  builds): ``jinja2>=3.1.4,<3.2``;
 - the file layout of gguf (``gguf/constants.py``) and llama-cpp-python
   (``llama_cpp/llama_grammar.py``), whose plain modules ``ladle/standalone.py`` loads
   from their files without the packages.
@@ -164,3 +167,17 @@ def test_plain_modules_load_without_their_packages() -> None:
         grammar = load_module_file("llama_cpp", "llama_grammar.py", "ladle_test_llama_grammar")
         assert "root" in grammar.JSON_GBNF
         assert "root" in grammar.json_schema_to_gbnf('{"type": "object"}')
+
+
+def test_jinja2_namespace_attrs() -> None:
+    """A template can grow a ``namespace()`` attribute by attribute; the sandbox measures
+    it through the dict jinja2 keeps them in."""
+    from jinja2.utils import Namespace
+
+    from builder.templates.sandbox_sizes import measure
+
+    space = Namespace(text="a" * 1000)
+    with private("jinja2", "Namespace._Namespace__attrs", "builder/templates/sandbox_sizes.py"):
+        attrs = object.__getattribute__(space, "_Namespace__attrs")
+        assert attrs == {"text": "a" * 1000}
+        assert measure(space, 1 << 20, "the namespace").size >= 1000

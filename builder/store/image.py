@@ -11,7 +11,8 @@ from builder.store import media_types
 from builder.store.config import ImageConfig
 from builder.store.names import ModelName
 from builder.store.store import Store, StoredImage
-from builder.templates.tool_calls import parser_for_family
+from builder.templates.fim import takes_suffix
+from builder.templates.parsers import OutputParser, parser_for_image
 from modelfile.quoting import quote
 
 
@@ -70,31 +71,68 @@ class Image:
         """What the image can do, as Ollama's ``/api/show`` lists it and ``ladle show``
         prints it: the weights' (``completion``, ``embedding``, ``vision``, from the GGUF
         at build time; ``completion`` for an image without them, as Ollama assumes),
-        and ``tools`` when the chat template takes tools."""
+        ``tools`` when the chat template (or the PARSER) takes tools, ``thinking``
+        when the model reasons (:mod:`builder.templates.parsers`), and ``insert`` when
+        it fills in the middle (FIM tokens, from the GGUF; or an Ollama template that
+        reads ``.Suffix``: :mod:`builder.templates.fim`)."""
         found = self.config.capabilities or ("completion",)
-        if parser_for_family(self.config.template_family, self.template) is not None:
+        parser = self.output_parser
+        if parser.takes_tools(self.config.template_family, self.template):
             found += ("tools",)
+        if parser.thinks:
+            found += ("thinking",)
+        if "insert" not in found and takes_suffix(self.template):
+            found += ("insert",)
         return found
+
+    @property
+    def output_parser(self) -> OutputParser:
+        """How the model's replies are read: its PARSER, else what its template implies."""
+        return parser_for_image(self.config.parser, self.config.template_family, self.template)
 
     @property
     def size(self) -> int:
         """Bytes of every blob the image references, as ``ollama list`` counts them."""
         return self.stored.manifest.size
 
-    def modelfile(self) -> str:
-        """A Modelfile that rebuilds this image's content from the store's blobs."""
-        lines = [f"# Modelfile of {self.stored.name.display()}", f"FROM {self.model_path}"]
-        lines += [f"ADAPTER {path}" for path in self.adapter_paths]
+    def modelfile(self, *, by_name: bool = False) -> str:
+        """A Modelfile that rebuilds this image's content: FROM the store's blob files
+        (``ladle show`` on this machine), or with ``by_name`` FROM the image itself, which
+        brings its weights, adapters and licenses along (so they are not repeated) and
+        names no file: what ``/api/show`` answers, since a remote client should not learn
+        the server's file layout."""
+        name = self.stored.name.display()
+        lines = [f"# Modelfile of {name}"]
+        if by_name:
+            lines.append(f"# FROM {name} brings its weights, adapters and licenses:")
+            lines += [f"#   ADAPTER {path.name}" for path in self.adapter_paths]
+            lines.append(f"FROM {name}")
+        else:
+            lines.append(f"FROM {self.model_path}")
+            lines += [f"ADAPTER {path}" for path in self.adapter_paths]
+        lines += self._instructions(with_licenses=not by_name)
+        return "\n".join(lines) + "\n"
+
+    def _instructions(self, *, with_licenses: bool) -> list[str]:
+        """The Modelfile lines after FROM and ADAPTER."""
+        lines: list[str] = []
         if self.template is not None:
             lines.append(f"TEMPLATE {quote(self.template, prose=True)}")
         if self.system is not None:
             lines.append(f"SYSTEM {quote(self.system, prose=True)}")
+        config = self.config
+        for keyword, value in (("RENDERER", config.renderer), ("PARSER", config.parser)):
+            if value:
+                lines.append(f"{keyword} {quote(value)}")
+        if config.requires:
+            lines.append(f"REQUIRES {quote(config.requires)}")
         for key, value in self.params.items():
             values = value if isinstance(value, list) else [value]
             lines += [f"PARAMETER {key} {quote(_param_text(item))}" for item in values]
         lines += [f"MESSAGE {m['role']} {quote(m['content'])}" for m in self.messages]
-        lines += [f"LICENSE {quote(text, prose=True)}" for text in self.licenses]
-        return "\n".join(lines) + "\n"
+        if with_licenses:
+            lines += [f"LICENSE {quote(text, prose=True)}" for text in self.licenses]
+        return lines
 
 
 def _converted(go_template: str) -> str:

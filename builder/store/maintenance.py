@@ -14,6 +14,9 @@ Pruning deletes data, so it only deletes what it can prove unused. The rules:
 3. **A grace period for everyone else.** Another program may share the store without
    ladle's lock (``LADLE_MODELS=~/.ollama/models``, with Ollama pulling). So a blob or
    temp file modified in the last :data:`GRACE_SECONDS` is spared, referenced or not.
+   Except a temp file that says who writes it (:mod:`builder.store.temp_files`): one
+   whose writer has died (a killed ``ladle create``, an upload cut off) is removed at
+   once, whatever its age, and one whose writer lives stays, whatever its age.
 4. **Only what is ours.** Blobs are files named ``sha256-<64 hex>``; temp files are
    those of ``.ladle/tmp/`` and the dot-files that atomic writes leave beside blobs and
    manifests. Anything else (Ollama's ``-partial`` downloads, ``.ladle/cache/``) stays.
@@ -29,8 +32,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.store.inventory import Inventory, take_inventory
+from builder.store.inventory import Inventory, StoredFile, take_inventory
 from builder.store.store import Store
+from builder.store.temp_files import Writer, writer_of
 from ladle.atomic import fsync_folder
 from ladle.errors import StoreError
 
@@ -75,11 +79,19 @@ def plan_prune(store: Store, now: float | None = None) -> PrunePlan:
     orphans = [
         (Removal(blob.path, blob.size, digest), blob) for digest, blob in inventory.orphans()
     ]
-    temps = [(Removal(temp.path, temp.size), temp) for temp in inventory.temp_files]
+    temps = [Removal(temp.path, temp.size) for temp in inventory.temp_files if _stale(temp, cutoff)]
     return PrunePlan(
-        removals=tuple(removal for removal, file in [*orphans, *temps] if file.modified < cutoff),
+        removals=tuple(removal for removal, file in orphans if file.modified < cutoff)
+        + tuple(temps),
         spared=tuple(removal for removal, file in orphans if file.modified >= cutoff),
     )
+
+
+def _stale(temp: StoredFile, cutoff: float) -> bool:
+    """Whether the temp file ``temp`` is left over: its writer is gone, or, when it cannot
+    tell, it is older than ``cutoff`` (rule 3)."""
+    writer = writer_of(temp.path)
+    return writer is Writer.GONE or (writer is Writer.UNKNOWN and temp.modified < cutoff)
 
 
 def prune(

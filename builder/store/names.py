@@ -4,7 +4,10 @@ Each part is validated before any path is built from it, so a name can never poi
 outside the store: parts start with a letter, digit or ``_`` (so never ``.`` or ``..``),
 hold only ``[A-Za-z0-9_.-]`` (a host may add ``:port``; a namespace has no ``.``), and
 have Ollama's length limits. Names compare case-insensitively, and their store path is
-lower-case, as Ollama's ``Name.Filepath`` is.
+lower-case, as Ollama's ``Name.Filepath`` is. A name is taken as given, never stripped:
+``"smollm2:135m\n"`` is an invalid name (its tag holds a newline), not ``smollm2:135m``,
+as Ollama's ``ParseName`` reads it, so that a request never acts on another model than
+the one it names.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ class ModelName:
     @classmethod
     def parse(cls, text: str) -> ModelName:
         """Parse and validate ``text``, filling Ollama's defaults for missing parts."""
-        raw = text.strip()
+        raw = text
         for scheme in ("https://", "http://"):
             raw = raw.removeprefix(scheme)
         path, tag = raw, DEFAULT_TAG

@@ -8,7 +8,9 @@
     <root>/.ladle/cache/<kind>/                      build caches (e.g. quantized weights)
 
 Writes stream into a temp file inside the store while hashing, fsync it, check the
-digest, ``os.replace`` it into place and fsync the folder; manifests are written last,
+digest, ``os.replace`` it into place and fsync the folder (the writer holds a lock on
+its temp file meanwhile, so that ``prune`` knows a dead writer's file,
+:mod:`builder.store.temp_files`); manifests are written last,
 the same way, under a per-tag lock shared across processes. A reader sees the old image
 or the new one, never a mix. Reads verify digests: a damaged blob is reported, never
 served.
@@ -28,19 +30,31 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from builder.store.hashing import CHUNK, HashingThread, Progress, Readable, copy_hashed, file_digest
+from builder.store.hashing import (
+    CHUNK,
+    HashingThread,
+    Progress,
+    Readable,
+    WriteBack,
+    copy_hashed,
+    file_digest,
+    write_all,
+)
 from builder.store.manifest import Manifest, check_digest, digest_of
 from builder.store.names import ModelName
+from builder.store.temp_files import create_locked
 from ladle.atomic import fsync_folder, write_atomically
 from ladle.errors import CorruptBlobError, ModelNotFoundError, StoreError
 
-__all__ = ["CHUNK", "Progress", "Readable", "Store", "StoredImage", "writing"]
+__all__ = ["CHUNK", "BlobWriter", "Progress", "Readable", "Store", "StoredImage", "writing"]
+
+Check = Callable[[Path], object]
+"""Called with a complete temp file before it becomes a blob; raises to refuse it."""
 
 STORE_LOCK = "store.lock"
 """The store-wide lock file in ``.ladle/locks/`` (tag locks are named by a hash)."""
@@ -104,17 +118,35 @@ class Store:
                 size = copy_hashed(source, handle, hashing, progress)
             finally:
                 digest = hashing.finish()
-            os.fsync(handle.fileno())
-            if expected is not None and digest != expected:
-                raise CorruptBlobError(expected, f"received bytes hash to {digest}")
-            if check is not None:
-                check(temp)
-            temp.chmod(0o644)
-            target = self.blob_path(digest)
-            if not target.exists():
-                temp.replace(target)
-                fsync_folder(self.blobs)
+            self._keep(handle, temp, digest, expected, check)
         return digest, size
+
+    @contextlib.contextmanager
+    def blob_writer(self, expected: str | None = None) -> Iterator[BlobWriter]:
+        """A blob written piece by piece (:meth:`BlobWriter.write`), for bytes that come
+        in pieces rather than from a file (an HTTP upload read on an event loop, each
+        piece written from whichever worker thread is free). It is stored by
+        :meth:`BlobWriter.commit`, only if it hashes to ``expected``; otherwise, or
+        without a commit, nothing is kept."""
+        self._ensure_dirs()
+        with writing("a blob"), self._temp_file() as (handle, temp):
+            yield BlobWriter(self, handle, temp, expected)
+
+    def _keep(
+        self, handle: BinaryIO, temp: Path, digest: str, expected: str | None, check: Check | None
+    ) -> None:
+        """Move the complete temp file into place as the blob ``digest``, after checking
+        it: its digest against ``expected``, its content with ``check``."""
+        os.fsync(handle.fileno())
+        if expected is not None and digest != expected:
+            raise CorruptBlobError(expected, f"received bytes hash to {digest}")
+        if check is not None:
+            check(temp)
+        temp.chmod(0o644)
+        target = self.blob_path(digest)
+        if not target.exists():
+            temp.replace(target)
+            fsync_folder(self.blobs)
 
     def read_blob(self, digest: str) -> bytes:
         """A small blob's bytes, verified against its digest."""
@@ -263,8 +295,8 @@ class Store:
 
     @contextlib.contextmanager
     def _temp_file(self) -> Iterator[tuple[BinaryIO, Path]]:
-        descriptor, name = tempfile.mkstemp(dir=self.temp)
-        temp = Path(name)
+        """A new temp file, locked as its writer's until it is closed and removed."""
+        descriptor, temp = create_locked(self.temp)
         try:
             # Unbuffered: each step goes straight from the hashed buffer to the file.
             with os.fdopen(descriptor, "wb", buffering=0) as handle:
@@ -285,6 +317,34 @@ class Store:
     def _ensure_dirs(self) -> None:
         for folder in (self.blobs, self.manifests, self._private / "locks", self.temp):
             folder.mkdir(parents=True, exist_ok=True)
+
+
+class BlobWriter:
+    """A blob being written piece by piece (:meth:`Store.blob_writer`); one thread at a
+    time may call it."""
+
+    def __init__(self, store: Store, handle: BinaryIO, temp: Path, expected: str | None) -> None:
+        self._store, self._handle, self._temp, self._expected = store, handle, temp, expected
+        self._hasher = hashlib.sha256()
+        self._writeback = WriteBack(handle)
+        self.size = 0
+        """Bytes written so far."""
+
+    def write(self, data: bytes) -> None:
+        """Hash and write the next piece (blocking: call it from a worker thread)."""
+        with writing("a blob"):
+            self._hasher.update(data)
+            write_all(self._handle, memoryview(data))
+        self._writeback.wrote(len(data))
+        self.size += len(data)
+
+    def commit(self, check: Check | None = None) -> str:
+        """Store what was written, if it hashes to the digest expected (else
+        ``CorruptBlobError``) and ``check`` takes it; returns its digest. Blocking."""
+        digest = "sha256:" + self._hasher.hexdigest()
+        with writing("a blob"):
+            self._store._keep(self._handle, self._temp, digest, self._expected, check)
+        return digest
 
 
 @contextlib.contextmanager

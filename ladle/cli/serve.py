@@ -21,7 +21,8 @@ SERVE_HELP = """Serve the model store over Ollama's HTTP API until SIGTERM or Ct
 
 Models load on their first request and stay loaded for keep_alive. On SIGTERM the \
 server stops accepting connections, lets requests in flight finish for \
-LADLE_SHUTDOWN_GRACE seconds, cancels the rest and unloads every model.
+LADLE_SHUTDOWN_GRACE seconds, ends the rest with an error (a stream's last line), \
+and unloads every model.
 
 \b
 Settings (environment variables, read once at start):
@@ -32,6 +33,8 @@ Settings (environment variables, read once at start):
   LADLE_MAX_LOADED_MODELS  models loaded at once (3)
   LADLE_MAX_QUEUE          requests that may wait; more get 503 (512)
   LADLE_SHUTDOWN_GRACE     seconds requests get to finish on exit (10)
+  LADLE_RUNNER_TIMEOUT     seconds a busy runner may take for one step before it is
+                           taken for hung and killed (120)
   LADLE_ORIGINS            browser origins CORS allows (loopback ones)
   LADLE_ALLOWED_HOSTS      Host headers accepted besides loopback ones
   LADLE_API_KEYS           keys clients send as Bearer tokens (none)
@@ -41,6 +44,8 @@ Settings (environment variables, read once at start):
   LADLE_TRUSTED_PROXIES    proxies whose X-Forwarded-For is believed
   LADLE_MAX_BODY_BYTES     larger request bodies get 413 (32MiB)
   LADLE_MAX_BLOB_BYTES     larger /api/blobs uploads get 413 (64GiB)
+  LADLE_BLOB_MIN_RATE      slower /api/blobs uploads are cut off, 408 (32KiB a second)
+  LADLE_MAX_UPLOADS        /api/blobs uploads at once; more get 503 (4)
   LADLE_MAX_PROMPT_CHARS   longer prompts get 413
   LADLE_MAX_MESSAGES       longer conversations get 413
   LADLE_BODY_TIMEOUT       seconds a request body may take to arrive
@@ -52,21 +57,23 @@ Example: LADLE_HOST=127.0.0.1:8080 ladle serve"""
 def serve() -> None:
     import uvicorn
 
+    from ladle.cli.graceful import GracefulServer, deadline, scheduler_closer
     from runtime.api import create_app
     from runtime.api.middleware.limits import header_timeout_protocol
 
     settings = Settings.from_environment()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:  %(name)s: %(message)s")
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         http=header_timeout_protocol(settings.security.header_timeout),
-        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace)),
+        timeout_graceful_shutdown=deadline(settings.shutdown_grace),
         log_config=None,
         access_log=False,
     )
-    uvicorn.Server(config).run()
+    GracefulServer(config, scheduler_closer(app), settings.shutdown_grace).run()
 
 
 serve.__doc__ = SERVE_HELP

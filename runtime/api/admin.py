@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import anyio.from_thread
 import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from builder.distribution import pull_model, push_model
+from builder.gguf.file import inspect_gguf
 from builder.gguf.header import starts_as_gguf
 from builder.pipeline.build import build_spec
 from builder.pipeline.options import BuildOptions
@@ -40,22 +40,24 @@ from builder.store.names import ModelName
 from builder.store.progress import ProgressEvent, ProgressSink
 from builder.store.store import Store
 from ladle.errors import (
-    CorruptBlobError,
+    GGUFError,
     InvalidFieldError,
     InvalidOptionError,
     LadleError,
     QuantizeRefusedError,
-    RequestTooLargeError,
     StoreError,
 )
 from modelfile import ModelSpec
 from modelfile.parameters import Parameters
+from modelfile.source import MAX_MODELFILE_BYTES
 from modelfile.spec import ChatMessage
-from runtime.api.errors import error_of, public_message
+from runtime.api.errors import error_of, public_message, without_paths
 from runtime.api.ollama import Served
 from runtime.api.openapi import BINARY_BODY, NDJSON, api_answers
+from runtime.api.options import check_ceilings
 from runtime.api.responses import StatusResponse
 from runtime.api.service import Service
+from runtime.api.uploads import store_upload
 
 router = APIRouter()
 logger = logging.getLogger(__name__)
@@ -65,7 +67,7 @@ Job = Callable[[ProgressSink], object]
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
 
 
 class CreateBody(BaseModel):
@@ -80,7 +82,7 @@ class CreateBody(BaseModel):
     field is an unknown one (400). As in Ollama, an empty string is a field not given.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
 
     model: str = ""
     name: str = Field("", description="Ollama's older name of `model`.")
@@ -145,16 +147,28 @@ def _quantize_type(field: str, text: str) -> str:
 
 
 class TransferBody(_Body):
-    """``POST /api/pull`` and ``POST /api/push``."""
+    """``POST /api/pull`` and ``POST /api/push``.
+
+    Ollama's Go client sends ``username`` and ``password`` with every request, empty
+    (Ollama ignores them, deprecated); a value in either is refused by name, since ladle
+    never takes credentials from a request (``ladle login`` stores them)."""
 
     model: str = ""
     name: str = ""
     insecure: bool = False
     stream: bool = True
+    username: str = Field("", description="Ollama's deprecated field; refused unless empty.")
+    password: str = Field("", description="Ollama's deprecated field; refused unless empty.")
 
     def target(self) -> str:
-        """The model to move: ``model``, or the older ``name``."""
+        """The model to move: ``model``, or the older ``name``; credentials refused."""
+        for field in ("username", "password"):
+            if getattr(self, field):
+                raise InvalidFieldError(field, NO_CREDENTIALS)
         return _model_or_name(self.model, self.name)
+
+
+NO_CREDENTIALS = "ladle takes no registry credentials in a request (the server keeps them)"
 
 
 def _model_or_name(model: str, name: str) -> str:
@@ -182,22 +196,14 @@ async def has_blob(digest: str, served: Service = Served) -> Response:
     "/api/blobs/{digest}",
     status_code=201,
     response_class=Response,
-    responses=api_answers(None, 400, 413, status=201, description="Stored"),
+    responses=api_answers(None, 400, 413, 503, status=201, description="Stored"),
     openapi_extra={"requestBody": BINARY_BODY},
 )
 async def put_blob(digest: str, request: Request, served: Service = Served) -> Response:
-    """Stream the body into the store; it is kept only if it hashes to ``digest``."""
+    """Stream the body into the store; it is kept only if it hashes to ``digest``
+    (bounded in pace, count and size: :mod:`runtime.api.uploads`)."""
     expected = _digest(digest)
-    limit = served.settings.security.max_blob_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _too_large(int(declared), limit)
-    body = _BodyReader(request.stream(), limit)
-    try:
-        await anyio.to_thread.run_sync(served.store.put_stream, body, expected)
-    except CorruptBlobError as error:
-        raise InvalidFieldError("digest", f"the body does not hash to {expected}") from error
-    return Response(status_code=201)
+    return await store_upload(request, served.store, expected, served.settings.security)
 
 
 def _digest(text: str) -> str:
@@ -206,40 +212,6 @@ def _digest(text: str) -> str:
         return check_digest(text)
     except StoreError:
         raise InvalidFieldError("digest", "expected sha256: and 64 lower-case hex digits") from None
-
-
-def _too_large(size: int, limit: int) -> RequestTooLargeError:
-    return RequestTooLargeError("the blob", size, limit, "bytes", "LADLE_MAX_BLOB_BYTES")
-
-
-class _BodyReader:
-    """A request body as the file-like ``readinto`` that :meth:`Store.put_stream` reads,
-    from a worker thread; more than ``limit`` bytes raise ``RequestTooLargeError``."""
-
-    def __init__(self, chunks: AsyncIterator[bytes], limit: int) -> None:
-        self._chunks, self._limit = chunks, limit
-        self._pending = memoryview(b"")
-        self._received = 0
-
-    def readinto(self, buffer: memoryview, /) -> int:
-        while not self._pending:
-            chunk = anyio.from_thread.run(self._next)
-            if chunk is None:
-                return 0
-            self._received += len(chunk)
-            if self._received > self._limit:
-                raise _too_large(self._received, self._limit)
-            self._pending = memoryview(chunk)
-        count = min(len(buffer), len(self._pending))
-        buffer[:count] = self._pending[:count]
-        self._pending = self._pending[count:]
-        return count
-
-    async def _next(self) -> bytes | None:
-        async for chunk in self._chunks:
-            if chunk:
-                return chunk
-        return None
 
 
 # -- create --------------------------------------------------------------------
@@ -264,9 +236,10 @@ async def create(body: CreateBody, served: Service = Served) -> Response:
 
 
 def create_spec(body: CreateBody, store: Store) -> ModelSpec:
-    """The spec a create request describes; a missing base or blob is refused here,
-    before anything is written."""
+    """The spec a create request describes; a missing base or blob, or more text than
+    a Modelfile may hold, is refused here, before anything is written."""
     license_ = [body.license] if isinstance(body.license, str) else body.license or []
+    _check_modelfile_size(body, license_)
     return ModelSpec(
         from_=_base(body, store),
         parameters=_parameters(body.parameters),
@@ -274,11 +247,40 @@ def create_spec(body: CreateBody, store: Store) -> ModelSpec:
         system=body.system,
         messages=tuple(body.messages),
         license=tuple(license_),
-        adapters=tuple(_blob_file(store, "adapters", n, d) for n, d in body.adapters.items()),
+        adapters=tuple(_adapter(store, name, digest) for name, digest in body.adapters.items()),
         renderer=body.renderer or None,
         parser=body.parser or None,
         requires=body.requires or None,
     )
+
+
+def _check_modelfile_size(body: CreateBody, licenses: list[str]) -> None:
+    """One size rule for every way in: the text of a create request (template, system
+    prompt, licenses, messages, parameters) may not pass the largest Modelfile the CLI
+    reads, ``MAX_MODELFILE_BYTES``; a 400 names the field that holds the most of it."""
+    sizes = {
+        "template": _utf8_size(body.template),
+        "system": _utf8_size(body.system),
+        "license": sum(map(_utf8_size, licenses)),
+        "messages": sum(_utf8_size(m.content) + len(m.role) for m in body.messages),
+        "parameters": _utf8_size(json.dumps(body.parameters, ensure_ascii=False)),
+    }
+    total = sum(sizes.values())
+    if total > MAX_MODELFILE_BYTES:
+        field = max(sizes, key=sizes.__getitem__)
+        limit = MAX_MODELFILE_BYTES // (1024 * 1024)
+        raise InvalidFieldError(
+            field,
+            f"the request's text is {total:,} bytes; a Modelfile, and so a create "
+            f"request, may hold at most {limit} MiB",
+        )
+
+
+def _utf8_size(text: str | None) -> int:
+    """Bytes of ``text`` in UTF-8 (its length already says when it is far too long)."""
+    if not text:
+        return 0
+    return len(text) if len(text) > MAX_MODELFILE_BYTES else len(text.encode(errors="replace"))
 
 
 def _base(body: CreateBody, store: Store) -> str:
@@ -296,7 +298,7 @@ def _base(body: CreateBody, store: Store) -> str:
         path = _blob_file(store, "files", name, digest)
         if not name.lower().endswith(".gguf") and not starts_as_gguf(Path(path)):
             raise InvalidFieldError("files", f"{name}: ladle builds from a GGUF file only")
-        return path
+        return _usable_gguf(path, "files", name)
     if body.from_ is None:
         raise InvalidFieldError("from", "a base model ('from') or a GGUF ('files') is required")
     if huggingface.is_reference(body.from_):
@@ -307,6 +309,21 @@ def _base(body: CreateBody, store: Store) -> str:
     return body.from_
 
 
+def _adapter(store: Store, name: str, digest: str) -> str:
+    return _usable_gguf(_blob_file(store, "adapters", name, digest), "adapters", name)
+
+
+def _usable_gguf(path: str, field: str, name: str) -> str:
+    """``path``, an uploaded blob, if it is a GGUF llama.cpp would load; if not, the
+    client sent a bad file: a 400 naming the field and the file, before the stream
+    starts (the builder would find the same, as a failed build)."""
+    try:
+        inspect_gguf(path, display_name=name)
+    except GGUFError as error:
+        raise InvalidFieldError(field, str(error)) from None
+    return path
+
+
 def _blob_file(store: Store, field: str, name: str, digest: str) -> str:
     """The path of an uploaded blob, as the builder reads a file base or adapter."""
     if not store.has_blob(_digest(digest)):
@@ -315,10 +332,12 @@ def _blob_file(store: Store, field: str, name: str, digest: str) -> str:
 
 
 def _parameters(values: dict[str, Any]) -> Parameters:
-    """Ollama's ``parameters`` object, checked as PARAMETER lines are."""
+    """Ollama's ``parameters`` object, checked as PARAMETER lines are, and against the
+    ceilings a request's options have (a runner loads the image with them)."""
     chosen = dict(values)
     if isinstance(chosen.get("stop"), str):
         chosen["stop"] = [chosen["stop"]]
+    check_ceilings(chosen, this_machine=False)
     try:
         return Parameters.model_validate(chosen)
     except ValidationError as exc:
@@ -374,7 +393,7 @@ async def _lines(job: Job) -> AsyncIterator[bytes]:
     events = stream_progress(job)
     try:
         while (event := await anyio.to_thread.run_sync(_next_event, events)) is not None:
-            yield _line(api_object(event))
+            yield _line(_shown(event))
     except Exception as error:
         if not isinstance(error, LadleError):
             logger.exception("a store operation failed")
@@ -388,11 +407,19 @@ async def _gathered(job: Job) -> Response:
     last: dict[str, Any] = {"status": "success"}
     try:
         while (event := await anyio.to_thread.run_sync(_next_event, events)) is not None:
-            last = api_object(event)
+            last = _shown(event)
     except LadleError as error:
         body, status = error_of("/api", error)
         return JSONResponse(body, status)
     return JSONResponse(last)
+
+
+def _shown(event: ProgressEvent) -> dict[str, Any]:
+    """``event`` as the client sees it: a status that names a file on the server (the
+    builder's "copying /…/blobs/sha256-…") names only its last part, as error messages
+    do, so that a remote client does not learn the server's file layout."""
+    shown = api_object(event)
+    return shown | {"status": without_paths(shown["status"])}
 
 
 def _next_event(events: Iterator[ProgressEvent]) -> ProgressEvent | None:

@@ -10,6 +10,7 @@ hex, no ``sha256:``.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,9 +18,12 @@ from builder.store.config import ImageConfig
 from builder.store.image import Image
 from builder.store.names import ModelName
 from builder.store.store import Store, StoredImage
-from ladle.errors import ModelNotFoundError
-from runtime.images import ImageCache
+from ladle.errors import ModelNotFoundError, StoreError
+from runtime.api.errors import without_paths
+from runtime.images import ImageCache, ResolvedModel
 from runtime.loaded import PsEntry
+
+logger = logging.getLogger(__name__)
 
 PARAMETER_WIDTH = 30
 """Ollama pads a parameter's name to this width in ``/api/show``'s ``parameters``."""
@@ -48,25 +52,44 @@ def details(config: ImageConfig) -> dict[str, Any]:
     }
 
 
+DAMAGE = (StoreError, ValueError, OSError)
+"""What reading an image's config raises when the store is damaged: a blob missing or
+not matching its digest (``StoreError``), bytes that are not an image config (pydantic's
+``ValidationError``, a ``ValueError``), a file that cannot be read."""
+
+
 def _config(store: Store, stored: StoredImage) -> ImageConfig:
     return ImageConfig.model_validate_json(store.read_blob(stored.manifest.config.digest))
 
 
 def tags(store: Store) -> dict[str, Any]:
-    """``GET /api/tags``: every image, the newest first."""
+    """``GET /api/tags``: every image, the newest first.
+
+    An image whose config cannot be read (a damaged or missing blob) is left out of
+    ``models``, logged, and named in ``damaged`` with its problem, as ``ladle doctor``
+    reports it: one damaged image never hides the healthy ones. ``damaged`` is there
+    only when some image is (Ollama has no such field; its clients skip it)."""
     images = sorted(store.images(), key=lambda stored: stored.modified, reverse=True)
+    models, damaged = [], []
+    for stored in images:
+        try:
+            models.append(_summary(store, stored))
+        except DAMAGE as error:
+            problem = without_paths(str(error))
+            logger.warning("/api/tags leaves out %s: %s", stored.name.display(), problem)
+            damaged.append({"name": stored.name.display(), "error": problem})
+    return {"models": models, "damaged": damaged} if damaged else {"models": models}
+
+
+def _summary(store: Store, stored: StoredImage) -> dict[str, Any]:
+    """One image as ``/api/tags`` lists it."""
     return {
-        "models": [
-            {
-                "name": stored.name.display(),
-                "model": stored.name.display(),
-                "modified_at": timestamp(stored.modified),
-                "size": stored.manifest.size,
-                "digest": hex_digest(stored.digest),
-                "details": details(_config(store, stored)),
-            }
-            for stored in images
-        ]
+        "name": stored.name.display(),
+        "model": stored.name.display(),
+        "modified_at": timestamp(stored.modified),
+        "size": stored.manifest.size,
+        "digest": hex_digest(stored.digest),
+        "details": details(_config(store, stored)),
     }
 
 
@@ -76,16 +99,29 @@ def show(images: ImageCache, name: str) -> dict[str, Any]:
     model = images.resolve(ModelName.parse(name))
     image, stored = model.image, model.image.stored
     return {
-        "modelfile": image.modelfile(),
+        "modelfile": image.modelfile(by_name=True),
         "parameters": _parameters(image),
         "template": image.template or "",
         "system": image.system or "",
         "license": "\n".join(image.licenses),
         "details": details(image.config),
         "model_info": dict(model.gguf.metadata) if model.gguf is not None else {},
-        "capabilities": list(image.capabilities),
+        "capabilities": capabilities(model),
         "modified_at": timestamp(stored.modified),
+        # Ollama's renderer and parser fields, left out when unset as Ollama does
+        **{key: value for key in ("renderer", "parser") if (value := getattr(image.config, key))},
     }
+
+
+def capabilities(model: ResolvedModel) -> list[str]:
+    """What ``model`` can do (the image's ``capabilities``), with ``insert`` when its
+    weights have fill-in-the-middle tokens even if its config, written before ladle
+    looked for them (or by Ollama), does not say so: a request with a suffix is
+    answered by what the header says now."""
+    found = list(model.image.capabilities)
+    if model.gguf is not None and "insert" in model.gguf.capabilities and "insert" not in found:
+        found.append("insert")
+    return found
 
 
 def copy(store: Store, source: str, destination: str) -> None:
@@ -111,6 +147,8 @@ def ps(store: Store, entries: list[PsEntry]) -> dict[str, Any]:
         try:
             facts = details(_config(store, store.get(ModelName.parse(entry.name))))
         except ModelNotFoundError:  # deleted while loaded: still shown until unloaded
+            facts = None
+        except DAMAGE:  # its config damaged since it loaded: the rest of it still shows
             facts = None
         models.append(
             {

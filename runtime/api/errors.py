@@ -2,8 +2,10 @@
 one table, and the JSON body it is sent as.
 
 ``/api`` errors are Ollama's ``{"error": "…"}``; ``/v1`` errors are OpenAI's
-``{"error": {"message", "type", "param", "code"}}``. :func:`error_body` writes both, for
-the exception handlers here and for the middleware's refusals (:mod:`runtime.api.middleware.asgi`).
+``{"error": {"message", "type", "param", "code"}}``, but ``/v1/messages`` ones are
+Anthropic's ``{"type": "error", "error": {"type", "message"}}``. :func:`error_body`
+writes all three, for the exception handlers here and for the middleware's refusals
+(:mod:`runtime.api.middleware.asgi`).
 OpenAI's ``param`` names the request field at fault, as OpenAI writes a path
 (``messages[0].content``): the field of an :class:`~ladle.errors.InvalidFieldError`, the
 option of an :class:`~ladle.errors.InvalidOptionError` (:func:`param_of`), the location of
@@ -82,6 +84,20 @@ INTERNAL_ERROR = "internal server error"
 OPENAI_PREFIX = "/v1"
 """Paths under this prefix answer errors in OpenAI's shape, the rest in Ollama's."""
 
+ANTHROPIC_PREFIX = "/v1/messages"
+"""Paths under this prefix (Anthropic's Messages API) answer errors in Anthropic's shape."""
+ANTHROPIC_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+}
+"""Anthropic's error ``type`` by status; any other 4xx is ``invalid_request_error`` and
+any other 5xx ``api_error``, as Anthropic's error reference says."""
+
 OPENAI_PARAMS = {"num_predict": "max_tokens"}
 """The ``/v1`` field behind an Ollama option whose name differs: a bad ``max_tokens``
 (or ``max_completion_tokens``) is refused as ``num_predict``, the option it becomes."""
@@ -113,8 +129,22 @@ def public_message(error: BaseException) -> str:
 
 
 def is_openai_path(path: str) -> bool:
-    """Whether ``path`` answers errors in OpenAI's shape: ``/v1`` and everything under it."""
-    return path == OPENAI_PREFIX or path.startswith(OPENAI_PREFIX + "/")
+    """Whether ``path`` answers errors in OpenAI's shape: ``/v1`` and everything under it
+    (but Anthropic's Messages API, :func:`is_anthropic_path`)."""
+    in_v1 = path == OPENAI_PREFIX or path.startswith(OPENAI_PREFIX + "/")
+    return in_v1 and not is_anthropic_path(path)
+
+
+def is_anthropic_path(path: str) -> bool:
+    """Whether ``path`` answers errors in Anthropic's shape: ``/v1/messages`` and under."""
+    return path == ANTHROPIC_PREFIX or path.startswith(ANTHROPIC_PREFIX + "/")
+
+
+def anthropic_error(message: str, status: int) -> dict[str, Any]:
+    """Anthropic's error object: ``{"type": "error", "error": {"type", "message"}}``."""
+    kind = ANTHROPIC_ERROR_TYPES.get(status)
+    kind = kind or ("invalid_request_error" if status < 500 else "api_error")
+    return {"type": "error", "error": {"type": kind, "message": message}}
 
 
 def error_body(
@@ -130,7 +160,10 @@ def error_body(
     refusals alike: Ollama's ``{"error": message}``, or under ``/v1`` OpenAI's error
     object, whose ``type`` is ``kind`` (by default ``invalid_request_error`` below 500,
     ``api_error`` from 500), whose ``param`` is ``param`` (the field at fault, see
-    :func:`param_of`) and whose ``code`` is ``code``."""
+    :func:`param_of`) and whose ``code`` is ``code``; under ``/v1/messages`` Anthropic's
+    (:func:`anthropic_error`, its ``type`` chosen by ``status``)."""
+    if is_anthropic_path(path):
+        return anthropic_error(message, status)
     if not is_openai_path(path):
         return {"error": message}
     kind = kind or ("invalid_request_error" if status < 500 else "api_error")

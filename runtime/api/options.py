@@ -4,13 +4,25 @@ The values come from, last one winning: the runner's defaults, the image's param
 the request's ``options`` (a ``null`` option means "not set"). They are range-checked
 with the Modelfile's own parameter table (:class:`modelfile.parameters.Parameters`), so
 a request cannot ask for what a Modelfile could not say. Load-time options (``num_ctx``,
-``num_gpu``…) are :mod:`runtime.loading`'s, checked there alone (it raises a ``num_ctx``
-below 4 to 4, as Ollama does); options Ollama knows but ladle does not use
-(``mirostat``, ``numa``…) are ignored, as Ollama ignores them.
+``num_gpu``…) are :mod:`runtime.loading`'s (it raises a ``num_ctx`` below 4 to 4, as
+Ollama does).
+
+Before any of that, :func:`check_request_options` reads a request's ``options`` as the
+request arrives (the body schemas call it), for what the table cannot say:
+
+- an option nobody knows (``temprature``), or one Ollama dropped (``mirostat``, ``numa``,
+  :data:`modelfile.parameters.DEPRECATED`), is refused by name: Ollama logs and drops
+  them, which leaves a typo silently without effect;
+- an integer option has a ceiling (:data:`UPPER_BOUNDS`, and :func:`machine_threads`
+  for ``num_thread``): llama.cpp takes these as C ``int`` values (a larger Python int
+  wraps around in ctypes) and sizes buffers by some of them, so ``num_batch`` 10^12
+  crashed the runner with SIGSEGV and ``num_thread`` 10^6 with SIGABRT.
 """
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +30,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ladle.errors import InvalidOptionError
-from modelfile.parameters import Parameters, kind_of
+from modelfile.parameters import DEPRECATED, Parameters, kind_of
 from runtime.loading import LOAD_OPTIONS
 from runtime.protocol import GenerateRequest, SamplingOptions
 
@@ -31,6 +43,70 @@ IGNORE_EOS = "ignore_eos"
 """A request option Ollama lacks (llama.cpp server's name): generate past end-of-generation
 tokens until ``num_predict``, so benchmarks compare equal output lengths. Request-only: a
 Modelfile cannot set it, and it is not in the parameter table."""
+
+
+INT32_MAX = 2**31 - 1
+"""The largest C ``int``: llama.cpp's type for ``top_k``, ``num_gpu``, ``main_gpu``."""
+MAX_NUM_CTX = 2**24
+"""16,777,216 tokens: more than any model's trained context (the longest, 10M), and
+small enough that ``num_parallel`` such sequences still count in llama.cpp's 32 bits."""
+MAX_NUM_BATCH = 2**16
+"""65,536 tokens evaluated at once: llama.cpp sizes its batch and compute buffers by
+``num_batch`` (512 by default); past this a prompt is no faster, only memory is spent."""
+GGML_MAX_THREADS = 512
+"""``GGML_MAX_N_THREADS``: llama.cpp aborts (SIGABRT) above it."""
+UPPER_BOUNDS: dict[str, tuple[int, str]] = {
+    "num_ctx": (MAX_NUM_CTX, "tokens, more than any model's context"),
+    "num_batch": (MAX_NUM_BATCH, "tokens per batch"),
+    "num_gpu": (INT32_MAX, "layers (any number past the model's layers offloads all)"),
+    "main_gpu": (INT32_MAX, "(a GPU's index)"),
+    "top_k": (INT32_MAX, "tokens (0 takes them all)"),
+    "repeat_last_n": (MAX_NUM_CTX, "tokens, more than any context (-1: the whole one)"),
+}
+"""The highest value of an integer option, and what it counts (``num_thread``'s depends
+on the machine: :func:`machine_threads`)."""
+KNOWN_OPTIONS = frozenset(Parameters.model_fields) | {IGNORE_EOS}
+"""Every option a request may send."""
+
+
+def machine_threads() -> int:
+    """The most ``num_thread`` this machine runs: the CPUs this server may use (its
+    affinity mask), within llama.cpp's own limit."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cpus or 1, GGML_MAX_THREADS))
+
+
+def check_request_options(options: Mapping[str, Any] | None) -> None:
+    """Refuse a request's option that ladle does not know, or an integer option past its
+    ceiling, naming it (:class:`InvalidOptionError`, a 400). A ``null`` option is "not
+    set" and passes; types and lower bounds are the parameter table's, checked later."""
+    chosen = {name: value for name, value in (options or {}).items() if value is not None}
+    for name, value in chosen.items():
+        if name in DEPRECATED:
+            raise InvalidOptionError(name, value, "Ollama dropped this option; ladle has none")
+        if name not in KNOWN_OPTIONS:
+            raise InvalidOptionError(name, value, "no such option")
+    check_ceilings(chosen)
+
+
+def check_ceilings(values: Mapping[str, Any], *, this_machine: bool = True) -> None:
+    """Refuse an integer option of ``values`` past its ceiling (:data:`UPPER_BOUNDS`).
+    ``num_thread``'s is :func:`machine_threads` for a request; for an image's parameter
+    (``this_machine`` false: the image may run elsewhere) llama.cpp's own limit."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue  # not a number: the parameter table names the type it takes
+        limit, unit = _ceiling(name, this_machine)
+        if value > limit:
+            raise InvalidOptionError(name, value, f"at most {limit:,} {unit}")
+
+
+def _ceiling(name: str, this_machine: bool) -> tuple[float, str]:
+    if name == "num_thread" and this_machine:
+        return machine_threads(), "threads: the CPUs this server may use"
+    if name == "num_thread":
+        return GGML_MAX_THREADS, "threads, llama.cpp's limit"
+    return UPPER_BOUNDS.get(name, (math.inf, ""))
 
 
 @dataclass(frozen=True)

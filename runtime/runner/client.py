@@ -6,6 +6,10 @@ the pipes at once, told apart by id. The child's stderr (llama.cpp's log) is kep
 ring buffer whose tail is shown in errors. If the child dies, from a crash in llama.cpp
 or a kill, every request in flight fails with :class:`RunnerCrashedError`, and
 :attr:`RunnerProcess.alive` turns false so that the scheduler starts a new one.
+
+A loaded runner is watched (:class:`~runtime.runner.watchdog.Watchdog`): one that has
+stopped (SIGSTOP, a frozen machine) or hung (stuck inside llama.cpp) is killed, and its
+requests fail with :class:`RunnerHungError` rather than wait past every client's timeout.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections import deque
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from itertools import count
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,9 +32,12 @@ from pydantic import ValidationError
 from ladle.errors import (
     ContextOverflowError,
     InvalidRequestError,
+    LadleError,
     RunnerCrashedError,
     RunnerError,
+    RunnerHungError,
 )
+from ladle.settings import DEFAULT_RUNNER_TIMEOUT_S
 from runtime.protocol import (
     EmbedResult,
     GenerateChunk,
@@ -41,10 +49,12 @@ from runtime.protocol import (
 
 from .messages import (
     EVENTS,
+    HEARTBEAT_S,
     Cancel,
     ChunkGenerated,
     Detokenize,
     Embed,
+    EmbeddingsComputed,
     Generate,
     Load,
     LoadFailed,
@@ -55,7 +65,9 @@ from .messages import (
     Shutdown,
     Tokenize,
     encode,
+    ends_request,
 )
+from .watchdog import Watchdog
 
 DEFAULT_LOAD_TIMEOUT_S = 300.0
 """How long a load may take before the runner is killed (big models from slow disks)."""
@@ -65,11 +77,11 @@ LOG_LINES_KEPT = 200
 LOG_LINES_SHOWN = 12
 PIPE_LIMIT = 64 << 20
 """Longest event line (a batch of embeddings can be a few MB of JSON)."""
-
 _ROOT = Path(__file__).resolve().parents[2]  # where the ``runtime`` package lives
 _log = logging.getLogger(__name__)
 
-_Item = GenerateChunk | RunnerError
+_Answer = ChunkGenerated | EmbeddingsComputed | ResultComputed
+_Item = _Answer | LadleError
 
 
 async def start_runner(
@@ -103,17 +115,26 @@ async def start_runner(
 class RunnerProcess:
     """One runner child process, as the scheduler and the HTTP API use it."""
 
-    def __init__(self, process: asyncio.subprocess.Process, model: str) -> None:
+    def __init__(
+        self,
+        process: asyncio.subprocess.Process,
+        model: str,
+        runner_timeout: float = DEFAULT_RUNNER_TIMEOUT_S,
+    ) -> None:
         self.model = model
         self._process = process
         self._log: deque[str] = deque(maxlen=LOG_LINES_KEPT)
         self._ids = count(1)
         self._streams: dict[int, asyncio.Queue[_Item]] = {}
-        self._calls: dict[int, asyncio.Future[Any]] = {}
         self.ready: asyncio.Future[RunnerInfo] = asyncio.get_running_loop().create_future()
         self._info: RunnerInfo | None = None
-        self._error: RunnerError | None = None  # set once the process is gone
+        self._error: LadleError | None = None  # set once it can serve nothing more
         self._closing = False
+        self._working: set[int] = set()
+        """Requests the runner has not finished: what it owes the server."""
+        self._watchdog = Watchdog(runner_timeout, lambda: bool(self._working))
+        self._stalled: str | None = None  # why the watchdog killed it
+        self._watch_task: asyncio.Task[None] | None = None
         self._stderr_task = asyncio.create_task(self._read_stderr())
         self._stdout_task = asyncio.create_task(self._read_stdout())
 
@@ -133,7 +154,7 @@ class RunnerProcess:
             limit=PIPE_LIMIT,
             start_new_session=True,  # a Ctrl-C meant for the server is the server's to handle
         )
-        runner = cls(process, model)
+        runner = cls(process, model, load.runner_timeout or DEFAULT_RUNNER_TIMEOUT_S)
         runner._send(Load(spec=load))
         return runner
 
@@ -155,46 +176,41 @@ class RunnerProcess:
 
     async def generate(self, request: GenerateRequest) -> AsyncGenerator[GenerateChunk, None]:
         """Stream a completion; closing the iterator early cancels it in the runner."""
-        request_id = next(self._ids)
-        stream: asyncio.Queue[_Item] = asyncio.Queue()
-        self._streams[request_id] = stream
-        finished = False
-        try:
-            self._send(Generate(id=request_id, request=request))
-            while True:
-                item = await stream.get()
-                if isinstance(item, RunnerError):
-                    finished = True
-                    raise item
-                finished = item.done
-                yield item
-                if finished:
-                    return
-        finally:
-            del self._streams[request_id]
-            if not finished and self.alive:
-                self._send(Cancel(id=request_id))
+        stream = self._stream(lambda i: Generate(id=i, request=request))
+        async with contextlib.aclosing(stream):  # closed with this one, at once
+            async for item in stream:
+                assert isinstance(item, ChunkGenerated)
+                yield item.chunk
 
     async def embed(self, texts: list[str], truncate: bool = True) -> EmbedResult:
         """Pooled, L2-normalised embeddings (the model must be loaded for embedding); a
-        text longer than the context is cut to fit when ``truncate``, else refused."""
-        value = await self._call(lambda i: Embed(id=i, texts=texts, truncate=truncate))
-        return EmbedResult.model_validate(value)
+        text longer than the context is cut to fit when ``truncate``, else refused. They
+        come a batch at a time; a caller cancelled meanwhile cancels the rest."""
+        vectors: list[list[float]] = []
+        stream = self._stream(lambda i: Embed(id=i, texts=texts, truncate=truncate))
+        async with contextlib.aclosing(stream):
+            async for batch in stream:
+                assert isinstance(batch, EmbeddingsComputed)
+                vectors += batch.vectors
+                counted = batch.prompt_eval_count  # the last batch's: the whole request's
+        return EmbedResult(vectors=vectors, prompt_eval_count=counted)
 
     async def tokenize(self, text: str, special: bool = True) -> list[int]:
-        value = await self._call(lambda i: Tokenize(id=i, text=text, special=special))
+        value = await self._result(lambda i: Tokenize(id=i, text=text, special=special))
         return [int(token) for token in value]
 
     async def detokenize(self, tokens: list[int]) -> str:
-        return str(await self._call(lambda i: Detokenize(id=i, tokens=tokens)))
+        return str(await self._result(lambda i: Detokenize(id=i, tokens=tokens)))
 
-    async def close(self) -> None:
-        """Finish nothing more: cancel in-flight work and reap the process."""
+    async def close(self, error: LadleError | None = None) -> None:
+        """Finish nothing more: fail the requests in flight at once, with ``error``
+        (default: a ``RunnerError``, the runner was closed), and reap the process."""
         self._closing = True
+        self._fail_all(error or self._closed_error())
         process = self._process
         if process.returncode is None:
-            with contextlib.suppress(RunnerError, OSError):
-                self._send(Shutdown())
+            with contextlib.suppress(ConnectionError, RuntimeError, OSError):
+                self._write(Shutdown())
             if process.stdin is not None:
                 process.stdin.close()
             try:
@@ -212,22 +228,55 @@ class RunnerProcess:
     def _send(self, command: Load | Request | Cancel | Shutdown) -> None:
         if self._error is not None:
             raise self._error
-        stdin = self._process.stdin
-        assert stdin is not None
         try:
-            stdin.write(encode(command))
+            self._write(command)
         except (ConnectionError, RuntimeError) as error:  # the pipe closed under us
             raise RunnerError(f"the runner for {self.model} is gone", model=self.model) from error
 
-    async def _call(self, make: Any) -> Any:
+    def _write(self, command: Load | Request | Cancel | Shutdown) -> None:
+        stdin = self._process.stdin
+        assert stdin is not None
+        stdin.write(encode(command))
+
+    def _begin(self) -> int:
+        """A new request's id, counted as work the runner owes until its last event;
+        the watchdog's step clock starts when the runner had none."""
+        if not self._working:
+            self._watchdog.started(time.monotonic())
         request_id = next(self._ids)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._calls[request_id] = future
+        self._working.add(request_id)
+        return request_id
+
+    async def _stream(self, make: Callable[[int], Request]) -> AsyncGenerator[_Answer, None]:
+        """The answers to the request ``make`` builds, to its last one; a stream closed
+        (or cancelled) before that cancels the request in the runner."""
+        request_id = self._begin()
+        stream: asyncio.Queue[_Item] = asyncio.Queue()
+        self._streams[request_id] = stream
+        finished = False
         try:
             self._send(make(request_id))
-            return await future
+            while not finished:
+                item = await stream.get()
+                if isinstance(item, LadleError):
+                    finished = True
+                    raise item
+                finished = ends_request(item)
+                yield item
         finally:
-            self._calls.pop(request_id, None)
+            del self._streams[request_id]
+            if not finished and self.alive:
+                self._send(Cancel(id=request_id))
+                self._working.discard(request_id)  # a cancel is taken before the next step
+
+    async def _result(self, make: Callable[[int], Request]) -> Any:
+        """The value of a request answered in one piece (tokenize, detokenize)."""
+        stream = self._stream(make)
+        async with contextlib.aclosing(stream):
+            async for item in stream:
+                assert isinstance(item, ResultComputed)
+                return item.value
+        raise AssertionError("unreachable: a stream ends with its last answer or an error")
 
     async def _read_stderr(self) -> None:
         assert self._process.stderr is not None
@@ -251,28 +300,26 @@ class RunnerProcess:
             await self._on_exit()
 
     def _dispatch(self, event: Any) -> None:
-        if isinstance(event, ChunkGenerated):
-            if (stream := self._streams.get(event.id)) is not None:
-                stream.put_nowait(event.chunk)
-        elif isinstance(event, ResultComputed):
-            if (future := self._calls.get(event.id)) is not None and not future.done():
-                future.set_result(event.value)
-        elif isinstance(event, RequestFailed):
-            self._deliver_failure(event.id, self._request_error(event))
+        self._watchdog.heard(time.monotonic(), event)
+        if isinstance(event, ChunkGenerated | EmbeddingsComputed | ResultComputed | RequestFailed):
+            self._deliver(event)
         elif isinstance(event, RunnerReady):
             self._info = event.info
             self.ready.set_result(event.info)
+            self._watch_task = asyncio.create_task(self._watch(), name=f"watch {self.model}")
         elif isinstance(event, LoadFailed) and not self.ready.done():
             reason = f"cannot load {self.model}: {event.reason}"
             self.ready.set_exception(
                 RunnerError(reason, model=self.model, log=event.log or self.log_tail())
             )
 
-    def _deliver_failure(self, request_id: int, error: RunnerError) -> None:
-        if (stream := self._streams.get(request_id)) is not None:
-            stream.put_nowait(error)
-        elif (future := self._calls.get(request_id)) is not None and not future.done():
-            future.set_exception(error)
+    def _deliver(self, event: _Answer | RequestFailed) -> None:
+        """Hand a request's event to its stream (a failure as the error to raise)."""
+        if ends_request(event):
+            self._working.discard(event.id)
+        if (stream := self._streams.get(event.id)) is not None:
+            item = self._request_error(event) if isinstance(event, RequestFailed) else event
+            stream.put_nowait(item)
 
     def _request_error(self, event: RequestFailed) -> RunnerError:
         if event.kind == "context_overflow":
@@ -280,6 +327,17 @@ class RunnerProcess:
         if event.kind == "invalid_request":
             return InvalidRequestError(event.message, model=self.model)
         return RunnerError(event.message, model=self.model, log=self.log_tail())
+
+    async def _watch(self) -> None:
+        """Kill the runner once the watchdog says it stopped or hung."""
+        while self._process.returncode is None:
+            await asyncio.sleep(HEARTBEAT_S)
+            why = self._watchdog.check(time.monotonic())
+            if why is not None:
+                _log.error("the runner for %s %s; killing it", self.model, why)
+                self._stalled = why
+                self._process.kill()
+                return
 
     async def _on_exit(self) -> None:
         """The child's stdout closed: reap it and fail everything still waiting on it."""
@@ -289,22 +347,30 @@ class RunnerProcess:
         except TimeoutError:  # it closed stdout but lives on: it is of no more use
             process.kill()
             await process.wait()
+        if self._watch_task is not None:
+            self._watch_task.cancel()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stderr_task, CLOSE_TIMEOUT_S)
         error = self._exit_error(process.returncode)
-        self._error = error
         if not self.ready.done():
             self.ready.set_exception(error)
             self.ready.exception()  # retrieved: nobody may be waiting any more
+        self._fail_all(error)
+
+    def _fail_all(self, error: LadleError) -> None:
+        """Serve nothing more: every request still waiting fails with ``error``."""
+        self._error = self._error or error
         for stream in self._streams.values():
             stream.put_nowait(error)
-        for future in self._calls.values():
-            if not future.done():
-                future.set_exception(error)
+
+    def _closed_error(self) -> RunnerError:
+        return RunnerError(f"the runner for {self.model} was closed", model=self.model)
 
     def _exit_error(self, returncode: int | None) -> RunnerError:
         if self._closing:
-            return RunnerError(f"the runner for {self.model} was closed", model=self.model)
+            return self._closed_error()
+        if self._stalled is not None:
+            return RunnerHungError(self.model, self._stalled, log=self.log_tail())
         how = _describe_exit(returncode)
         if self._info is None:
             reason = f"the runner for {self.model} stopped while loading ({how})"

@@ -17,6 +17,10 @@ A generation that fills its sequence's context shifts it (:mod:`runtime.runner.s
 the oldest tokens after ``num_keep`` dropped, the newer ones' cache moved down) and goes
 on, or ends with ``done_reason`` "length" when its request asks not to shift.
 
+Embedding requests (:mod:`runtime.runner.embedding`) take one batch of theirs after each
+generation step, so neither kind holds up the other, and a cancel reaches both before
+their next step.
+
 A request's ``context`` (the token ids an earlier answer returned in ``tokens``) goes
 before its prompt as ids, not as text: the slot that answered the earlier request holds
 exactly those ids, so the whole context is reused from its cache. With ``logprobs`` each
@@ -26,30 +30,29 @@ that carries its text (or the last one).
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import count
 
-from ladle.errors import ContextOverflowError, InvalidRequestError, LadleError
+from ladle.errors import ContextOverflowError, InvalidRequestError
 from runtime.protocol import (
     DoneReason,
-    EmbedResult,
     GenerateChunk,
     GenerateRequest,
     TokenLogprob,
 )
 
+from .embedding import Embedder
 from .logprobs import distribution, token_logprob
-from .messages import ChunkGenerated, RequestFailed
+from .messages import ChunkGenerated, EmbeddingsComputed, RequestFailed
 from .native import Batch, LlamaModel
 from .sampling import Sampler
 from .shift import kept_tokens, predict_limit, shift, truncated
 from .text import TextStream
 
-Event = ChunkGenerated | RequestFailed
+Event = ChunkGenerated | EmbeddingsComputed | RequestFailed
 
 
 @dataclass(eq=False)
@@ -95,12 +98,13 @@ class Engine:
         self.slots = [Slot(seq_id) for seq_id in range(model.spec.num_parallel)]
         self.waiting: deque[Job] = deque()
         self.batch = Batch(model.n_batch)
+        self.embedder = Embedder(model, self.batch)
         self._clock = count(1)
 
     @property
     def busy(self) -> bool:
         """Whether a step has work to do."""
-        return bool(self.waiting) or any(slot.job for slot in self.slots)
+        return bool(self.waiting) or any(slot.job for slot in self.slots) or self.embedder.busy
 
     # Requests
 
@@ -117,8 +121,17 @@ class Engine:
         job.limit = predict_limit(request.num_predict, n_ctx)
         self.waiting.append(job)
 
+    def submit_embed(self, job_id: int, texts: list[str], truncate: bool) -> list[Event]:
+        """Queue an embedding request (:mod:`runtime.runner.embedding`); a text longer
+        than the context is cut when ``truncate``, else refused when its batch comes."""
+        answered: list[Event] = [*self.embedder.submit(job_id, texts, truncate)]
+        return answered
+
     def cancel(self, job_id: int) -> list[Event]:
-        """Drop a job (its client is gone); unknown ids are ignored."""
+        """Drop a job (its client is gone); unknown ids are ignored. A cancelled
+        generation ends with a "cancelled" chunk; a cancelled embedding, silently."""
+        if self.embedder.cancel(job_id):
+            return []
         for job in self.waiting:
             if job.id == job_id:
                 self.waiting.remove(job)
@@ -128,62 +141,6 @@ class Engine:
             if slot.job is not None and slot.job.id == job_id:
                 return [self._finish(slot.job, "cancelled")]
         return []
-
-    def embed(self, texts: Sequence[str], truncate: bool = True) -> EmbedResult:
-        """Pooled, L2-normalised embeddings, computed in the sequence kept for them; a
-        text longer than the context is cut when ``truncate`` (:meth:`_embedding_tokens`)."""
-        model = self.model
-        if not model.spec.embedding:
-            raise InvalidRequestError("this runner was not loaded for embeddings")
-        token_lists = [self._embedding_tokens(text, truncate) for text in texts]
-        vectors = []
-        model.set_embeddings(True)
-        try:
-            for tokens in token_lists:
-                vectors.append(_normalised(self._embed_one(tokens)))
-        finally:
-            model.set_embeddings(False)
-        return EmbedResult(vectors=vectors, prompt_eval_count=sum(map(len, token_lists)))
-
-    def _embedding_tokens(self, text: str, truncate: bool) -> list[int]:
-        """``text``'s tokens with those the model adds (BOS, EOS; CLS, SEP), within the
-        context: a longer text fails unless ``truncate``, which cuts the text's own
-        tokens and keeps the added ones, as Ollama's EmbedHandler leaves room for them.
-        A context too small for the added tokens and one of the text's fails either way
-        (Ollama: "input after truncation exceeds maximum context length")."""
-        model, n_ctx = self.model, self.model.n_ctx
-        tokens = model.tokenize(text, parse_special=False)
-        if not tokens:
-            raise InvalidRequestError("cannot embed an empty text with this model")
-        if len(tokens) <= n_ctx:
-            return tokens
-        if not truncate:
-            raise ContextOverflowError(len(tokens), n_ctx)
-        own = model.tokenize(text, add_special=False, parse_special=False)
-        start = _find(tokens, own)
-        added = len(tokens) - len(own) if start >= 0 else 0
-        room = n_ctx - added
-        if room < 1:
-            raise InvalidRequestError(
-                "input after truncation exceeds maximum context length: the context of "
-                f"{n_ctx} tokens cannot hold the {added} tokens the model adds to every "
-                "input and any of the text; raise num_ctx"
-            )
-        if start < 0:  # the added tokens cannot be told apart: cut the whole
-            return tokens[:n_ctx]
-        return tokens[:start] + own[:room] + tokens[start + len(own) :]
-
-    def _embed_one(self, tokens: list[int]) -> list[float]:
-        model, batch, seq_id = self.model, self.batch, self.model.embed_seq_id
-        batch.clear()
-        for pos, token in enumerate(tokens):
-            batch.add(token, pos, seq_id, True)
-        try:
-            if (code := model.decode(batch)) != 0:
-                raise LadleError(f"llama_decode failed with status {code}")
-            return model.pooled_embedding(seq_id)
-        finally:
-            model.forget(seq_id)
 
     def _prompt_tokens(self, request: GenerateRequest) -> list[int]:
         """The context's ids, then the prompt's (text tokenized with the model's BOS only
@@ -212,6 +169,10 @@ class Engine:
     # Stepping
 
     def step(self) -> list[Event]:
+        """One generation step, then one embedding batch; the events to send."""
+        return self._generate() + self.embedder.step()
+
+    def _generate(self) -> list[Event]:
         """Admit waiting jobs, decode one batch, sample; the events to send."""
         self._admit()
         jobs = self._fill_batch()
@@ -326,7 +287,8 @@ class Engine:
         """Fail every job (after an unexpected error) and start from empty caches."""
         jobs = [*self.waiting, *(slot.job for slot in self.slots if slot.job)]
         self.waiting.clear()
-        return [self._fail(job, message) for job in jobs]
+        failed: list[Event] = [self._fail(job, message) for job in jobs]
+        return failed + self.embedder.fail_all(message)
 
     def _release(self, job: Job) -> None:
         job.sampler.close()
@@ -375,16 +337,3 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
         if a[i] != b[i]:
             return i
     return n
-
-
-def _find(tokens: Sequence[int], part: Sequence[int]) -> int:
-    """Where ``part`` starts in ``tokens`` (searched from the start), or -1."""
-    for start in range(len(tokens) - len(part) + 1):
-        if tokens[start : start + len(part)] == part:
-            return start
-    return -1
-
-
-def _normalised(vector: list[float]) -> list[float]:
-    norm = math.sqrt(math.fsum(x * x for x in vector))
-    return [x / norm for x in vector] if norm > 0 else vector

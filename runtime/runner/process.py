@@ -4,6 +4,11 @@
 thread into a queue, so that reading never blocks the decode loop); events leave on the
 original stdout, which is taken over first so that nothing llama.cpp prints can corrupt
 the protocol. The process ends on ``shutdown`` or when stdin closes (the server is gone).
+
+A :class:`Heartbeats` thread says every :data:`~runtime.runner.messages.HEARTBEAT_S` that
+the process lives and how many turns its loop has made, from the start (before the
+model loads) to the end, so that the server can tell a runner that stopped (no
+heartbeat) or hung (no turn while busy) from one that is merely slow.
 """
 
 from __future__ import annotations
@@ -12,21 +17,24 @@ import os
 import queue
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, BinaryIO
 
 from pydantic import BaseModel, ValidationError
 
-from ladle.errors import ContextOverflowError, InvalidRequestError, LadleError, RunnerError
+from ladle.errors import LadleError, RunnerError
 
 from .messages import (
     COMMANDS,
+    HEARTBEAT_S,
     Cancel,
     Command,
     Detokenize,
     Embed,
     Generate,
+    Heartbeat,
     Load,
     LoadFailed,
     RequestFailed,
@@ -35,6 +43,7 @@ from .messages import (
     Shutdown,
     Tokenize,
     encode,
+    failure_of,
 )
 
 if TYPE_CHECKING:
@@ -45,9 +54,11 @@ Inbox = queue.Queue[Command | None]  # None: stdin closed
 
 def main() -> int:
     """Entry point of the runner process; the exit status says how it ended."""
-    out = _claim_stdout()
+    out = Events(_claim_stdout())
     inbox: Inbox = queue.Queue()
     threading.Thread(target=_read_commands, args=(inbox,), name="commands", daemon=True).start()
+    heartbeats = Heartbeats(out)
+    heartbeats.start()
     first = inbox.get()
     if not isinstance(first, Load):
         print("runner: the first command must be 'load'", file=sys.stderr)
@@ -60,12 +71,12 @@ def main() -> int:
     try:
         model = LlamaModel(first.spec, log)
     except RunnerError as error:
-        _send(out, [LoadFailed(reason=error.reason, log=error.log)])
+        out.send([LoadFailed(reason=error.reason, log=error.log)])
         return 1
     engine = Engine(model)
-    _send(out, [RunnerReady(info=model.info())])
+    out.send([RunnerReady(info=model.info())])
     try:
-        RunnerLoop(engine, inbox, out).run()
+        RunnerLoop(engine, inbox, out, heartbeats).run()
     except BrokenPipeError:
         return 0  # the server is gone: nobody is left to answer
     finally:
@@ -74,11 +85,44 @@ def main() -> int:
     return 0
 
 
+class Events:
+    """The protocol's stdout, written whole line batches at a time by the loop and the
+    heartbeat thread alike."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out, self._lock = out, threading.Lock()
+
+    def send(self, events: Iterable[BaseModel]) -> None:
+        data = b"".join(encode(event) for event in events)
+        if data:
+            with self._lock:
+                self._out.write(data)
+                self._out.flush()
+
+
+class Heartbeats(threading.Thread):
+    """Sends a :class:`Heartbeat` every :data:`HEARTBEAT_S` with the loop's turns so far."""
+
+    def __init__(self, out: Events) -> None:
+        super().__init__(name="heartbeats", daemon=True)
+        self.out = out
+        self.steps = 0
+        """Turns of the runner's loop; written by the loop only."""
+
+    def run(self) -> None:
+        try:
+            while True:
+                self.out.send([Heartbeat(steps=self.steps)])
+                time.sleep(HEARTBEAT_S)
+        except (BrokenPipeError, ValueError, OSError):
+            return  # the server is gone, or the process is ending
+
+
 class RunnerLoop:
     """Alternates between handling the commands that arrived and one engine step."""
 
-    def __init__(self, engine: Engine, inbox: Inbox, out: BinaryIO) -> None:
-        self.engine, self.inbox, self.out = engine, inbox, out
+    def __init__(self, engine: Engine, inbox: Inbox, out: Events, heartbeats: Heartbeats) -> None:
+        self.engine, self.inbox, self.out, self.heartbeats = engine, inbox, out, heartbeats
 
     def run(self) -> None:
         while True:
@@ -89,7 +133,8 @@ class RunnerLoop:
                 events += self._handle(command)
             if self.engine.busy:
                 events += self._step()
-            _send(self.out, events)
+            self.out.send(events)
+            self.heartbeats.steps += 1  # one more turn: the runner is not stuck
 
     def _receive(self, *, block: bool) -> list[Command | None]:
         commands = [self.inbox.get()] if block else []
@@ -119,30 +164,17 @@ class RunnerLoop:
                 engine.submit(command.id, command.request)
                 return []
             if isinstance(command, Embed):
-                value: object = engine.embed(command.texts, command.truncate).model_dump()
-            elif isinstance(command, Tokenize):
-                value = engine.model.tokenize(command.text, parse_special=command.special)
+                return list(engine.submit_embed(command.id, command.texts, command.truncate))
+            if isinstance(command, Tokenize):
+                value: object = engine.model.tokenize(command.text, parse_special=command.special)
             elif isinstance(command, Detokenize):
                 value = engine.model.detokenize(command.tokens)
             return [ResultComputed(id=command.id, value=value)]
         except LadleError as error:
-            return [_failure(command.id, error)]
+            return [failure_of(command.id, error)]
         except Exception as error:
             traceback.print_exc()
             return [RequestFailed(id=command.id, kind="runner", message=f"runner error: {error}")]
-
-
-def _failure(request_id: int, error: LadleError) -> RequestFailed:
-    if isinstance(error, ContextOverflowError):
-        return RequestFailed(
-            id=request_id,
-            kind="context_overflow",
-            message=str(error),
-            n_tokens=error.n_tokens,
-            n_ctx=error.n_ctx,
-        )
-    kind = "invalid_request" if isinstance(error, InvalidRequestError) else "runner"
-    return RequestFailed(id=request_id, kind=kind, message=str(error))
 
 
 def _read_commands(inbox: Inbox) -> None:
@@ -160,10 +192,3 @@ def _claim_stdout() -> BinaryIO:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     return os.fdopen(protocol, "wb")
-
-
-def _send(out: BinaryIO, events: Iterable[BaseModel]) -> None:
-    data = b"".join(encode(event) for event in events)
-    if data:
-        out.write(data)
-        out.flush()

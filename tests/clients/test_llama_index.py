@@ -1,14 +1,17 @@
 """LlamaIndex's ``llama-index-llms-ollama``, unchanged, against ``ladle serve``: chat,
 stream, complete (sent to ``/api/chat``, as LlamaIndex does), structured output and a tool
-round trip. Its embeddings are another package (``llama-index-embeddings-ollama``, which
-requires pytest-asyncio at run time), left out: ``/api/embed`` is covered by the others."""
+round trip; and ``llama-index-embeddings-ollama``'s ``OllamaEmbedding`` (``/api/embed``),
+synchronous and asynchronous, one text and a batch."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 from llama_index.core.llms import ChatMessage
 from llama_index.core.prompts import PromptTemplate
 from llama_index.core.tools import FunctionTool
+from llama_index.embeddings.ollama import OllamaEmbedding
 from llama_index.llms.ollama import Ollama
 
 from tests.runtime.api.test_live_server import Server
@@ -66,6 +69,36 @@ def test_tool_round_trip(client_server: Server, tool_model: str) -> None:
     final = model.chat_with_tools(tools, chat_history=history)
     assert not model.get_tool_calls_from_response(final, error_on_no_tool_call=False)
     assert str(TEMPERATURE) in (final.message.content or "")
+
+
+def embedder(server: Server, model: str = "tiny") -> OllamaEmbedding:
+    return OllamaEmbedding(model_name=model, base_url=server.url)
+
+
+def test_embeddings_of_a_query_and_of_a_batch(client_server: Server) -> None:
+    embedding = embedder(client_server)
+    query = embedding.get_query_embedding("hello")
+    assert len(query) > 0 and math.isclose(math.fsum(x * x for x in query), 1.0, rel_tol=1e-4)
+    batch = embedding.get_text_embedding_batch(["hello", "world", "hello"])
+    assert len(batch) == 3 and all(len(vector) == len(query) for vector in batch)
+    assert batch[0] == pytest.approx(batch[2]) and batch[0] != pytest.approx(batch[1])
+    assert batch[0] == pytest.approx(query, abs=1e-6)  # no instruction: the same text
+
+
+@pytest.mark.anyio
+async def test_embeddings_asynchronously(client_server: Server) -> None:
+    embedding = embedder(client_server)
+    vectors = await embedding.aget_text_embedding_batch(["hello", "world"])
+    query = await embedding.aget_query_embedding("world")
+    assert len(vectors) == 2 and vectors[1] == pytest.approx(query, abs=1e-6)
+
+
+def test_embeddings_of_an_unknown_model_are_an_error(client_server: Server) -> None:
+    import ollama
+
+    with pytest.raises(ollama.ResponseError) as caught:
+        embedder(client_server, "nope").get_query_embedding("hello")
+    assert caught.value.status_code == 404
 
 
 def test_an_unknown_model_is_an_error(client_server: Server) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from builder.store.store import Store
 from ladle.errors import InvalidOptionError, SettingsError
-from ladle.keep_alive import FOREVER, keep_alive_seconds, parse_duration
+from ladle.keep_alive import FOREVER, LONGEST, keep_alive_seconds, parse_duration
 from ladle.settings import Settings
 from runtime.scheduler import Scheduler
 from tests.runtime.scheduler_fakes import FakeFactory, eventually, make_bench, put_image
@@ -47,6 +47,11 @@ DEFAULT = 300.0
         (-1, FOREVER),
         (-0.5, FOREVER),
         (math.inf, FOREVER),
+        (1e16, FOREVER),  # past Go's longest Duration (about 292 years): forever too
+        (2**63, FOREVER),
+        ("9999999999999999h", FOREVER),
+        (LONGEST, FOREVER),
+        (LONGEST - 1e3, LONGEST - 1e3),
     ],
 )
 def test_keep_alive_reads_as_ollamas_api_duration(

@@ -16,6 +16,7 @@ from builder.store import media_types
 from builder.store.manifest import Descriptor, Manifest, digest_of
 from builder.store.names import ModelName
 from builder.store.store import Store
+from ladle.errors import LadleError
 from ladle.settings import Settings
 from runtime.protocol import (
     EmbedResult,
@@ -92,6 +93,7 @@ class FakeRunner:
         self.closed = False
         self.died = False
         self.generating = 0
+        self.close_error: LadleError | None = None
 
     @property
     def info(self) -> RunnerInfo:
@@ -132,8 +134,9 @@ class FakeRunner:
     async def detokenize(self, tokens: list[int]) -> str:
         return "".join(map(chr, tokens))
 
-    async def close(self) -> None:
+    async def close(self, error: LadleError | None = None) -> None:
         self.factory.events.append(f"close {self.factory.label(self.spec)}")
+        self.close_error = error
         await asyncio.sleep(self.factory.close_delay)
         self.closed = True
 

@@ -276,6 +276,42 @@ def test_requests_beyond_num_parallel_wait_for_a_slot_and_count_as_queued(
     run(bench, scenario)
 
 
+def test_requests_that_give_up_waiting_for_a_slot_leave_the_queue(tmp_path: Path) -> None:
+    # Their clients went away: the places they held are free for the next ones at once,
+    # not when a slot would have come to them.
+    bench = make_bench(tmp_path, num_parallel=1, max_queue=2)
+    bench.put("a")
+
+    async def scenario() -> None:
+        release, entered = asyncio.Event(), asyncio.Event()
+        running = asyncio.create_task(hold(bench.scheduler, "a", release, entered))
+        await entered.wait()
+        ghosts = [asyncio.create_task(hold(bench.scheduler, "a", release)) for _ in range(2)]
+        await eventually(lambda: bench.scheduler.queued == 2, "two queued")
+        for ghost in ghosts:
+            ghost.cancel()
+        await eventually(lambda: bench.scheduler.queued == 0, "the queue emptied")
+        later = [asyncio.create_task(hold(bench.scheduler, "a", release)) for _ in range(2)]
+        await eventually(lambda: bench.scheduler.queued == 2, "two queued again")
+        release.set()
+        assert await asyncio.gather(running, *later) == ["".join(CHUNKS)] * 3
+        assert all(ghost.cancelled() for ghost in ghosts)
+
+    run(bench, scenario)
+
+
+def test_the_runner_timeout_setting_reaches_the_runner(tmp_path: Path) -> None:
+    bench = make_bench(tmp_path, runner_timeout=7.5)
+    bench.put("a")
+
+    async def scenario() -> None:
+        async with bench.scheduler.use("a"):
+            pass
+        assert [spec.runner_timeout for spec in bench.factory.loads] == [7.5]
+
+    run(bench, scenario)
+
+
 def test_other_load_options_reload_the_model(tmp_path: Path) -> None:
     bench = make_bench(tmp_path)
     bench.put("a", params={"num_ctx": 2048})
@@ -503,6 +539,10 @@ def test_close_unloads_everything_and_refuses_later_requests(tmp_path: Path) -> 
         await eventually(lambda: bench.factory.loading == 1, "c loading")
         await bench.scheduler.close()
         assert bench.factory.open_runners() == []
+        idle, busy_runner = bench.factory.runners
+        assert idle.close_error is None  # nothing to tell
+        assert isinstance(busy_runner.close_error, SchedulerError)
+        assert "shutting down" in str(busy_runner.close_error)  # what its request hears
         assert bench.factory.loading == 0, "the load in progress was cancelled"
         with pytest.raises(SchedulerError):
             await loading

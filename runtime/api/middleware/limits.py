@@ -3,8 +3,10 @@
 The body is read here, before the app runs, within ``LADLE_MAX_BODY_BYTES`` and
 ``LADLE_BODY_TIMEOUT``: a declared ``Content-Length`` over the limit is refused without
 reading a byte, a chunked body as soon as it passes the limit. The app then reads the
-body from memory (FastAPI would have buffered it whole anyway). Blob uploads, which may
-be gigabytes, are streamed to the store by their route and skip this.
+body from memory (FastAPI would have buffered it whole anyway), and is cancelled if the
+client leaves before its answer is complete (:mod:`runtime.api.middleware.disconnect`).
+Blob uploads, which may be gigabytes, are streamed to the store by their route and skip
+this; :class:`UploadPace` holds them to ``LADLE_BLOB_MIN_RATE`` instead.
 
 The prompt and message limits need the parsed request, so the service checks them
 with :func:`check_request_size`. Headers are read by the server, before any ASGI app
@@ -15,16 +17,18 @@ whose headers do not arrive in time (uvicorn has no such setting).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import h11
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from ladle.errors import RequestTooLargeError
+from ladle.errors import RequestTimeoutError, RequestTooLargeError
 from ladle.settings import Settings
-from runtime.api.middleware.asgi import header, refuse, replay_body
+from runtime.api.middleware.asgi import header, refuse
+from runtime.api.middleware.disconnect import serve_until_gone
 
 UNLIMITED_PREFIXES = ("/api/blobs/",)
 """Paths whose bodies are streamed by their route, with a limit of their own."""
@@ -32,9 +36,13 @@ UNLIMITED_PREFIXES = ("/api/blobs/",)
 _CLOSE = [(b"connection", b"close")]
 """Sent with a refusal that leaves the body unread, so the connection is not reused."""
 
+PACE_WINDOW_S = 10.0
+"""The span over which :class:`UploadPace` judges an upload's rate."""
+
 
 class BodyLimitMiddleware:
-    """Reads each request body within a size cap and a deadline, 413 or 408 otherwise."""
+    """Reads each request body within a size cap and a deadline, 413 or 408 otherwise,
+    then runs the app until the client leaves."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, timeout: float) -> None:
         self.app, self.max_bytes, self.timeout = app, max_bytes, timeout
@@ -54,7 +62,7 @@ class BodyLimitMiddleware:
             return
         if body is None:
             return  # the client went away
-        await self.app(scope, replay_body(body, receive), send)
+        await serve_until_gone(self.app, scope, body, receive, send)
 
     async def _read(self, scope: Scope, receive: Receive) -> bytes | None:
         declared = header(scope, b"content-length")
@@ -78,6 +86,54 @@ class BodyLimitMiddleware:
             raise RequestTooLargeError(
                 "the body", size, self.max_bytes, "bytes", "LADLE_MAX_BODY_BYTES"
             )
+
+
+class UploadPace:
+    """Holds a streamed body (a blob upload) to ``min_rate`` bytes a second, judged over
+    each :data:`PACE_WINDOW_S` the server spends waiting for it: an upload that falls
+    behind is cut off whatever it sent before, so that nobody holds an upload slot with
+    a trickle. Only the time spent waiting for the client counts, not the server's own
+    time writing to disk, so a slow disk is never blamed on the client."""
+
+    def __init__(
+        self,
+        min_rate: int,
+        window: float = PACE_WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.min_rate, self.window, self._clock = min_rate, window, clock
+        self._waited = 0.0
+        self._received = 0
+
+    async def receive(self, receive: Receive) -> Message:
+        """The next message of ``receive``; ``RequestTimeoutError`` once the body falls
+        behind the pace."""
+        while True:
+            started = self._clock()
+            try:
+                async with asyncio.timeout(self.window - self._waited):
+                    message: Message | None = await receive()
+            except TimeoutError:  # uvicorn's receive keeps what arrives meanwhile
+                message = None
+            self._waited += self._clock() - started
+            if message is not None:
+                self._received += len(message.get("body", b""))
+            self._judge()
+            if message is not None:
+                return message
+
+    def _judge(self) -> None:
+        """At the end of a window: refuse an upload that fell behind, else start anew."""
+        if self._waited < self.window:
+            return
+        if self._received < self.min_rate * self.window:
+            rate = self._received / self._waited
+            raise RequestTimeoutError(
+                f"the upload sent {rate:,.0f} bytes a second over the last {self._waited:.0f} s, "
+                f"fewer than {self.min_rate:,}",
+                "LADLE_BLOB_MIN_RATE",
+            )
+        self._waited, self._received = 0.0, 0
 
 
 def check_request_size(

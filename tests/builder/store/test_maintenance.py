@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from ladle.errors import StoreError
 
 BASE = 'FROM ./tiny.gguf\nSYSTEM base system\nPARAMETER temperature 0.5\nLICENSE "MIT"\n'
 CHILD = "FROM base\nSYSTEM child system\nPARAMETER top_k 5\nADAPTER ./tiny-lora.gguf\n"
+ROOT = Path(__file__).parents[3]
 
 
 @pytest.fixture
@@ -123,6 +126,45 @@ def test_prune_removes_stale_temp_files_only(store: Store) -> None:
     labels = [removal.label(store) for removal in prune(store).removals]
     assert labels == [".ladle/tmp/tmp-interrupted", "blobs/.sha256-0123.tmpabc"]
     assert fresh.exists() and not stale.exists() and not leftover.exists()
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from builder.store.store import Store
+with Store(Path(sys.argv[1])).blob_writer() as writer:
+    writer.write(b"x" * 100_000)
+    print("writing", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_prune_removes_a_dead_writer_s_temp_file_at_once(store: Store) -> None:
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(store.root)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline() == "writing\n"
+        temp = next(store.temp.glob("writing-*"))
+        assert [r.path for r in plan_prune(store).removals] == []  # its writer lives
+    finally:
+        writer.kill()  # as the OOM killer or a second Ctrl-C would
+        writer.wait()
+    assert temp.exists()  # left behind, just written: no grace period to wait out
+    removed = [removal.path for removal in prune(store).removals]
+    assert removed == [temp] and not temp.exists()
+
+
+def test_prune_spares_a_live_writer_s_temp_file_however_old(store: Store) -> None:
+    with store.blob_writer() as writer:
+        writer.write(b"x" * 1000)
+        _age(store, 10 * GRACE_SECONDS)  # a slow upload, stalled for long
+        assert prune(store).removals == ()
+        writer.write(b"y")
+    assert list(store.temp.iterdir()) == []
 
 
 def test_prune_leaves_files_it_does_not_own(store: Store) -> None:

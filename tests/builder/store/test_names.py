@@ -55,6 +55,8 @@ def test_names_compare_case_insensitively_and_paths_are_lower_case() -> None:
         ("ns.x/model", "the namespace 'ns.x' may hold only"),
         ("model:ta/g", "the namespace 'model:ta' may hold only"),
         ("host/ns/model:..", "the tag '..' may hold only"),
+        ("smollm2:135m\n", "the tag '135m\\n' may hold only"),  # never stripped
+        (" sre-bot", "the model ' sre-bot' may hold only"),
     ],
 )
 def test_invalid_names_are_refused_before_any_path_is_built(text: str, reason: str) -> None:

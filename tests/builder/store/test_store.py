@@ -97,6 +97,30 @@ def test_disk_full_during_a_blob_write(store: Store, monkeypatch: pytest.MonkeyP
     assert _leftovers(store) == []
 
 
+def test_a_blob_written_piece_by_piece_is_kept_on_commit(store: Store) -> None:
+    data = bytes(range(256)) * 50_000
+    with store.blob_writer(digest_of(data)) as writer:
+        for start in range(0, len(data), 3_000_000):
+            writer.write(data[start : start + 3_000_000])
+        assert writer.size == len(data)
+        assert writer.commit() == digest_of(data)
+    assert store.blob_path(digest_of(data)).read_bytes() == data
+    assert _leftovers(store) == []
+
+
+def test_a_blob_written_piece_by_piece_keeps_nothing_unless_it_hashes_right(
+    store: Store,
+) -> None:
+    with pytest.raises(CorruptBlobError), store.blob_writer(HELLO_DIGEST) as writer:
+        writer.write(b"not ")
+        writer.write(b"hello")
+        writer.commit()
+    with store.blob_writer(HELLO_DIGEST) as writer:
+        writer.write(HELLO)  # and never committed: the upload was cut off
+    assert store.blob_digests() == set()
+    assert _leftovers(store) == []
+
+
 def test_tampered_and_missing_blobs_are_reported(store: Store) -> None:
     store.put_bytes(HELLO)
     store.blob_path(HELLO_DIGEST).write_bytes(b"HELLO")

@@ -12,9 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from ladle.cli.app import app
+from ladle.cli.graceful import FLUSH_S, deadline
 from ladle.cli.serve import until
 from ladle.errors import SettingsError
-from ladle.settings import Settings, parse_host
+from ladle.settings import DEFAULT_RUNNER_TIMEOUT_S, Settings, parse_host
 
 ROOT = Path(__file__).parents[3]
 CLIENT_ONLY = {"LADLE_CREDENTIALS", "LADLE_INSECURE_REGISTRIES"}
@@ -89,3 +90,16 @@ def test_until_reads_like_ollama_ps() -> None:
     assert shown(timedelta(seconds=1)) == "1 second from now"
     assert shown(timedelta(days=365 * 200)) == "Forever"
     assert shown(timedelta(seconds=-1)) == "Stopping..."
+
+
+def test_ladle_runner_timeout_is_a_number_of_seconds_above_zero() -> None:
+    assert Settings.from_environment({"LADLE_RUNNER_TIMEOUT": "2.5"}).runner_timeout == 2.5
+    assert Settings.from_environment({}).runner_timeout == DEFAULT_RUNNER_TIMEOUT_S
+    for bad in ("0", "-1", "soon", "inf"):
+        with pytest.raises(SettingsError, match="LADLE_RUNNER_TIMEOUT"):
+            Settings.from_environment({"LADLE_RUNNER_TIMEOUT": bad})
+
+
+def test_uvicorn_s_own_deadline_leaves_room_for_the_error_lines() -> None:
+    assert deadline(10) == 10 + FLUSH_S
+    assert deadline(0.2) == 1 + FLUSH_S  # uvicorn takes whole seconds

@@ -1,15 +1,17 @@
 """A client that closes a stream, or gives up waiting for a whole answer, cancels its
-generation: the runner stops at its next token, the request is counted (and logged) as
-499, and the server keeps serving.
+work: a generation stops at its next token, an embedding after its current batch, a
+request still queued gives its place up; the request is counted (and logged) as 499,
+and the server keeps serving (``/api/version`` answers meanwhile).
 
-Against a live ``ladle serve`` with one parallel sequence, so that a generation still
-running in the runner would hold up the next request.
+Against a live ``ladle serve`` with one parallel sequence, so that work still running in
+the runner would hold up the next request.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -20,6 +22,7 @@ from builder.store.store import Store
 from tests.fixtures.installed import require_bundled_model
 
 from .conftest import build
+from .long_model import ENDLESS, build_long
 from .test_live_server import Server, live_server
 
 LONG = {"num_predict": 100_000}
@@ -133,3 +136,59 @@ def test_a_client_that_gives_up_on_a_whole_answer_cancels_it(served: Server) -> 
     answer = httpx.post(url, json={**short, "options": {"num_predict": 4}}, timeout=60)
     assert answer.status_code == 200 and answer.json()["eval_count"] == 4
     assert time.monotonic() - started < SETTLE_S  # the one sequence was free again
+
+
+# -- work that is abandoned before it runs, and work of every kind ----------------------
+
+VERSION_LIMIT_S = 1.0
+"""How long /api/version may take while hostile work runs (the soak in ``make bench``
+holds it to 50 ms at the 99th percentile; a shared CI machine is given more room)."""
+
+
+def version_times(server: Server, samples: int = 10) -> list[float]:
+    """Seconds each of ``samples`` ``/api/version`` requests took."""
+    times = []
+    for _ in range(samples):
+        started = time.monotonic()
+        assert httpx.get(f"{server.url}/api/version", timeout=10).status_code == 200
+        times.append(time.monotonic() - started)
+        time.sleep(0.05)
+    return times
+
+
+def test_a_queued_stream_that_disconnects_gives_up_its_place(served: Server) -> None:
+    url = f"{served.url}/api/generate"
+    long = {"model": build_long(served.models), "prompt": "hello", "options": ENDLESS}
+    with (
+        httpx.Client(timeout=60) as client,
+        client.stream("POST", url, json=long) as holder,  # the one sequence, for long
+    ):
+        lines = holder.iter_lines()  # kept: closing it would close the connection
+        assert holder.status_code == 200 and next(lines)
+        queued = {**long, "prompt": "me next"}
+        for _ in range(3):  # they wait for the first piece, then give up
+            with pytest.raises(httpx.ReadTimeout):
+                early = httpx.post(url, json=queued, timeout=1.5)
+                pytest.fail(f"answered while the one sequence was busy: {early.text[:300]}")
+        wait_for(lambda: metric(served, "ladle_queue_depth") == 0, "the ghosts leaving")
+        assert max(version_times(served)) < VERSION_LIMIT_S
+    answer = httpx.post(url, json={**long, "stream": False, "options": {"num_predict": 2}})
+    assert answer.status_code == 200
+
+
+def test_an_abandoned_embedding_stops_and_the_next_one_runs(served: Server) -> None:
+    url = f"{served.url}/api/embed"
+    one_thread = {"num_thread": 1}  # llama.cpp's two threads crawl on a busy machine
+    many = {"model": "tiny", "input": ["hello world"] * 300_000, "options": one_thread}
+    with ThreadPoolExecutor(1) as pool:
+        abandoned = pool.submit(httpx.post, url, json=many, timeout=6)
+        time.sleep(3)  # read, loaded, computing
+        assert max(version_times(served)) < VERSION_LIMIT_S
+        with pytest.raises(httpx.ReadTimeout):
+            abandoned.result()
+    started = time.monotonic()
+    one = {"model": "tiny", "input": ["hello"], "options": one_thread}
+    answer = httpx.post(url, json=one, timeout=60)
+    assert answer.status_code == 200 and len(answer.json()["embeddings"]) == 1
+    assert time.monotonic() - started < SETTLE_S  # one batch, not 300,000 texts
+    assert "/api/embed: the client went away; cancelled (499)" in served.log()

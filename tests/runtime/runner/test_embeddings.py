@@ -1,12 +1,17 @@
 """Embeddings through a runner process, at the context's limit: a longer text is cut
 leaving room for the tokens the model adds (BOS, EOS), or refused with Ollama's words;
-a context too small for those tokens is refused, never embedded."""
+a context too small for those tokens is refused, never embedded. Many texts are computed
+a batch at a time: a cancel stops them within a batch, and generations go on between
+batches."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import time
 from pathlib import Path
 
+import anyio
 import gguf
 import pytest
 
@@ -15,7 +20,7 @@ from runtime.protocol import GenerateRequest
 from runtime.runner import RunnerProcess
 from tests.fixtures.tiny_gguf import BOS_ID, EOS_ID
 
-from .conftest import StartRunner, complete
+from .conftest import TEST_TIMEOUT_S, StartRunner, complete
 
 pytestmark = pytest.mark.anyio
 
@@ -107,3 +112,61 @@ async def test_a_context_too_small_for_the_added_tokens_is_refused(
     with pytest.raises(InvalidRequestError, match="exceeds maximum context length"):
         await runner.embed(["hello world"])
     assert runner.alive
+
+
+# -- many texts: a batch at a time, cancellable -------------------------------------
+
+MANY = ["hello world"] * 300_000
+"""Far more texts than a test waits for: uncancelled, they hold the runner for minutes
+(more than 20 s even at the tiny model's best speed, 0.1 ms a text)."""
+SOON_S = 15.0
+"""A bound for what takes one embedding batch (a second or two on a loaded machine)."""
+ONE_THREAD = {"n_threads": 1}
+"""llama.cpp's threads wait for each other spinning: on a small machine busy with other
+work, two threads make a tiny model's decode up to a hundred times slower, one does not."""
+
+
+async def test_texts_over_several_batches_come_back_in_order(
+    start: StartRunner, tiny_model: Path
+) -> None:
+    runner = await start(tiny_model, embedding=True, n_ctx=256, n_batch=256)
+    texts = [f"{LONG}{LONG} {n}" for n in range(6)]  # over 100 tokens each: two a batch
+    together = await runner.embed(texts)
+    alone = [(await runner.embed([text])).vectors[0] for text in texts]
+    assert len(together.vectors) == len(texts)
+    for vector, expected in zip(together.vectors, alone, strict=True):
+        assert vector == pytest.approx(expected, abs=1e-5)
+    counts = [len(await runner.tokenize(text)) for text in texts]
+    assert together.prompt_eval_count == sum(counts)
+    assert max(counts) > 256 // 3, "a batch holds two texts at most"
+    assert (await runner.embed([])).vectors == []
+
+
+async def test_a_cancelled_embedding_stops_within_a_batch(
+    start: StartRunner, tiny_model: Path
+) -> None:
+    runner = await start(tiny_model, embedding=True, num_parallel=1, **ONE_THREAD)
+    abandoned = asyncio.create_task(runner.embed(MANY))
+    await asyncio.sleep(1.0)  # computing by now
+    abandoned.cancel()
+    started = time.monotonic()
+    with anyio.fail_after(TEST_TIMEOUT_S):
+        answer = await runner.embed(["hello"])
+    assert time.monotonic() - started < SOON_S  # not after 300,000 texts
+    assert len(answer.vectors) == 1 and runner.alive
+    assert abandoned.cancelled()
+
+
+async def test_a_generation_runs_beside_a_long_embedding(
+    start: StartRunner, tiny_model: Path
+) -> None:
+    runner = await start(tiny_model, embedding=True, num_parallel=2, **ONE_THREAD)
+    embedding = asyncio.create_task(runner.embed(MANY))
+    await asyncio.sleep(0.5)
+    started = time.monotonic()
+    request = GenerateRequest(prompt="hello", num_predict=4, ignore_eos=True)
+    _, final = await complete(runner, request)
+    assert final.eval_count == 4
+    assert time.monotonic() - started < SOON_S  # between batches, not after them all
+    assert not embedding.done()
+    embedding.cancel()

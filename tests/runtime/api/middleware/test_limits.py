@@ -1,4 +1,5 @@
-"""Request-size limits (413) and read timeouts (408, closed connections)."""
+"""Request-size limits (413), read timeouts (408, closed connections), and the pace a
+blob upload must keep."""
 
 from __future__ import annotations
 
@@ -13,9 +14,13 @@ import pytest
 import uvicorn
 from starlette.types import Message
 
-from ladle.errors import LadleError, RequestTooLargeError, SettingsError
+from ladle.errors import LadleError, RequestTimeoutError, RequestTooLargeError, SettingsError
 from ladle.settings import Settings
-from runtime.api.middleware.limits import check_request_size, header_timeout_protocol
+from runtime.api.middleware.limits import (
+    UploadPace,
+    check_request_size,
+    header_timeout_protocol,
+)
 from tests.runtime.api.middleware.security_app import call, make_app, make_settings
 
 
@@ -85,6 +90,8 @@ def test_a_body_that_does_not_arrive_in_time_gets_408() -> None:
         ("LADLE_MAX_MESSAGES", "50", "max_messages", 50),
         ("LADLE_BODY_TIMEOUT", "5", "body_timeout", 5.0),
         ("LADLE_HEADER_TIMEOUT", "0", "header_timeout", 0.0),
+        ("LADLE_BLOB_MIN_RATE", "1MiB", "blob_min_rate", 2**20),
+        ("LADLE_MAX_UPLOADS", "9", "max_uploads", 9),
     ],
 )
 def test_limit_settings(variable: str, value: str, field: str, expected: object) -> None:
@@ -181,3 +188,87 @@ def test_headers_sent_in_time_are_served(slow_header_server: int) -> None:
                 response += connection.recv(4096) or pytest.fail(f"closed after {response!r}")
             assert response.startswith(b"HTTP/1.1 200 OK")
             time.sleep(0.2)
+
+
+# The pace of a blob upload
+
+WINDOW = 0.2
+
+
+def trickle(every: float, size: int, count: int = 1000) -> Any:
+    """A ``receive`` that hands ``size`` bytes every ``every`` seconds."""
+    sent = 0
+
+    async def receive() -> Message:
+        nonlocal sent
+        await asyncio.sleep(every)
+        sent += 1
+        return {"type": "http.request", "body": b"x" * size, "more_body": sent < count}
+
+    return receive
+
+
+async def drain(pace: UploadPace, receive: Any, between: float = 0.0) -> int:
+    """Read the whole body at ``pace``; bytes received. ``between``: the server's own
+    time (a disk write) after each chunk."""
+    size = 0
+    while True:
+        message = await pace.receive(receive)
+        size += len(message.get("body", b""))
+        if not message.get("more_body"):
+            return size
+        await asyncio.sleep(between)
+
+
+def test_an_upload_that_keeps_the_pace_arrives_whole() -> None:
+    pace = UploadPace(min_rate=1000, window=WINDOW)
+    assert asyncio.run(drain(pace, trickle(0.01, 100, count=50))) == 5000
+
+
+def test_a_trickle_is_cut_off_after_one_window() -> None:
+    pace = UploadPace(min_rate=1000, window=WINDOW)
+    started = time.monotonic()
+    with pytest.raises(RequestTimeoutError) as caught:
+        asyncio.run(drain(pace, trickle(0.05, 1)))
+    assert time.monotonic() - started < 4 * WINDOW
+    assert "fewer than 1,000" in str(caught.value)
+    assert "LADLE_BLOB_MIN_RATE" in str(caught.value)
+
+
+def test_a_client_that_sends_nothing_is_cut_off_after_one_window() -> None:
+    async def silent() -> Message:
+        await asyncio.sleep(60)
+        return {"type": "http.disconnect"}
+
+    started = time.monotonic()
+    with pytest.raises(RequestTimeoutError):
+        asyncio.run(UploadPace(min_rate=1, window=WINDOW).receive(silent))
+    assert time.monotonic() - started < 4 * WINDOW
+
+
+def test_a_fast_start_does_not_buy_a_long_stall() -> None:
+    calls = 0
+
+    async def receive() -> Message:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            await asyncio.sleep(60)  # then nothing more
+        return {"type": "http.request", "body": b"x" * 10_000, "more_body": True}
+
+    async def main() -> None:
+        pace = UploadPace(min_rate=1000, window=WINDOW)
+        await pace.receive(receive)  # ten windows' worth, at once
+        await pace.receive(receive)
+
+    started = time.monotonic()
+    with pytest.raises(RequestTimeoutError):
+        asyncio.run(main())
+    assert time.monotonic() - started < 4 * WINDOW
+
+
+def test_the_server_s_own_time_is_not_the_client_s() -> None:
+    # A slow disk: the server takes 3 windows to write each chunk; the client is quick.
+    pace = UploadPace(min_rate=1000, window=WINDOW)
+    body = asyncio.run(drain(pace, trickle(0.001, 100, count=4), between=3 * WINDOW))
+    assert body == 400
