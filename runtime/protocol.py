@@ -106,6 +106,12 @@ class GenerateRequest(BaseModel):
     return_tokens: bool = Field(
         False, description="Put the prompt's and the answer's token ids in the last chunk."
     )
+    preserve: tuple[str, ...] = Field(
+        (),
+        description="Control tokens, by their text, to show in the answer (the reply "
+        "parser's markup: gpt-oss's <|channel|>, Magistral's [THINK]); the others show "
+        "as nothing, as Ollama's PreservedTokens.",
+    )
 
 
 class TokenProbability(BaseModel):

@@ -300,6 +300,7 @@ def _generate_reading(model: ResolvedModel, body: GenerateBody) -> tuple[Generat
     if body.raw:
         return _generate_request(model, body), as_it_is()
     request = _generate_request(model, body, think)
+    request = request.model_copy(update={"preserve": parser.markup})
     return request, reply_reading(parser, think, request)
 
 
@@ -371,7 +372,8 @@ def _chat_request(
     grammar = forced if forced is not None else _grammar(body.format)
     request = generation(model.image.params, body.options).request(prompt, grammar)
     update = {**_context_rules(body), **_logprobs(body.logprobs, body.top_logprobs)}
-    request = request.model_copy(update=update)
+    marker = (calls.marker,) if calls is not None and calls.marker else ()
+    request = request.model_copy(update={**update, "preserve": (*parser.markup, *marker)})
     return request, reply_reading(parser, think, request, calls)
 
 

@@ -77,6 +77,7 @@ class Job:
     started_ns: int = 0
     first_token_ns: int = 0
     output: list[int] = field(default_factory=list)  # the tokens generated and shown
+    shown: frozenset[int] = frozenset()  # control tokens rendered as text (``preserve``)
     logprobs: list[TokenLogprob] = field(default_factory=list)  # not sent yet
 
 
@@ -116,6 +117,7 @@ class Engine:
         )
         sampler.remember(prompt)
         job = Job(job_id, request, prompt, sampler, TextStream(request.stop))
+        job.shown = self._control_tokens(request.preserve)
         n_ctx = self.model.n_ctx
         job.keep = kept_tokens(request.num_keep, prompt, self.model.bos, n_ctx)
         job.limit = predict_limit(request.num_predict, n_ctx)
@@ -160,6 +162,13 @@ class Engine:
                 raise ContextOverflowError(len(tokens), model.n_ctx)
             tokens = truncated(tokens, model.n_ctx, request.num_keep, request.num_predict)
         return tokens
+
+    def _control_tokens(self, texts: Sequence[str]) -> frozenset[int]:
+        """The ids of the texts that are one token each (a parser's markup that the
+        vocabulary has as a control token); a text of several tokens is plain text and
+        shows anyway."""
+        ids = (self.model.tokenize(text, add_special=False, parse_special=True) for text in texts)
+        return frozenset(tokens[0] for tokens in ids if len(tokens) == 1)
 
     def _check_vocabulary(self, tokens: Sequence[int], what: str) -> None:
         n_vocab = self.model.n_vocab
@@ -245,7 +254,7 @@ class Engine:
         job.output.append(token)
         if logprobs is not None:
             job.logprobs.append(token_logprob(model, logprobs, token, request.top_logprobs))
-        text = job.text.feed(model.piece(token))
+        text = job.text.feed(model.piece(token, special=token in job.shown))
         if job.text.stopped:
             return [self._finish(job, "stop", text)]
         if job.generated == job.limit or (again := self._make_room(job)) is None:

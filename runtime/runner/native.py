@@ -198,13 +198,14 @@ class LlamaModel:
             )
         return list(tokens[:n])
 
-    def piece(self, token: int) -> bytes:
-        """The bytes of one token as generated text (control tokens render as nothing)."""
+    def piece(self, token: int, *, special: bool = False) -> bytes:
+        """The bytes of one token as generated text (a control token renders as nothing
+        unless ``special``)."""
         buffer = self._piece_buffer
-        n = llama.llama_token_to_piece(self.vocab, token, buffer, len(buffer), 0, False)
+        n = llama.llama_token_to_piece(self.vocab, token, buffer, len(buffer), 0, special)
         if n < 0:
             buffer = ctypes.create_string_buffer(-n)
-            n = llama.llama_token_to_piece(self.vocab, token, buffer, -n, 0, False)
+            n = llama.llama_token_to_piece(self.vocab, token, buffer, -n, 0, special)
         return buffer.raw[:n]
 
     def detokenize(self, tokens: Sequence[int]) -> str:
