@@ -32,7 +32,8 @@ def prune(
 
     Nothing is removed while a manifest cannot be read (it may reference any blob: fix or
     remove it first), while a build or copy is writing to the store, or if it was modified
-    in the last 10 minutes (another program may be writing it).
+    in the last 10 minutes (another program may be writing it), unless it is a temp file
+    whose ladle writer has died (each writer holds a lock on its file).
 
     Example: ladle rm sre-bot:old && ladle prune
     """
