@@ -16,6 +16,17 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 Kind = Literal["int", "float", "bool", "list"]
 
+INT32_MAX = 2**31 - 1
+"""The largest C ``int``: llama.cpp's type for ``top_k``, ``num_gpu``, ``main_gpu``."""
+MAX_NUM_CTX = 2**24
+"""16,777,216 tokens: more than any model's trained context (the longest, 10M), and
+small enough that ``num_parallel`` such sequences still count in llama.cpp's 32 bits."""
+MAX_NUM_BATCH = 2**16
+"""65,536 tokens evaluated at once: llama.cpp sizes its batch and compute buffers by
+``num_batch`` (512 by default); past this a prompt is no faster, only memory is spent."""
+GGML_MAX_THREADS = 512
+"""``GGML_MAX_N_THREADS``: llama.cpp aborts (SIGABRT) above it."""
+
 
 def _param(
     default: JsonValue,
@@ -45,7 +56,9 @@ class Parameters(BaseModel):
     num_predict: int | None = _param(
         -1, "Most tokens to generate (-1: no limit, -2: fill the context).", "256", ge=-2
     )
-    top_k: int | None = _param(40, "Sample from the k most likely tokens (0: all).", "40", ge=0)
+    top_k: int | None = _param(
+        40, "Sample from the k most likely tokens (0: all).", "40", ge=0, le=INT32_MAX
+    )
     top_p: float | None = _param(
         0.9,
         "Nucleus sampling: smallest set of tokens with this total probability.",
@@ -62,7 +75,11 @@ class Parameters(BaseModel):
     )
     typical_p: float | None = _param(1.0, "Locally typical sampling (1.0: off).", "1.0", ge=0, le=1)
     repeat_last_n: int | None = _param(
-        64, "How far back to look for repetitions (0: off, -1: num_ctx).", "64", ge=-1
+        64,
+        "How far back to look for repetitions (0: off, -1: num_ctx).",
+        "64",
+        ge=-1,
+        le=MAX_NUM_CTX,
     )
     temperature: float | None = _param(0.8, "Randomness of sampling (0: greedy).", "0.7", ge=0)
     repeat_penalty: float | None = _param(
@@ -77,19 +94,25 @@ class Parameters(BaseModel):
     )
 
     # Runner options (fixed when the model is loaded).
-    num_ctx: int | None = _param(4096, "Context window in tokens.", "4096", gt=0)
-    num_batch: int | None = _param(512, "Prompt tokens evaluated per batch.", "512", gt=0)
+    num_ctx: int | None = _param(4096, "Context window in tokens.", "4096", gt=0, le=MAX_NUM_CTX)
+    num_batch: int | None = _param(
+        512, "Prompt tokens evaluated per batch.", "512", gt=0, le=MAX_NUM_BATCH
+    )
     num_gpu: int | None = _param(
-        -1, "Layers to offload to the GPU (-1: decide from free memory).", "99", ge=-1
+        -1,
+        "Layers to offload to the GPU (-1: decide from free memory).",
+        "99",
+        ge=-1,
+        le=INT32_MAX,
     )
     main_gpu: int | None = _param(
-        0, "GPU used for small tensors when several are present.", "0", ge=0
+        0, "GPU used for small tensors when several are present.", "0", ge=0, le=INT32_MAX
     )
     use_mmap: bool | None = _param(
         None, "Memory-map the weights (unset: decide per platform).", "false"
     )
     num_thread: int | None = _param(
-        0, "CPU threads (0: decide from the physical cores).", "8", ge=0
+        0, "CPU threads (0: decide from the physical cores).", "8", ge=0, le=GGML_MAX_THREADS
     )
 
     def set_values(self) -> dict[str, Any]:

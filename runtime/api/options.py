@@ -30,7 +30,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from ladle.errors import InvalidOptionError
-from modelfile.parameters import DEPRECATED, Parameters, kind_of
+from modelfile.parameters import (
+    DEPRECATED,
+    GGML_MAX_THREADS,
+    INT32_MAX,
+    MAX_NUM_BATCH,
+    MAX_NUM_CTX,
+    Parameters,
+    kind_of,
+)
 from runtime.loading import LOAD_OPTIONS
 from runtime.protocol import GenerateRequest, SamplingOptions
 
@@ -45,16 +53,6 @@ tokens until ``num_predict``, so benchmarks compare equal output lengths. Reques
 Modelfile cannot set it, and it is not in the parameter table."""
 
 
-INT32_MAX = 2**31 - 1
-"""The largest C ``int``: llama.cpp's type for ``top_k``, ``num_gpu``, ``main_gpu``."""
-MAX_NUM_CTX = 2**24
-"""16,777,216 tokens: more than any model's trained context (the longest, 10M), and
-small enough that ``num_parallel`` such sequences still count in llama.cpp's 32 bits."""
-MAX_NUM_BATCH = 2**16
-"""65,536 tokens evaluated at once: llama.cpp sizes its batch and compute buffers by
-``num_batch`` (512 by default); past this a prompt is no faster, only memory is spent."""
-GGML_MAX_THREADS = 512
-"""``GGML_MAX_N_THREADS``: llama.cpp aborts (SIGABRT) above it."""
 UPPER_BOUNDS: dict[str, tuple[int, str]] = {
     "num_ctx": (MAX_NUM_CTX, "tokens, more than any model's context"),
     "num_batch": (MAX_NUM_BATCH, "tokens per batch"),
@@ -63,8 +61,10 @@ UPPER_BOUNDS: dict[str, tuple[int, str]] = {
     "top_k": (INT32_MAX, "tokens (0 takes them all)"),
     "repeat_last_n": (MAX_NUM_CTX, "tokens, more than any context (-1: the whole one)"),
 }
-"""The highest value of an integer option, and what it counts (``num_thread``'s depends
-on the machine: :func:`machine_threads`)."""
+"""The highest value of an integer option, and what it counts, for the request's error
+message (the parameter table holds the same ceilings, so a Modelfile's PARAMETER and an
+image's parameters are held to them too; ``num_thread``'s, for a request, is the
+machine's: :func:`machine_threads`)."""
 KNOWN_OPTIONS = frozenset(Parameters.model_fields) | {IGNORE_EOS}
 """Every option a request may send."""
 

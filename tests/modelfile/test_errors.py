@@ -38,6 +38,8 @@ BROKEN: dict[str, str | bytes] = {
     "parameter-float-nan": "FROM smollm2\nPARAMETER temperature nan\n",
     "parameter-bool-wrong-type": "FROM smollm2\nPARAMETER use_mmap yes\n",
     "parameter-top-p-above-range": "FROM smollm2\nPARAMETER top_p 1.5\n",
+    "parameter-num-batch-past-ceiling": "FROM smollm2\nPARAMETER num_batch 1000000000000\n",
+    "parameter-num-thread-past-ceiling": "FROM smollm2\nPARAMETER num_thread 1000000\n",
     "parameter-num-ctx-zero": "FROM smollm2\nPARAMETER num_ctx 0\n",
     # MESSAGE.
     "message-unknown-role": "FROM smollm2\nMESSAGE robot beep\n",

@@ -321,7 +321,8 @@ def _assert_refused_on_its_line(name: str, text: str, lines_before: int) -> None
 @st.composite
 def valid_ints(draw: st.DrawFn) -> tuple[str, str, int]:
     name = draw(st.sampled_from(_names("int")))
-    value = draw(st.integers(_lowest_int(name), INT64 - 1))
+    high = _bound(name, "le")
+    value = draw(st.integers(_lowest_int(name), INT64 - 1 if high is None else int(high)))
     # Go's strconv.ParseInt, base 10: an optional sign, leading zeros allowed.
     text = draw(st.sampled_from([str(value), f"{value:+d}", f"{value:04d}"]))
     return name, text, value

@@ -15,7 +15,8 @@ import pytest
 
 from builder.store.names import ModelName
 from builder.store.store import Store
-from runtime.api.options import MAX_NUM_BATCH, machine_threads
+from modelfile.parameters import MAX_NUM_BATCH
+from runtime.api.options import machine_threads
 from tests.runtime.scheduler_fakes import FakeFactory, put_image
 
 from .conftest import MakeClient
