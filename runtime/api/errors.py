@@ -20,9 +20,10 @@ server error". A runner's log lines stay in the server's log.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -105,6 +106,18 @@ OPENAI_PARAMS = {"num_predict": "max_tokens"}
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])(?:/[\w.@+=~-]+)+/?")
 
 logger = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def fields_renamed(names: Mapping[str, str]) -> Iterator[None]:
+    """An :class:`InvalidFieldError` raised inside names the field by ``names`` (the
+    service names Ollama's fields; an OpenAI route names the one its client sent)."""
+    try:
+        yield
+    except InvalidFieldError as error:
+        if error.field not in names:
+            raise
+        raise InvalidFieldError(names[error.field], error.reason) from None
 
 
 def status_of(error: LadleError) -> int:

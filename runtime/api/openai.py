@@ -18,11 +18,10 @@ OpenAI's error object (:func:`runtime.api.errors.error_body` chooses the shape b
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import logging
 import struct
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -34,7 +33,7 @@ from builder.store.names import ModelName
 from builder.store.store import Store, StoredImage
 from builder.templates.thinking import Think
 from ladle.errors import InvalidFieldError, LadleError
-from runtime.api.errors import error_of
+from runtime.api.errors import error_of, fields_renamed
 from runtime.api.gather import gather_replies
 from runtime.api.ollama import charged, service
 from runtime.api.openai_answer import Answer
@@ -321,18 +320,6 @@ def _call(call: Any, number: int) -> dict[str, Any]:
 # -- routes --------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _think_named(field: str) -> Iterator[None]:
-    """An error about Ollama's ``think`` (a model that cannot think) names the OpenAI
-    field the client sent instead."""
-    try:
-        yield
-    except InvalidFieldError as error:
-        if error.field != "think":
-            raise
-        raise InvalidFieldError(field, error.reason) from None
-
-
 @router.post(
     "/chat/completions",
     response_model=None,
@@ -342,7 +329,7 @@ async def chat_completions(
     body: ChatCompletionBody, request: Request, served: Service = Served
 ) -> Response:
     choice = body.choice()
-    with _think_named(body.effort_field):
+    with fields_renamed({"think": body.effort_field}):
         chat = await served.chat(body.to_chat(), choice.grammar)
     replies = choice.limited(charged(chat, request))
     answer = Answer(
@@ -357,7 +344,7 @@ async def chat_completions(
     responses=openai_answers(TextCompletion, 400, 404, 413, 500, 503, chunk=TextCompletion),
 )
 async def completions(body: CompletionBody, request: Request, served: Service = Served) -> Response:
-    with _think_named("reasoning_effort"):
+    with fields_renamed({"think": "reasoning_effort"}):
         generated = await served.generate(body.to_generate())
     replies = charged(generated, request)
     answer = Answer(

@@ -24,8 +24,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from ladle.errors import InvalidFieldError, LadleError
-from runtime.api.errors import public_message
+from ladle.errors import LadleError
+from runtime.api.errors import fields_renamed, public_message
 from runtime.api.gather import gather_replies
 from runtime.api.ollama import charged, service
 from runtime.api.openai_responses_answer import Event, ResponseAnswer
@@ -97,12 +97,8 @@ async def create_response(
 
 async def _chat(served: Service, chat: ChatBody, choice: ToolChoice) -> AsyncGenerator[Reply, None]:
     """The service's replies; a field error names the Responses field (:data:`RENAMED`)."""
-    try:
+    with fields_renamed(RENAMED):
         return await served.chat(chat, choice.grammar)
-    except InvalidFieldError as error:
-        if error.field not in RENAMED:
-            raise
-        raise InvalidFieldError(RENAMED[error.field], error.reason) from None
 
 
 async def _events(
