@@ -45,6 +45,11 @@ DOCUMENTED_HOSTS = ("127.0.0.1:11434", "localhost:11434")
 """Where the examples send their requests; curl's configuration redirects both."""
 BUILT = {"sre-bot": ROOT / "examples" / "sre-bot" / "Modelfile"}
 """The models the examples ask for, built into the server's store before they run."""
+TEST_PARAMETERS = "PARAMETER num_predict 512\n"
+"""Added to each of :data:`BUILT`'s Modelfiles in the test's copy. A 135M model at
+temperature 0.3 now and then repeats itself until Ollama's bound of ten contexts (40,960
+tokens here, many minutes on 2 cores): one such answer hung CI. The examples still run
+as written; their answers are at most 512 tokens (done_reason ``length``)."""
 SKIPPED: dict[str, str] = {}
 """Examples that cannot run in a test (a registry, a Hugging Face download), by a piece
 of their text, with the reason. None today."""
@@ -145,7 +150,9 @@ def docs(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Iterator
     folder = tmp_path_factory.mktemp("docs-curl")
     store = Store(folder / "server" / "models")
     for name, modelfile in BUILT.items():
-        build_file(modelfile, name, store, lock="off")
+        bounded = folder / f"{name}.Modelfile"
+        bounded.write_text(modelfile.read_text(encoding="utf-8") + TEST_PARAMETERS, "utf-8")
+        build_file(bounded, name, store, lock="off")
     shutil.copy(tiny_model, folder / "model.gguf")
     with live_server(store.root, folder / "server") as server:  # serves the store as built
         port = server.url.rpartition(":")[2]
