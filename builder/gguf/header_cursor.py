@@ -36,7 +36,7 @@ _U32, _U64 = struct.Struct("<I"), struct.Struct("<Q")
 _PREFIX = struct.Struct("<4sIQQ")
 _MIN_KV_BYTES = 8 + 4 + 1  # empty key, value type, one-byte value
 _MIN_TENSOR_INFO_BYTES = 8 + 4 + 4 + 8  # empty name, n_dims, type, offset
-_SCALAR_FORMATS = {
+SCALAR_FORMATS = {
     GGUFValueType.UINT8: "B",
     GGUFValueType.INT8: "b",
     GGUFValueType.UINT16: "H",
@@ -49,7 +49,7 @@ _SCALAR_FORMATS = {
     GGUFValueType.INT64: "q",
     GGUFValueType.FLOAT64: "d",
 }
-_SCALARS = {kind: struct.Struct("<" + code) for kind, code in _SCALAR_FORMATS.items()}
+_SCALARS = {kind: struct.Struct("<" + code) for kind, code in SCALAR_FORMATS.items()}
 
 
 class NeedMoreBytesError(Exception):
@@ -182,7 +182,7 @@ class HeaderCursor:
             return location
         if item_type == GGUFValueType.STRING:
             return tuple(raw.decode("utf-8", "replace") for raw in raw_strings(self.buf, location))
-        code = _SCALAR_FORMATS[item_type]
+        code = SCALAR_FORMATS[item_type]
         return struct.unpack_from(f"<{count}{code}", self.buf, location.offset)
 
     def skip_strings(self, count: int, what: str, *, distinct: bool = False) -> bool | None:

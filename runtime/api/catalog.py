@@ -14,6 +14,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from builder.gguf.model_info import model_info
 from builder.store.config import ImageConfig
 from builder.store.image import Image
 from builder.store.names import ModelName
@@ -93,11 +94,13 @@ def _summary(store: Store, stored: StoredImage) -> dict[str, Any]:
     }
 
 
-def show(images: ImageCache, name: str) -> dict[str, Any]:
-    """``POST /api/show``: the image's Modelfile, parameters, template, facts and the
-    GGUF metadata (``model_info``, without the vocabulary arrays)."""
+def show(images: ImageCache, name: str, *, verbose: bool = False) -> dict[str, Any]:
+    """``POST /api/show``: the image's Modelfile, parameters, template, facts, the GGUF
+    metadata (``model_info``: arrays of more than a few items ``[]`` unless ``verbose``,
+    as Ollama) and the tensor table."""
     model = images.resolve(ModelName.parse(name))
     image, stored = model.image, model.image.stored
+    info, tensors = model_info(image.model_path, verbose=verbose) if model.gguf else ({}, [])
     return {
         "modelfile": image.modelfile(by_name=True),
         "parameters": _parameters(image),
@@ -105,7 +108,8 @@ def show(images: ImageCache, name: str) -> dict[str, Any]:
         "system": image.system or "",
         "license": "\n".join(image.licenses),
         "details": details(image.config),
-        "model_info": dict(model.gguf.metadata) if model.gguf is not None else {},
+        "model_info": info,
+        "tensors": tensors,
         "capabilities": capabilities(model),
         "modified_at": timestamp(stored.modified),
         # Ollama's renderer and parser fields, left out when unset as Ollama does

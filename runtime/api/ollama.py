@@ -23,6 +23,7 @@ import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -141,7 +142,9 @@ async def tags(served: Service = Served) -> dict[str, Any]:
 
 @router.post("/api/show", response_model=None, responses=api_answers(ShowResponse, 400, 404))
 async def show(body: NamedBody, served: Service = Served) -> dict[str, Any]:
-    return await run_in_threadpool(catalog.show, served.images, body.target())
+    return await run_in_threadpool(
+        partial(catalog.show, verbose=body.verbose), served.images, body.target()
+    )
 
 
 @router.post(

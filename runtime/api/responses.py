@@ -151,6 +151,12 @@ class TagsResponse(_Answer):
     models: list[ModelSummary]
 
 
+class TensorRow(_Answer):
+    name: str
+    type: str
+    shape: list[int]
+
+
 class ShowResponse(_Answer):
     modelfile: str
     parameters: str
@@ -159,6 +165,7 @@ class ShowResponse(_Answer):
     license: str
     details: ModelDetails
     model_info: dict[str, Any]
+    tensors: list[TensorRow]
     capabilities: list[str]
     modified_at: str
 

@@ -127,6 +127,21 @@ async def test_embed_and_the_older_embeddings(make_client: MakeClient) -> None:
     assert len(old["embedding"]) == len(body["embeddings"][0])
 
 
+async def test_show_verbose_answers_the_arrays_whole(make_client: MakeClient) -> None:
+    """Ollama's rule: an array of more than five items is ``[]`` unless ``verbose``;
+    the tensor table comes either way."""
+    client = await make_client()
+    brief = (await client.post("/api/show", json={"model": "tiny"})).json()
+    full = (await client.post("/api/show", json={"model": "tiny", "verbose": True})).json()
+    tokens = full["model_info"]["tokenizer.ggml.tokens"]
+    assert brief["model_info"]["tokenizer.ggml.tokens"] == [] and len(tokens) > 5
+    assert len(tokens) == len(set(tokens)) and all(isinstance(t, str) for t in tokens)
+    assert len(full["model_info"]["tokenizer.ggml.token_type"]) == len(tokens)
+    assert brief["tensors"] == full["tensors"]
+    assert full["tensors"][0] == {"name": "token_embd.weight", "type": "F16", "shape": [64, 384]}
+    assert brief["model_info"]["general.architecture"] == "llama"
+
+
 async def test_tags_show_copy_delete(make_client: MakeClient) -> None:
     client = await make_client()
     names = [model["name"] for model in (await client.get("/api/tags")).json()["models"]]
