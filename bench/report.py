@@ -20,7 +20,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bench import REPO, report_areas, report_serving, reproducibility
+from bench import (
+    REPO,
+    prompt_cache_report,
+    report_areas,
+    report_convert,
+    report_kv,
+    report_serving,
+    reproducibility,
+    speculation_report,
+)
 from bench.figures import MissingFigureError, Stat, dig, quantity, spread
 from bench.markdown import code, notes, table
 from bench.readings import Side
@@ -221,6 +230,10 @@ def render_markdown(
         report_areas.render,
         report_areas.registry,
         report_areas.tui,
+        report_kv.section,
+        prompt_cache_report.section,
+        report_convert.section,
+        speculation_report.section,
     ):
         lines += area(results)
     lines += commands_section(results, results_name)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bench.figures import TIMES, MissingFigureError, quantity
+from bench.kv_readings import MODELS, kv_bytes_share, perplexity_drift, prompt_eval
+from bench.prompt_cache_report import restart_share, shared_prefix_share
 from bench.readings import (
     Reading,
     Results,
@@ -246,6 +248,62 @@ TARGETS: tuple[Target, ...] = (
         200,
         "MB",
         memory,
+    ),
+    *(
+        Target(
+            18,
+            f"{name}: KV bytes a token, `{kind}` of `f16`",
+            f"≤ {limit}%",
+            "<=",
+            limit,
+            "%",
+            kv_bytes_share(model, kind),
+        )
+        for model, name in MODELS.items()
+        for kind, limit in (("q8_0", 55), ("q4_0", 30))
+    ),
+    *(
+        Target(
+            18,
+            f"{name}: `q8_0` perplexity vs `f16`",
+            "within 1%",
+            "<=",
+            1,
+            "%",
+            perplexity_drift(model, "q8_0"),
+        )
+        for model, name in MODELS.items()
+    ),
+    *(
+        Target(
+            18,
+            f"{name}: prompt eval of {size} tokens vs llama-server",
+            f"≥ 0.95{TIMES}",
+            ">=",
+            0.95,
+            TIMES,
+            prompt_eval(model, size),
+        )
+        for model, name in MODELS.items()
+        for size in ("4000", "8000")
+    ),
+    Target(
+        18,
+        "16 chats sharing a 2,000-token system prompt: prompt evaluation vs each in full",
+        "≤ 25 %",
+        "<=",
+        25,
+        "%",
+        shared_prefix_share,
+    ),
+    Target(
+        18,
+        "A 3,000-token chat, server restarted: next turn's prompt evaluation vs cold",
+        "≤ 20 %",
+        "<=",
+        20,
+        "%",
+        restart_share,
     ),
 )
 

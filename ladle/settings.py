@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -63,7 +64,24 @@ DEFAULT_RUNNER_TIMEOUT_S = 120.0
 """``LADLE_RUNNER_TIMEOUT`` when unset: longer than one step should ever take (a batch of
 prompt tokens of a large model on a CPU), far shorter than waiting forever."""
 
+KVCacheType = Literal["f16", "q8_0", "q4_0"]
+"""The KV cache element types ladle offers (Ollama's ``OLLAMA_KV_CACHE_TYPE`` values):
+f16, or llama.cpp's 8- and 4-bit blocks of 32 values (34 and 18 bytes a block)."""
+KV_CACHE_TYPES: tuple[str, ...] = get_args(KVCacheType)
+DEFAULT_KV_CACHE_TYPE: KVCacheType = "f16"
+FlashAttention = Literal["auto", "on", "off"]
+"""Flash attention: ``auto`` lets llama.cpp use it where the backend supports it."""
+FLASH_ATTENTION_MODES: tuple[str, ...] = get_args(FlashAttention)
+DEFAULT_FLASH_ATTENTION: FlashAttention = "auto"
+
+DEFAULT_CACHE_FOLDER = Path(".ladle/prompt-cache")
+"""``LADLE_CACHE_DIR`` when unset: this folder inside the store."""
+DEFAULT_CACHE_MAX = 8 * 1024**3
+"""``LADLE_CACHE_MAX`` when unset: saved prompt caches, all models together (a 3,000-token
+chat of an 8B model with an f16 cache is ~400 MiB)."""
+
 _TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 
 
 class RegistrySettings(BaseModel):
@@ -180,6 +198,25 @@ class Settings(BaseModel):
     """``LADLE_RUNNER_TIMEOUT``: seconds a runner with requests may go without finishing
     a step (a decode batch, an embedding batch), or 10 s (if less) without a heartbeat,
     before it is taken for hung, killed, and its requests failed."""
+    kv_cache_type: KVCacheType = DEFAULT_KV_CACHE_TYPE
+    """``LADLE_KV_CACHE_TYPE``: the KV cache's element type when a model does not say."""
+    flash_attention: FlashAttention = DEFAULT_FLASH_ATTENTION
+    """``LADLE_FLASH_ATTENTION``: ``auto`` (where the backend supports it), ``on`` or ``off``,
+    when a model does not say."""
+    cache_dir: Path | None = None
+    """``LADLE_CACHE_DIR``: where runners save their slots' prompt caches when they unload
+    (None: :data:`DEFAULT_CACHE_FOLDER` in the store, :attr:`prompt_cache_folder`)."""
+    cache_max: int = Field(DEFAULT_CACHE_MAX, ge=0)
+    """``LADLE_CACHE_MAX`` (``8GiB``): the saved caches' size cap, least recently used
+    evicted first; ``0`` or ``off`` saves none."""
+    context_length: int | None = Field(None, ge=1)
+    """``LADLE_CONTEXT_LENGTH``: the default ``num_ctx``; unset, it is chosen from the free
+    memory of the device the model lands on (:mod:`runtime.context_size`)."""
+
+    @property
+    def prompt_cache_folder(self) -> Path:
+        """Where saved prompt caches are (``LADLE_CACHE_DIR``, else in the store)."""
+        return self.cache_dir or self.models / DEFAULT_CACHE_FOLDER
 
     @property
     def url(self) -> str:
@@ -206,6 +243,13 @@ class Settings(BaseModel):
             api_key=env.get("LADLE_API_KEY", "").strip() or None,
             shutdown_grace=_seconds(env, "LADLE_SHUTDOWN_GRACE", DEFAULT_SHUTDOWN_GRACE_S),
             runner_timeout=_positive_seconds(env, "LADLE_RUNNER_TIMEOUT", DEFAULT_RUNNER_TIMEOUT_S),
+            kv_cache_type=_choice(
+                env, "LADLE_KV_CACHE_TYPE", KV_CACHE_TYPES, DEFAULT_KV_CACHE_TYPE
+            ),
+            flash_attention=_flash_attention(env, "LADLE_FLASH_ATTENTION"),
+            context_length=_count(env, "LADLE_CONTEXT_LENGTH", 0) or None,
+            cache_dir=_cache_dir(env, "LADLE_CACHE_DIR"),
+            cache_max=_cache_max(env, "LADLE_CACHE_MAX"),
         )
 
 
@@ -279,6 +323,37 @@ def _count(env: Mapping[str, str], variable: str, default: int) -> int:
     if count < 1:
         raise SettingsError(variable, value, "expected a whole number of at least 1")
     return count
+
+
+def _cache_dir(env: Mapping[str, str], variable: str) -> Path | None:
+    value = env.get(variable, "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def _cache_max(env: Mapping[str, str], variable: str) -> int:
+    """A size as ``read_size`` reads it, or 0 (``0``, ``off``): save no prompt cache."""
+    if env.get(variable, "").strip().lower() in {"0", "off"}:
+        return 0
+    return read_size(env, variable, DEFAULT_CACHE_MAX)
+
+
+def _flash_attention(env: Mapping[str, str], variable: str) -> FlashAttention:
+    """``auto``, ``on``, ``off``, or a true/false as ``OLLAMA_FLASH_ATTENTION`` takes it."""
+    value = env.get(variable, "").strip().lower()
+    if value in _TRUE or value in _FALSE:
+        return "on" if value in _TRUE else "off"
+    chosen: FlashAttention = _choice(env, variable, FLASH_ATTENTION_MODES, DEFAULT_FLASH_ATTENTION)
+    return chosen
+
+
+def _choice(env: Mapping[str, str], variable: str, choices: tuple[str, ...], default: str) -> Any:
+    """One of ``choices`` (case-insensitive), or ``default`` when unset or empty."""
+    value = env.get(variable, "").strip()
+    if not value:
+        return default
+    if value.lower() not in choices:
+        raise SettingsError(variable, value, f"expected one of {', '.join(choices)}")
+    return value.lower()
 
 
 def registry_settings(env: Mapping[str, str]) -> RegistrySettings:

@@ -14,7 +14,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-Kind = Literal["int", "float", "bool", "list"]
+from ladle.settings import KVCacheType
+
+Kind = Literal["int", "float", "bool", "list", "str"]
 
 INT32_MAX = 2**31 - 1
 """The largest C ``int``: llama.cpp's type for ``top_k``, ``num_gpu``, ``main_gpu``."""
@@ -26,6 +28,13 @@ MAX_NUM_BATCH = 2**16
 ``num_batch`` (512 by default); past this a prompt is no faster, only memory is spent."""
 GGML_MAX_THREADS = 512
 """``GGML_MAX_N_THREADS``: llama.cpp aborts (SIGABRT) above it."""
+MAX_SPEC_NGRAM = 16
+"""The longest n-gram that speculation by lookup matches (``spec_ngram``)."""
+DEFAULT_DRAFT_NUM_PREDICT = 8
+"""The most tokens one speculative step proposes unless an image or request says
+otherwise (docs/BENCHMARKS.md, "Speculative decoding": what a verify batch costs)."""
+MAX_DRAFT_NUM_PREDICT = 64
+"""The most one step may propose: the verify batch grows with it."""
 
 
 def _param(
@@ -92,9 +101,32 @@ class Parameters(BaseModel):
     stop: list[str] | None = _param(
         [], "A stop sequence; repeat the line for several.", '"<|im_end|>"'
     )
+    # Speculative decoding (runtime.runner.speculation); request options too.
+    spec_ngram: int | None = _param(
+        0,
+        "Speculate by n-gram lookup: propose what followed the longest earlier match "
+        "(up to N tokens) of the last tokens in the prompt and output (0: off).",
+        "4",
+        ge=0,
+        le=MAX_SPEC_NGRAM,
+    )
+    draft_num_predict: int | None = _param(
+        DEFAULT_DRAFT_NUM_PREDICT,
+        "Most tokens proposed (by the DRAFT model or spec_ngram) and verified per step; "
+        "fewer when they would not pay (0: no speculation).",
+        "8",
+        ge=0,
+        le=MAX_DRAFT_NUM_PREDICT,
+    )
 
     # Runner options (fixed when the model is loaded).
-    num_ctx: int | None = _param(4096, "Context window in tokens.", "4096", gt=0, le=MAX_NUM_CTX)
+    num_ctx: int | None = _param(
+        4096,
+        "Context window in tokens (unset: LADLE_CONTEXT_LENGTH, else from free memory).",
+        "4096",
+        gt=0,
+        le=MAX_NUM_CTX,
+    )
     num_batch: int | None = _param(
         512, "Prompt tokens evaluated per batch.", "512", gt=0, le=MAX_NUM_BATCH
     )
@@ -113,6 +145,14 @@ class Parameters(BaseModel):
     )
     num_thread: int | None = _param(
         0, "CPU threads (0: decide from the physical cores).", "8", ge=0, le=GGML_MAX_THREADS
+    )
+    kv_cache_type: KVCacheType | None = _param(
+        "f16",
+        "KV cache element type: f16, q8_0 or q4_0 (unset: LADLE_KV_CACHE_TYPE).",
+        "q8_0",
+    )
+    flash_attention: bool | None = _param(
+        None, "Flash attention (unset: LADLE_FLASH_ATTENTION, auto by default).", "true"
     )
 
     def set_values(self) -> dict[str, Any]:
@@ -147,6 +187,8 @@ def kind_of(name: str) -> Kind:
     inner = next(arg for arg in typing.get_args(annotation) if arg is not type(None))
     if typing.get_origin(inner) is list:
         return "list"
+    if typing.get_origin(inner) is Literal:
+        return "str"
     return typing.cast(Kind, inner.__name__)
 
 
@@ -175,6 +217,8 @@ def read_value(name: str, text: str) -> object:
     kind = kind_of(name)
     if kind == "list":
         return [text]
+    if kind == "str":
+        return text
     if kind == "bool":
         if text in _GO_TRUE or text in _GO_FALSE:
             return text in _GO_TRUE

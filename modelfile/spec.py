@@ -37,6 +37,11 @@ class ModelSpec(BaseModel):
     from_: str = Field(
         alias="from", description="The last FROM: model name, file or hub reference."
     )
+    also_from: tuple[str, ...] = Field(
+        (),
+        description="The FROMs before the last, in order: as in Ollama's Modelfiles for "
+        "vision models, a second FROM gives the projector (builder.pipeline.projector).",
+    )
     parameters: Parameters = Parameters()
     template: str | None = None
     system: str | None = None
@@ -94,7 +99,12 @@ class _Analysis:
         self.diagnostics: list[Diagnostic] = []
         self._values: dict[str, Any] = {"parameters": {}}
         self._seen: dict[str, nodes.Instruction] = {}
-        self._lists: dict[str, list[Any]] = {"messages": [], "license": [], "adapters": []}
+        self._lists: dict[str, list[Any]] = {
+            "messages": [],
+            "license": [],
+            "adapters": [],
+            "also_from": [],
+        }
         for instruction in modelfile.instructions:
             self._visit(instruction)
 
@@ -125,6 +135,10 @@ class _Analysis:
             case nodes.From(value=value) if not value.strip():
                 message = "FROM needs a model name or a file path"
                 self._report("error", message, instruction.value_span)
+            case nodes.From(value=value):  # several: a model and its projector
+                if "from" in self._values:
+                    self._lists["also_from"].append(self._values["from"])
+                self._values["from"] = value
             case _:
                 self._last_wins(_FIELDS[type(instruction)], instruction.value, instruction)
 

@@ -26,6 +26,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Generic, TypeVar
 
 from builder.gguf.file import GGUFInfo, inspect_gguf
@@ -105,6 +106,13 @@ class ResolvedModel:
     image: Image
     gguf: GGUFInfo | None
     """The weights' GGUF header; ``None`` for an image without weights."""
+    draft_path: Path | None = None
+    """The image's draft model (its DRAFT layer's GGUF blob), for speculative decoding."""
+
+    @property
+    def projector_path(self) -> Path | None:
+        """The image's vision projector (its projector layer's GGUF blob), if it has one."""
+        return self.image.projector
 
     @property
     def digest(self) -> str:
@@ -152,4 +160,4 @@ class ImageCache:
             gguf = self._headers.get(
                 models[0].digest, lambda: inspect_gguf(path, display_name=shown)
             )
-        return ResolvedModel(stored.name, image, gguf)
+        return ResolvedModel(stored.name, image, gguf, image.draft)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
@@ -15,11 +16,48 @@ from builder.store.image import Image
 from builder.store.names import ModelName
 from runtime.images import ResolvedModel
 from runtime.memory import NOTHING, Footprint, processor
-from runtime.protocol import LoadSpec, RunnerHandle
+from runtime.protocol import GenerateChunk, LoadSpec, RunnerHandle
 
 FOREVER_DELTA = timedelta(microseconds=(2**63 - 1) // 1000)
 """How far ahead ``ps`` dates a model kept forever: Ollama's ``time.Duration(MaxInt64)``,
 about 292 years, so its clients read the same kind of date."""
+
+
+@dataclass
+class CacheHits:
+    """A runner's prompt cache hits by where they came from (the slot's own cache,
+    another slot's, a file saved on disk) and the prompt tokens they saved."""
+
+    memory: int = 0
+    shared: int = 0
+    disk: int = 0
+    tokens_saved: int = 0
+
+    def count(self, final: GenerateChunk) -> None:
+        """Count one finished request by its last chunk's ``cache_source``."""
+        if final.cache_source is None or not final.cached_tokens:
+            return
+        setattr(self, final.cache_source, getattr(self, final.cache_source) + 1)
+        self.tokens_saved += final.cached_tokens
+
+
+@dataclass
+class Speculated:
+    """A runner's speculative decoding so far: tokens proposed (by its draft model or
+    n-gram lookup) and, of those, accepted."""
+
+    drafted: int = 0
+    accepted: int = 0
+
+    def count(self, final: GenerateChunk) -> None:
+        """Count one finished request by its last chunk."""
+        self.drafted += final.draft_count
+        self.accepted += final.draft_accepted_count
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        """Accepted of proposed (None before any proposal)."""
+        return self.accepted / self.drafted if self.drafted else None
 
 
 @dataclass(frozen=True)
@@ -33,6 +71,10 @@ class LoadedModel:
     spec: LoadSpec
     """What was asked for; ``handle.info.load`` is what the runner made of it."""
     handle: RunnerHandle
+    cache_hits: CacheHits = field(default_factory=CacheHits, compare=False)
+    """Its requests' prompt cache hits so far (``ps``)."""
+    speculation: Speculated = field(default_factory=Speculated, compare=False)
+    """Its requests' speculative decoding so far (``ps``)."""
 
 
 class PsEntry(BaseModel):
@@ -48,6 +90,18 @@ class PsEntry(BaseModel):
     processor: str
     context_length: int
     expires_at: datetime
+    kv_cache_type: str = "f16"
+    """The KV cache's element type (``f16``, ``q8_0``, ``q4_0``)."""
+    flash_attention: bool | None = None
+    """Whether llama.cpp runs flash attention for it (None: it did not say)."""
+    kv_cache_bytes: int = 0
+    """The KV cache's planned size, for every sequence (0: not planned)."""
+    cache_hits: CacheHits = CacheHits()
+    """Its prompt cache hits and the tokens they saved (a copy)."""
+    draft: str | None = None
+    """Its draft model (speculative decoding): the weights' digest, or file name."""
+    speculation: Speculated = Speculated()
+    """Tokens proposed and accepted by speculative decoding (a copy)."""
 
 
 @dataclass(eq=False)
@@ -100,7 +154,21 @@ class LoadedRunner:
             processor=processor(info.size_bytes, info.vram_bytes),
             context_length=info.load.n_ctx,
             expires_at=wall + delta,
+            kv_cache_type=info.load.kv_cache_type,
+            flash_attention=info.flash_attention,
+            kv_cache_bytes=info.kv_cache_bytes,
+            cache_hits=replace(self.model.cache_hits),
+            draft=draft_name(info.load.draft_path),
+            speculation=replace(self.model.speculation),
         )
+
+
+def draft_name(path: Path | None) -> str | None:
+    """A draft model as ``ps`` names it: its blob's digest, else its file's name."""
+    if path is None:
+        return None
+    name = path.name
+    return name.replace("sha256-", "sha256:", 1) if name.startswith("sha256-") else name
 
 
 @dataclass(frozen=True)

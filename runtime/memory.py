@@ -9,7 +9,10 @@
   element size``, where ``tokens = n_ctx * num_parallel`` (one llama.cpp context holds
   every parallel sequence) and the key and value lengths default to
   ``embedding_length / head_count`` (the head dimension). That is the issue's "layers *
-  context * kv heads * head dim * 2 * element size", summed over layers. Sliding-window
+  context * kv heads * head dim * 2 * element size", summed over layers; the element
+  size is the load's ``kv_cache_type``'s (:data:`KV_BLOCKS`: f16 2 bytes, q8_0 34 bytes a
+  block of 32, q4_0 18), so a quantized cache shrinks the plan, ``ps`` and the refusal
+  alike (:mod:`runtime.placement` passes it). Sliding-window
   layers (Gemma 3) keep less in practice; the estimate stays on the safe side.
 - **compute buffer** (the graph's scratch memory), Ollama's estimate for llama models
   (``GraphSize`` in Ollama's ``fs/ggml/ggml.go``), used here for every architecture,

@@ -4,7 +4,8 @@
 planner. Before a load it takes the model's GGUF header (the one the scheduler's
 :class:`~runtime.images.ImageCache` inspected for the request or, when it is given none,
 :func:`~builder.gguf.file.inspect_gguf`'s reading of the file), prices the model for the
-requested context and parallel sequences (:func:`runtime.memory.estimate`) and places
+requested context (or the one :mod:`runtime.context_size` chooses when none was asked
+for), KV cache type and parallel sequences (:func:`runtime.memory.estimate`) and places
 its layers on what the machine has (:func:`runtime.memory.plan_offload`): GPU layers,
 threads and context go into the :class:`~runtime.protocol.LoadSpec`. A model that
 cannot fit in RAM is refused with :class:`~ladle.errors.InsufficientMemoryError` before
@@ -43,8 +44,10 @@ from collections.abc import Awaitable, Callable
 
 from builder.gguf.file import GGUFInfo, inspect_gguf
 from ladle.errors import RunnerError
+from runtime.context_size import memory_context
 from runtime.eviction import Sizing
 from runtime.hardware import Hardware, MemoryInfo, detect_isolated, memory_now
+from runtime.kv_cache import check_head_dimension
 from runtime.memory import NOTHING, Footprint, OffloadPlan, estimate, fallback
 from runtime.protocol import LoadSpec, RunnerHandle
 from runtime.runner import start_runner
@@ -127,15 +130,34 @@ class PlannedRunnerFactory:
         (read from the file when ``None``); InsufficientMemoryError if it cannot fit even
         alone. Blocking: the first call detects the hardware."""
         info = gguf or inspect_gguf(load.model_path, display_name=model_name)
+        check_head_dimension(load.kv_cache_type, info)
+        hardware = self._hardware()
+        n_ctx = memory_context(info, load, hardware) if load.context_from_memory else load.n_ctx
         adapters = sum(adapter.path.stat().st_size for adapter in load.adapters)
+        adapters += draft_bytes(load, n_ctx)
+        # A vision projector's weights; its compute buffer (one image's patches) is far
+        # smaller (llama.cpp measures it at warmup: a few MB to tens of MB).
+        adapters += load.projector_path.stat().st_size if load.projector_path else 0
         memory = estimate(
             info,
-            load.n_ctx,
+            n_ctx,
             load.num_parallel,
+            kv_type=load.kv_cache_type,
             n_batch=load.n_batch,
             adapter_bytes=adapters,
         )
-        return Sizing(memory, self._hardware(), load.n_gpu_layers)
+        return Sizing(memory, hardware, load.n_gpu_layers)
+
+
+def draft_bytes(load: LoadSpec, n_ctx: int) -> int:
+    """What ``load``'s draft model (speculative decoding) adds, priced as a model of its
+    own for the same sequences: weights, KV cache and compute graph (0 without one). It is
+    counted with the target's non-layer weights, which go where its output layer goes."""
+    if load.draft_path is None:
+        return 0
+    info = inspect_gguf(load.draft_path, display_name=f"the draft {load.draft_path.name}")
+    draft = estimate(info, n_ctx, load.num_parallel, load.kv_cache_type, n_batch=load.n_batch)
+    return draft.total
 
 
 def placed(load: LoadSpec, plan: OffloadPlan) -> LoadSpec:

@@ -16,6 +16,8 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from ladle.errors import LadleError
+from ladle.settings import FlashAttention, KVCacheType
+from modelfile.parameters import DEFAULT_DRAFT_NUM_PREDICT, MAX_DRAFT_NUM_PREDICT, MAX_SPEC_NGRAM
 
 
 class AdapterSpec(BaseModel):
@@ -25,6 +27,17 @@ class AdapterSpec(BaseModel):
 
     path: Path
     scale: float = 1.0
+
+
+class PromptCacheSpec(BaseModel):
+    """Where a runner saves its slots' KV caches when it closes, and reads them back
+    from (``runtime.runner.prompt_cache``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    folder: Path = Field(description="``LADLE_CACHE_DIR``: every model's saved caches.")
+    max_bytes: int = Field(gt=0, description="``LADLE_CACHE_MAX``: the folder's size cap.")
+    model_digest: str = Field(description="The weights' digest (their blob's name).")
 
 
 class LoadSpec(BaseModel):
@@ -42,12 +55,35 @@ class LoadSpec(BaseModel):
     use_mmap: bool | None = None
     num_parallel: int = Field(4, ge=1, description="Sequences sharing the context.")
     embedding: bool = False
+    kv_cache_type: KVCacheType = Field("f16", description="The K and V caches' element type.")
+    flash_attention: FlashAttention = Field(
+        "auto", description="llama.cpp's flash_attn_type: auto (where supported), on, off."
+    )
+    context_from_memory: bool = Field(
+        False,
+        description="No num_ctx was asked for: the placement chooses ``n_ctx`` from the "
+        "free memory of the device the model lands on (runtime.context_size).",
+    )
+    projector_path: Path | None = Field(
+        None,
+        description="A vision projector (the image's projector layer) loaded with llama.cpp's "
+        "mtmd beside the model, so that prompts may hold images (runtime.runner.multimodal).",
+    )
+    draft_path: Path | None = Field(
+        None,
+        description="A draft model (the image's DRAFT layer) loaded beside this one in the "
+        "same runner, with its own context of ``num_parallel`` sequences, to propose tokens "
+        "for speculative decoding (runtime.runner.speculation); its vocabulary must match.",
+    )
     runner_timeout: float | None = Field(
         None,
         gt=0,
         description="Seconds the runner may go without finishing a step (a decode batch, "
         "an embedding batch) while it has requests, before it is taken for hung and killed "
         "(see runtime.runner.client); None: ``LADLE_RUNNER_TIMEOUT``'s default.",
+    )
+    prompt_cache: PromptCacheSpec | None = Field(
+        None, description="Save and restore prompt caches on disk (None: never)."
     )
 
 
@@ -70,6 +106,25 @@ class SamplingOptions(BaseModel):
 
 MAX_TOP_LOGPROBS = 20
 """The most alternatives a request may ask for at each token (Ollama's and OpenAI's limit)."""
+
+
+IMAGE_MARKER = "<__media__>"
+"""Where an image goes in a prompt's text: llama.cpp mtmd's default media marker
+(``mtmd_default_marker()``), which the runner's projector splits the prompt at."""
+
+
+class ImageInput(BaseModel):
+    """An image of a prompt, decoded and checked by the server: plain RGB pixels."""
+
+    model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
+
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    rgb: bytes = Field(description="width x height x 3 bytes, row by row (base64 in JSON).")
+    digest: str = Field(
+        description="sha256 of the image's bytes as the client sent them: the cache of a "
+        "prompt with this image is reused only for the same bytes."
+    )
 
 
 class GenerateRequest(BaseModel):
@@ -106,11 +161,31 @@ class GenerateRequest(BaseModel):
     return_tokens: bool = Field(
         False, description="Put the prompt's and the answer's token ids in the last chunk."
     )
+    spec_ngram: int = Field(
+        0,
+        ge=0,
+        le=MAX_SPEC_NGRAM,
+        description="Speculation by n-gram lookup: propose the continuation of the longest "
+        "earlier match (up to this many tokens long) of the last tokens in the prompt and "
+        "output (0: off).",
+    )
+    draft_num_predict: int = Field(
+        DEFAULT_DRAFT_NUM_PREDICT,
+        ge=0,
+        le=MAX_DRAFT_NUM_PREDICT,
+        description="The most tokens proposed (by the draft model or n-gram lookup) and "
+        "verified in one step; fewer when they are unlikely to pay (0: no speculation).",
+    )
     preserve: tuple[str, ...] = Field(
         (),
         description="Control tokens, by their text, to show in the answer (the reply "
         "parser's markup: gpt-oss's <|channel|>, Magistral's [THINK]); the others show "
         "as nothing, as Ollama's PreservedTokens.",
+    )
+    images: tuple[ImageInput, ...] = Field(
+        (),
+        description="The prompt's images, in the order of its IMAGE_MARKERs (the model "
+        "must have a projector; each marker becomes the image's embeddings).",
     )
 
 
@@ -157,6 +232,17 @@ class GenerateChunk(BaseModel):
     logprobs: tuple[TokenLogprob, ...] = Field(
         (), description="With ``logprobs``: the tokens generated since the last chunk."
     )
+    cache_source: Literal["memory", "shared", "disk"] | None = Field(
+        None,
+        description="Where ``cached_tokens`` came from: the slot's own cache, another "
+        "slot's (a shared prefix) or a cache saved on disk (runtime.runner.prefix).",
+    )
+    draft_count: int = Field(
+        0, description="Tokens proposed by speculation (draft model or n-gram lookup)."
+    )
+    draft_accepted_count: int = Field(
+        0, description="Of ``draft_count``, those the model accepted (kept in the output)."
+    )
     tokens: tuple[int, ...] | None = Field(
         None,
         description="With ``return_tokens``, on the last chunk: the prompt's tokens (the "
@@ -194,6 +280,12 @@ class RunnerInfo(BaseModel):
     total_layers: int
     size_bytes: int
     vram_bytes: int = 0
+    flash_attention: bool | None = Field(
+        None, description="Whether llama.cpp runs flash attention (None: not known)."
+    )
+    kv_cache_bytes: int = Field(
+        0, ge=0, description="The KV cache llama.cpp allocated, all sequences (0: not known)."
+    )
 
 
 class RunnerHandle(Protocol):

@@ -42,7 +42,7 @@ from ladle.settings import Settings
 from runtime.eviction import Sizing, price
 from runtime.images import ImageCache, ResolvedModel
 from runtime.loaded import LoadedModel, LoadedRunner, ModelRequest, PsEntry
-from runtime.loading import load_spec
+from runtime.loading import load_spec, prompt_cache_spec
 from runtime.pool import SHUTTING_DOWN, Clock, RunnerFactory, RunnerPool
 
 __all__ = ["RETRY_AFTER_S", "Clock", "RunnerFactory", "Scheduler"]
@@ -192,7 +192,13 @@ class Scheduler:
             num_parallel=settings.num_parallel,
             embedding=embedding,
             runner_timeout=settings.runner_timeout,
+            kv_cache_type=settings.kv_cache_type,
+            flash_attention=settings.flash_attention,
+            context_length=settings.context_length,
         )
+        folder = settings.prompt_cache_folder
+        saved = prompt_cache_spec(model.image.model_path, folder, settings.cache_max)
+        spec = spec.model_copy(update={"prompt_cache": saved})
         return ModelRequest(model, spec, seconds)
 
     async def _admit(self, request: ModelRequest) -> LoadedRunner:

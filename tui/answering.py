@@ -22,6 +22,7 @@ from textual.widgets.markdown import MarkdownStream
 from textual.worker import get_current_worker
 
 from tui import workers
+from tui.attachments import user_message
 from tui.messages import (
     ResponseChunkReceived,
     ResponseFailed,
@@ -85,11 +86,13 @@ class AnsweringApp(App[None]):
         if self.model is None:
             await self.notice("No model yet: /load MODEL or F3 chooses one.", error=True)
             return
-        self.history.append({"role": "user", "content": text})
+        message, shown = user_message(text, self.session.attached)
+        self.session.attached = []
+        self.history.append(message)
         transcript = self.query_one(Transcript)
         self._answer, self._pieces, self._unwritten = AssistantMessage(), [], []
         self._thinking, self._unthought = None, []
-        await transcript.mount_all([UserMessage(text, markup=False), self._answer])
+        await transcript.mount_all([UserMessage(shown, markup=False), self._answer])
         self._stream = AssistantMessage.get_stream(self._answer)
         transcript.scroll_end(animate=False)
         self.generation += 1

@@ -26,6 +26,7 @@ from ladle.errors import LadleError
 from tui import commands as cmd
 from tui import workers
 from tui.answering import AnsweringApp
+from tui.attachments import AttachmentError, dropped_image, read_attachment
 from tui.info import describe
 from tui.messages import (
     InfoReceived,
@@ -104,6 +105,9 @@ class ChatApp(AnsweringApp):
 
     @on(PromptInput.Submitted)
     async def submitted(self, event: PromptInput.Submitted) -> None:
+        if dropped_image(event.text):  # a dragged file's path, before slash commands
+            await self.attach(event.text)
+            return
         command = cmd.parse_command(event.text)
         if command is None:
             await self.send(event.text)
@@ -148,6 +152,8 @@ class ChatApp(AnsweringApp):
                 await self.save_chat(Path(path).expanduser())
             case cmd.LoadChat(path):
                 await self.load_chat(Path(path).expanduser())
+            case cmd.AttachImage(path):
+                await self.attach(path)
             case _ if self.model is None:
                 await self.notice("No model yet: /load MODEL or F3 chooses one.", error=True)
             case cmd.Show(topic):
@@ -155,6 +161,16 @@ class ChatApp(AnsweringApp):
                 self.fetch_show(self.model, lambda show: describe(show, topic, session))
             case cmd.Save(name):
                 self.save_image(name, self.session.create_request())
+
+    async def attach(self, path: str) -> None:
+        """Attach the image at ``path`` to the next message, shown as its chip."""
+        try:
+            attachment = read_attachment(path)
+        except AttachmentError as error:
+            await self.notice(str(error), error=True)
+            return
+        self.session.attached.append(attachment)
+        await self.notice(f"{attachment.chip} goes with your next message.")
 
     async def notice(self, text: str, *, error: bool = False) -> Notice:
         notice = Notice(text, markup=False, classes="error" if error else "")

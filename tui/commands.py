@@ -20,6 +20,8 @@ Available commands:
   /save NAME                 save the session as a new model (system, parameters, messages)
   /save-chat FILE            write the conversation as JSON (ladle render --messages reads it)
   /load-chat FILE            read a conversation written by /save-chat
+  /image PATH                attach an image to the next message (PNG, JPEG, WebP, GIF;
+                             dropping an image's path into the input does the same)
   /clear                     forget the conversation
   /help                      show this help (also F1)
   /bye                       quit (also Ctrl+D)
@@ -123,6 +125,13 @@ class LoadChat:
 
 
 @dataclass(frozen=True)
+class AttachImage:
+    """``/image PATH``: the path may hold spaces."""
+
+    path: str
+
+
+@dataclass(frozen=True)
 class Invalid:
     """A line starting with ``/`` that is no command; ``reason`` says why."""
 
@@ -142,6 +151,7 @@ Command = (
     | Save
     | SaveChat
     | LoadChat
+    | AttachImage
     | Invalid
 )
 
@@ -172,6 +182,7 @@ USAGE = {
     "/save": "usage: /save NAME",
     "/save-chat": "usage: /save-chat FILE",
     "/load-chat": "usage: /load-chat FILE",
+    "/image": "usage: /image PATH",
 }
 
 
@@ -188,6 +199,8 @@ def parse_command(line: str) -> Command | None:
         return _parse_set(rest)
     if verb == "/show":
         return Show(rest) if rest in SHOW_TOPICS else Invalid(USAGE[verb])
+    if verb == "/image":
+        return AttachImage(rest) if rest else Invalid(USAGE[verb])
     if verb in ONE_ARGUMENT:
         return ONE_ARGUMENT[verb](rest) if rest and " " not in rest else Invalid(USAGE[verb])
     return Invalid(f"unknown command {verb!r}; /help lists them")
@@ -232,7 +245,7 @@ def completions(models: Iterable[str] = ()) -> list[str]:
     lines += [f"/set parameter {name} " for name in parameter_names()]
     lines += [f"/show {topic}" for topic in SHOW_TOPICS]
     lines += ["/load ", *(f"/load {model}" for model in models)]
-    lines += ["/save ", "/save-chat ", "/load-chat ", "/clear", "/help", "/bye"]
+    lines += ["/save ", "/save-chat ", "/load-chat ", "/image ", "/clear", "/help", "/bye"]
     return lines
 
 

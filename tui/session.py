@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from builder.templates.conversation import parse_conversation
+from tui.attachments import Attachment
 
 Json = dict[str, Any]
 
@@ -24,6 +25,8 @@ class Session:
     think: bool | str | None = None
     """Ollama's ``think`` for the next answers (``None``: the model's default)."""
     history: list[Json] = field(default_factory=list)
+    attached: list[Attachment] = field(default_factory=list)
+    """Images for the next message (``/image``)."""
 
     def conversation(self) -> list[Json]:
         """The messages a chat request sends: the system message, then the history."""

@@ -2,7 +2,8 @@
 files its tokenizer is read from.
 
 The shards are the ones ``model.safetensors.index.json`` lists, else
-``model.safetensors`` or ``model-*-of-*.safetensors`` (as transformers saves them).
+``model-*-of-*.safetensors`` or ``model.safetensors`` (as transformers saves them), else
+``consolidated*.safetensors`` (with Hugging Face tensor names and a ``config.json``).
 Every shard's header is read and checked when the folder is opened, and every tensor the
 index names must be in the shard it names, so a bad folder fails before anything is
 converted.
@@ -36,6 +37,9 @@ TOKENIZER_FILES = (
 )
 """Files beside the weights that the converted GGUF's vocabulary and template come from."""
 
+PEFT_CONFIG = "adapter_config.json"
+"""The file that makes a folder a PEFT adapter, for ADAPTER rather than FROM."""
+
 PICKLE_PATTERNS = ("pytorch_model*.bin", "*.pt", "*.pth", "consolidated*.bin")
 MAX_JSON_BYTES = 64 * 1024 * 1024
 """``config.json``, an index, a tokenizer: larger ones are refused unread."""
@@ -63,8 +67,9 @@ class Checkpoint:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        shards = _shard_paths(folder)  # first: pickles are refused before anything is read
         self.config = read_json(folder / CONFIG, what="the model's configuration")
-        self.shards = [SafetensorsFile(path) for path in _shard_paths(folder)]
+        self.shards = [SafetensorsFile(path) for path in shards]
         self.tensors = _index_tensors(self.shards)
         _check_index(folder, self.tensors)
 
@@ -106,11 +111,18 @@ def _pickles(folder: Path) -> list[Path]:
 
 
 def _shard_paths(folder: Path) -> list[Path]:
+    if (folder / PEFT_CONFIG).is_file():
+        raise BuildInputError(
+            f"{folder} is a PEFT adapter ({PEFT_CONFIG}): name it in ADAPTER, with the model "
+            "it was trained on in FROM"
+        )
     index = folder / INDEX
     if index.is_file():
         return _indexed_shards(folder, index)
-    shards = sorted(folder.glob("model-*-of-*.safetensors")) or sorted(
-        folder.glob("model.safetensors")
+    shards = (
+        sorted(folder.glob("model-*-of-*.safetensors"))
+        or sorted(folder.glob("model.safetensors"))
+        or sorted(folder.glob("consolidated*.safetensors"))  # as Ollama takes them, last
     )
     if shards:
         return shards

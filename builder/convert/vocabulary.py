@@ -14,8 +14,13 @@ Special tokens (bos, eos, unk, pad, whether to add bos), merges and the chat tem
 (``tokenizer_config.json``'s, else ``chat_template.jinja``) are read by gguf-py's
 ``SpecialVocab``, which follows the same files and rules as llama.cpp's converter.
 
-SentencePiece tokenizers (``tokenizer.model``, or a ``tokenizer.json`` with byte
-fallback: Llama 2, Mistral 7B, Gemma, Phi-3) are refused for now, naming the file.
+SentencePiece tokenizers (Llama 2, Mistral 7B, Gemma, Phi-3: a ``tokenizer.model``,
+whose ``tokenizer.json``, when there is one, is a BPE with byte fallback) become
+llama.cpp's ``llama`` tokenizer, as its converter writes them: each piece's text, score
+and type from ``tokenizer.model`` (:mod:`.sentencepiece`), ids past the last piece as
+unused ``[PADn]``, then the added tokens of ``added_tokens.json``,
+``tokenizer_config.json`` and ``tokenizer.json`` over them (control tokens when special).
+A byte-level ``tokenizer.json`` is preferred to a ``tokenizer.model`` beside it.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.convert.checkpoint import Checkpoint, read_json
+from builder.convert.sentencepiece import read_sentencepiece
 from ladle.errors import BuildInputError
 
 CHECK_TEXT = (
@@ -54,26 +60,82 @@ class Vocabulary:
     pre: str
     tokens: list[str]
     types: list[int]
+    scores: list[float] | None = None
+    add_space_prefix: bool | None = None
 
 
 def read_vocabulary(checkpoint: Checkpoint, vocab_size: int) -> Vocabulary:
     """The vocabulary of ``checkpoint``, ``vocab_size`` ids long (the embedding's rows)."""
-    path = checkpoint.named("tokenizer.json")
-    if not path.is_file():
-        spm = checkpoint.named("tokenizer.model")
-        if spm.is_file():
-            raise BuildInputError(f"{spm}: SentencePiece tokenizers are not supported yet")
+    path, spm = checkpoint.named("tokenizer.json"), checkpoint.named("tokenizer.model")
+    if path.is_file():
+        tokenizer = read_json(path, what="the model's tokenizer")
+        model = tokenizer.get("model") or {}
+        if model.get("type") == "BPE" and not model.get("byte_fallback"):
+            tokens, types = _tokens(tokenizer, vocab_size, path)
+            return Vocabulary("gpt2", pre_tokenizer(path), tokens, types)
+        if not spm.is_file():
+            fallback = " with byte fallback" if model.get("byte_fallback") else ""
+            raise BuildInputError(
+                f"{path}: a {model.get('type')} tokenizer{fallback}; ladle converts a "
+                "byte-level BPE tokenizer.json, or a SentencePiece tokenizer.model (missing)"
+            )
+    elif not spm.is_file():
         raise BuildInputError(f"{path} is missing: the model's tokenizer is needed")
-    tokenizer = read_json(path, what="the model's tokenizer")
-    model = tokenizer.get("model") or {}
-    if model.get("type") != "BPE" or model.get("byte_fallback"):
+    return sentencepiece_vocabulary(checkpoint, spm, vocab_size)
+
+
+def sentencepiece_vocabulary(checkpoint: Checkpoint, path: Path, vocab_size: int) -> Vocabulary:
+    """The ``llama`` vocabulary of the SentencePiece model at ``path``, padded to
+    ``vocab_size`` ids, with the checkpoint's added tokens over it."""
+    model = read_sentencepiece(path)
+    if len(model.pieces) > vocab_size:
         raise BuildInputError(
-            f"{path}: a {model.get('type')} tokenizer"
-            f"{' with byte fallback (SentencePiece-style)' if model.get('byte_fallback') else ''}; "
-            "ladle converts byte-level BPE tokenizers only, for now"
+            f"{path}: {len(model.pieces)} pieces, more than the model's vocab_size ({vocab_size})"
         )
-    tokens, types = _tokens(tokenizer, vocab_size, path)
-    return Vocabulary("gpt2", pre_tokenizer(path), tokens, types)
+    tokens = [f"[PAD{i}]" for i in range(vocab_size)]
+    scores, types = [-10000.0] * vocab_size, [UNUSED] * vocab_size
+    for i, piece in enumerate(model.pieces):
+        tokens[i], scores[i] = piece.text, piece.score
+        # as llama.cpp's converter: SentencePiece's user-defined pieces are normal ones
+        types[i] = piece.kind if piece.kind in (UNKNOWN, CONTROL, UNUSED, BYTE) else NORMAL
+    for token_id, content, kind in _added_tokens(checkpoint, vocab_size):
+        tokens[token_id], scores[token_id], types[token_id] = content, -1000.0, kind
+    return Vocabulary("llama", "default", tokens, types, scores, model.add_dummy_prefix)
+
+
+def _added_tokens(checkpoint: Checkpoint, vocab_size: int) -> list[tuple[int, str, int]]:
+    """(id, text, type) of every added token, in the order llama.cpp applies them."""
+    added: list[tuple[int, str, int, Path]] = []
+    path = checkpoint.named("added_tokens.json")
+    if path.is_file():
+        for content, token_id in read_json(path, what="added tokens").items():
+            added.append((token_id, content, USER_DEFINED, path))
+    path = checkpoint.named("tokenizer_config.json")
+    if path.is_file():
+        decoder = read_json(path, what="the tokenizer's settings").get("added_tokens_decoder")
+        for key, token in (decoder or {}).items():
+            token_id = int(key) if isinstance(key, str) and key.isdigit() else key
+            added.append(_added(token_id, token, path))
+    path = checkpoint.named("tokenizer.json")
+    if path.is_file():
+        for token in read_json(path, what="the model's tokenizer").get("added_tokens") or []:
+            added.append(_added(token.get("id") if isinstance(token, dict) else None, token, path))
+    for token_id, content, _, where in added:
+        if not isinstance(token_id, int) or not 0 <= token_id < vocab_size:
+            raise BuildInputError(
+                f"{where}: added token {content!r} has id {token_id!r}, "
+                f"not one of the model's {vocab_size}"
+            )
+    return [(token_id, content, kind) for token_id, content, kind, _ in added]
+
+
+def _added(token_id: Any, token: Any, path: Path) -> tuple[int, str, int, Path]:
+    content = token.get("content") if isinstance(token, dict) else None
+    if not isinstance(content, str):
+        raise BuildInputError(f"{path}: an added token without content: {token!r}")
+    if token.get("special") or looks_special(content):
+        return token_id, content, CONTROL, path
+    return token_id, content.replace("\u2581", " "), USER_DEFINED, path  # spaces pre-normalized
 
 
 def pre_tokenizer(path: Path) -> str:

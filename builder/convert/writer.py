@@ -27,6 +27,7 @@ import numpy.typing as npt
 from builder.convert import architectures, rope
 from builder.convert.architectures import Architecture, Hyperparameters
 from builder.convert.checkpoint import CONFIG, Checkpoint, TensorSource, read_json
+from builder.convert.metadata import write_hyperparameters
 from builder.convert.vocabulary import Vocabulary, read_vocabulary
 from ladle.errors import BuildInputError
 
@@ -85,7 +86,7 @@ def plan_conversion(checkpoint: Checkpoint) -> Conversion:
     """Check ``checkpoint`` as a whole and say what its GGUF holds; nothing is written."""
     config_path = checkpoint.named(CONFIG)
     arch = architectures.architecture_of(checkpoint.config, config_path)
-    hp = Hyperparameters.of(checkpoint.config, config_path)
+    hp = Hyperparameters.of(checkpoint.config, config_path, arch)
     tensors = _extra_tensors(checkpoint, arch, hp) + _plan_tensors(checkpoint, arch, hp)
     vocabulary = read_vocabulary(checkpoint, hp.vocab_size)
     return Conversion(checkpoint, arch, hp, vocabulary, tensors)
@@ -98,7 +99,7 @@ def _plan_tensors(
     allowed = expected | architectures.optional_tensors(hp)
     planned: dict[str, PlannedTensor] = {}
     for hf_name, source in checkpoint.items():
-        if hf_name.endswith(architectures.SKIPPED_SUFFIXES):
+        if architectures.is_skipped(arch, hf_name):
             continue
         name = architectures.gguf_name(arch, hp, hf_name)
         where = f"{source.shard.path}: tensor {hf_name!r}"
@@ -136,6 +137,7 @@ def write_gguf(
     conversion: Conversion, target: Path, name: str, progress: TensorProgress | None = None
 ) -> None:
     """Write the GGUF of ``conversion`` at ``target`` (named ``name``)."""
+    _check_name(conversion, name)
     writer = gguf.GGUFWriter(target, conversion.arch.name)
     try:
         _write_metadata(writer, conversion, name)
@@ -160,6 +162,25 @@ def write_gguf(
         writer.close()
 
 
+PHI3_NAMED_TOKENS = ("<unk>", "<s>", "</s>", "<|endoftext|>")
+"""Tokens llama.cpp looks up, and fails to load without, in a model named like Phi-3."""
+
+
+def _check_name(conversion: Conversion, name: str) -> None:
+    """llama.cpp sets attributes of Phi-3's special tokens in any model whose
+    ``general.name`` contains ``phi3`` or ``phi-3``, and cannot load one that lacks them."""
+    if "phi3" not in name.lower() and "phi-3" not in name.lower():
+        return
+    known = set(conversion.vocabulary.tokens)
+    missing = [token for token in PHI3_NAMED_TOKENS if token not in known]
+    if missing:
+        raise BuildInputError(
+            f"{conversion.checkpoint.folder}: llama.cpp reads a model named {name!r} as "
+            f"Phi-3 and looks up {', '.join(missing)}, which its vocabulary lacks; "
+            "name the folder otherwise"
+        )
+
+
 def _load(conversion: Conversion, tensor: PlannedTensor) -> npt.NDArray[Any]:
     """The tensor's data as it is stored: converted to its stored type, reordered."""
     if tensor.generated is not None:
@@ -169,7 +190,7 @@ def _load(conversion: Conversion, tensor: PlannedTensor) -> npt.NDArray[Any]:
     if tensor.type == "F32" and tensor.source.entry.dtype == "BF16":
         data = (data.astype(np.uint32) << 16).view(np.float32)  # BF16 is F32's top half
     elif tensor.type == "F32":
-        data = data.astype(np.float32)
+        data = data.astype(np.float32, copy=False)  # F32 stays the mapped file
     data = architectures.transform(conversion.arch, conversion.hp, tensor.name, data)
     return np.ascontiguousarray(data)
 
@@ -181,7 +202,7 @@ def _write_metadata(writer: gguf.GGUFWriter, conversion: Conversion, name: str) 
     parameters = sum(math.prod(tensor.shape) for tensor in conversion.tensors)
     writer.add_size_label(gguf.size_label(parameters, 0, 0, 0))
     config_path = checkpoint.named(CONFIG)
-    architectures.write_hyperparameters(writer, arch, hp, checkpoint.config, config_path)
+    write_hyperparameters(writer, arch, hp, checkpoint.config, config_path)
     writer.add_file_type(_FILE_TYPES[conversion.file_type])
     _write_vocabulary(writer, conversion)
 
@@ -191,19 +212,24 @@ def _write_vocabulary(writer: gguf.GGUFWriter, conversion: Conversion) -> None:
     writer.add_tokenizer_model(vocabulary.model)
     writer.add_tokenizer_pre(vocabulary.pre)
     writer.add_token_list(vocabulary.tokens)
+    if vocabulary.scores is not None:
+        writer.add_token_scores(vocabulary.scores)
     writer.add_token_types(vocabulary.types)
+    prefix = vocabulary.add_space_prefix
     config_path = checkpoint.named("tokenizer_config.json")
     if conversion.arch.arch == gguf.MODEL_ARCH.LLAMA and config_path.is_file():
-        prefix = read_json(config_path, what="the tokenizer's settings").get("add_prefix_space")
-        if isinstance(prefix, bool):  # llama.cpp's converter writes it for Llama only
-            writer.add_add_space_prefix(prefix)
-    tokenizer = checkpoint.named("tokenizer.json")
+        given = read_json(config_path, what="the tokenizer's settings").get("add_prefix_space")
+        prefix = given if isinstance(given, bool) else prefix  # as llama.cpp's, for Llama
+    if prefix is not None:
+        writer.add_add_space_prefix(prefix)
+    bpe = vocabulary.model == "gpt2"
+    tokenizer = checkpoint.named("tokenizer.json" if bpe else "tokenizer.model")
     try:
         special = gguf.SpecialVocab(
-            checkpoint.folder, load_merges=True, n_vocab=len(vocabulary.tokens)
+            checkpoint.folder, load_merges=bpe, n_vocab=len(vocabulary.tokens)
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise BuildInputError(f"{tokenizer}: {exc}") from None
-    if not special.merges:
+    if bpe and not special.merges:
         raise BuildInputError(f"{tokenizer}: a BPE tokenizer without merges")
     special.add_to_gguf(writer, quiet=True)

@@ -26,6 +26,7 @@ from typing import Literal
 
 import modelfile
 from builder.pipeline import lockfile
+from builder.pipeline.check import refuse_unknown_output_names
 from builder.pipeline.execute import write_blobs
 from builder.pipeline.lockfile import Lockfile
 from builder.pipeline.options import BuildOptions
@@ -39,7 +40,7 @@ from builder.store.progress import ProgressEvent, ProgressSink
 from builder.store.store import Store
 from ladle.errors import BuildError, TemplateError
 from modelfile import ModelSpec
-from modelfile.nodes import Template
+from modelfile.nodes import Draft, Template
 
 LockMode = Literal["write", "locked", "off"]
 """``write`` Modelfile.lock after the build; check the build against it (``locked``); or
@@ -71,9 +72,11 @@ def build_file(
     """
     parsed = modelfile.parse_file(path)
     spec = parsed.validate()
+    refuse_unknown_output_names(parsed)  # at its line and column, before anything is read
     lock_path = lockfile.lock_path(path)
     expected = lockfile.read(lock_path) if lock == "locked" else None
     folder = modelfile_folder(path)
+    options = _with_draft_place(parsed, options)
     # 'ladle prune' refuses to run until the blobs are tagged
     with store.in_use(), _template_errors_located(parsed):
         staged = stage(spec, ModelName.parse(name), store, folder, progress, expected, options)
@@ -83,6 +86,17 @@ def build_file(
     if lock == "write":
         lockfile.write(lock_path, staged.lock)
     return digest
+
+
+def _with_draft_place(parsed: modelfile.Modelfile, options: BuildOptions | None) -> BuildOptions:
+    """``options`` naming where the Modelfile's DRAFT is, for the draft's build errors (the
+    last DRAFT counts, as the spec keeps it)."""
+    options = options or BuildOptions()
+    drafts = [item for item in parsed.instructions if isinstance(item, Draft)]
+    if not drafts:
+        return options
+    span, name = drafts[-1].span, parsed.path or "<string>"
+    return options.model_copy(update={"draft_at": f"{name}:{span.line}:{span.column}"})
 
 
 @contextlib.contextmanager
@@ -133,10 +147,14 @@ def stage(
     ``expected``; ``options`` (quantization) apply to the image itself.
     """
     hub = options.hub if options is not None else None
-    resolver = Resolver(store, folder, hub, lockfile.pins(expected) if expected else None)
+    pins = lockfile.pins(expected) if expected else None
+    resolver = Resolver(store, folder, hub, pins, progress)
     base = resolver.resolve(spec.from_)
     if isinstance(base, BundledBase):
         _build_bundled(base, store, folder, progress, expected)
+    draft = resolver.resolve(spec.draft) if spec.draft is not None else None
+    if isinstance(draft, BundledBase):
+        _build_bundled(draft, store, folder, progress, None)
     the_plan = plan(spec, name, resolver, options)
     manifest = write_blobs(the_plan, store, progress)
     config = ImageConfig.model_validate_json(store.read_blob(manifest.config.digest))

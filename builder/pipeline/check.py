@@ -3,8 +3,10 @@
 :func:`modelfile.check` judges the Modelfile alone (syntax, instructions, parameters);
 it stands below the builder and cannot look at templates or bases. :func:`check_modelfile`
 adds what only the builder knows: each TEMPLATE converted (if it is a Go template) and
-compiled as a build would, and a warning when neither the Modelfile, its base image nor
-the GGUF has a chat template. Nothing is written: the base is resolved the way
+compiled as a build would, each RENDERER and PARSER name looked up among the built-in
+ones (:func:`output_name_diagnostics`, which ``ladle create`` refuses by as well), and a
+warning when neither the Modelfile, its base image nor the GGUF has a chat template.
+Nothing is written: the base is resolved the way
 :func:`~builder.pipeline.preview.render_prompt` resolves it.
 """
 
@@ -18,7 +20,9 @@ import modelfile
 from builder.pipeline.preview import base_template
 from builder.store.store import Store
 from builder.templates.layer import template_layer_text
-from ladle.errors import Diagnostic, LadleError, TemplateError
+from builder.templates.parsers import parser_named
+from builder.templates.renderers import renderer_named
+from ladle.errors import Diagnostic, LadleError, ModelfileError, TemplateError
 from modelfile import nodes, source
 
 _Kind = TypeVar("_Kind", bound=nodes.Instruction)
@@ -38,8 +42,34 @@ def check_modelfile(parsed: modelfile.Modelfile, store: Store, folder: Path) -> 
     return [
         *modelfile.check(parsed),
         *_template_diagnostics(parsed),
+        *output_name_diagnostics(parsed),
         *_missing_template(parsed, store, folder),
     ]
+
+
+def output_name_diagnostics(parsed: modelfile.Modelfile) -> Iterator[Diagnostic]:
+    """An error at the name of each RENDERER or PARSER that is not a built-in one, the
+    known names listed in it."""
+    lookups = ((nodes.Renderer, renderer_named), (nodes.OutputParser, parser_named))
+    for kind, lookup in lookups:
+        for item in _instructions(parsed, kind):
+            try:
+                lookup(item.value)
+            except ValueError as error:
+                yield _at_value(parsed, item, str(error))
+
+
+def refuse_unknown_output_names(parsed: modelfile.Modelfile) -> None:
+    """:class:`~ladle.errors.ModelfileError` at the first RENDERER or PARSER whose name
+    is not a built-in one (the build's check, before anything is read or written)."""
+    for diagnostic in output_name_diagnostics(parsed):
+        raise ModelfileError(diagnostic)
+
+
+def _at_value(parsed: modelfile.Modelfile, item: nodes.Instruction, message: str) -> Diagnostic:
+    span = item.value_span
+    text = source.source_line(parsed.text, span.line) if parsed.text else None
+    return Diagnostic("error", message, span.line, span.column, parsed.path, text)
 
 
 def _template_diagnostics(parsed: modelfile.Modelfile) -> Iterator[Diagnostic]:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from builder.pipeline import quantize
-from builder.pipeline.plan import BuildPlan, LayerPlan, WeightsSource
+from builder.pipeline.layers import LayerPlan, WeightsSource
+from builder.pipeline.plan import BuildPlan
 from builder.pipeline.quantize import QuantizeStep
 from builder.sources import bundled
 from builder.store import media_types
@@ -51,8 +52,10 @@ def write_blobs(plan: BuildPlan, store: Store, progress: ProgressSink | None = N
     for layer in plan.layers:
         descriptor, info = _write_layer(layer, store, report)
         if layer.weights is not None:
-            label = "FROM" if layer.media_type == media_types.MODEL else "ADAPTER"
-            inputs[f"{label} {layer.weights.reference}"] = descriptor.digest
+            inputs[f"{_LABELS[layer.media_type]} {layer.weights.reference}"] = descriptor.digest
+        if plan.draft is not None and layer.media_type == media_types.DRAFT:
+            inputs.setdefault(f"DRAFT {plan.draft.reference}", descriptor.digest)
+            descriptor = _draft_quantized(descriptor, plan, store, report, inputs)
         if info is not None and layer.media_type == media_types.MODEL:
             config = config.model_copy(update=gguf_facts(info))
         if plan.quantize is not None and layer.media_type == media_types.MODEL:
@@ -75,6 +78,32 @@ def write_blobs(plan: BuildPlan, store: Store, progress: ProgressSink | None = N
         media_type=media_types.CONFIG, digest=store.put_bytes(config_bytes), size=len(config_bytes)
     )
     return Manifest(config=config_descriptor, layers=tuple(descriptors))
+
+
+_LABELS = {
+    media_types.MODEL: "FROM",
+    media_types.ADAPTER: "ADAPTER",
+    media_types.DRAFT: "DRAFT",
+    media_types.PROJECTOR: "PROJECTOR",
+}
+"""The Modelfile instruction each kind of imported weights came from, in ``ladle.inputs``."""
+
+DRAFT_QUANTIZE_INPUT = "draft-quantize"
+"""The key's first word in ``ladle.inputs`` for the quantized draft's digest."""
+
+
+def _draft_quantized(
+    weights: Descriptor, plan: BuildPlan, store: Store, report: ProgressSink, inputs: dict[str, str]
+) -> Descriptor:
+    """The draft layer quantized as the plan asks (recorded in ``inputs``), else as it is."""
+    step, draft = plan.draft_quantize, plan.draft
+    if step is None or draft is None:
+        return weights
+    quantized = _quantize(weights, step, draft.file_type, store, report)
+    if quantized is None:
+        return weights
+    inputs[f"{DRAFT_QUANTIZE_INPUT} {step.type}"] = quantized[0].digest
+    return quantized[0]
 
 
 def _write_layer(

@@ -2,16 +2,18 @@
 
 ``ladle create`` writes the lock beside the Modelfile (``Modelfile`` -> ``Modelfile.lock``)
 after the image is tagged. It records how FROM resolved (its kind, its source and the
-digests it gave), the digest of each ADAPTER, the digest quantization produced, and the
-manifest digest of the image. Nothing in it depends on the machine: file paths are
-relative to the Modelfile, and configs and manifests hold no timestamps, so the same
-Modelfile and lock give the same manifest digest in any store.
+digests it gave), the digest of each ADAPTER, how DRAFT resolved (as FROM, under
+``draft``), the digests quantization produced, and the manifest digest of the image.
+Nothing in it depends on the machine: file paths are relative to the Modelfile, and
+configs and manifests hold no timestamps, so the same Modelfile and lock give the same
+manifest digest in any store.
 
 The lock is derived from what the build already produced, never computed again: the
 plan (FROM's kind and source) and the built config's ``ladle.inputs`` (digests keyed
-``"FROM <ref>"``, ``"ADAPTER <ref>"``, ``"QUANTIZE <type>"``, and for a converted Hugging
-Face checkpoint ``"CHECKPOINT <file>"``, one per file the conversion read). ``--locked``
-compares the lock of the build about to be tagged with the one on disk (see
+``"FROM <ref>"``, ``"ADAPTER <ref>"``, ``"DRAFT <ref>"``, ``"QUANTIZE <type>"``,
+``"draft-quantize <type>"``, and for a converted Hugging Face checkpoint
+``"CHECKPOINT <file>"``, one per file the conversion read). ``--locked`` compares the
+lock of the build about to be tagged with the one on disk (see
 :mod:`builder.pipeline.build`).
 
 A Hugging Face base (``FROM hf.co/…``) is locked as its repository, file, revision
@@ -32,6 +34,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from builder.pipeline.execute import DRAFT_QUANTIZE_INPUT
 from builder.pipeline.plan import BuildPlan
 from builder.sources import bundled, huggingface
 from builder.store import media_types
@@ -46,7 +49,8 @@ LOCK_VERSION = 1
 LOCK_SUFFIX = ".lock"
 """Appended to the Modelfile's name: ``Modelfile`` -> ``Modelfile.lock``."""
 
-FROM_INPUT, ADAPTER_INPUT, QUANTIZE_INPUT = "FROM", "ADAPTER", "quantize"
+FROM_INPUT, ADAPTER_INPUT, QUANTIZE_INPUT, DRAFT_INPUT = "FROM", "ADAPTER", "quantize", "DRAFT"
+PROJECTOR_INPUT = "PROJECTOR"
 CHECKPOINT_INPUT = "CHECKPOINT"
 """The first word of each key of the config's ``ladle.inputs`` (compared ignoring case)."""
 
@@ -87,6 +91,12 @@ class QuantizeLock(BaseModel):
     digest: str = Field(description="Digest of the quantized weights' blob.")
 
 
+class DraftLock(BaseLock):
+    """How DRAFT resolved, as FROM's entry, and what quantizing the draft gave."""
+
+    quantize: QuantizeLock | None = None
+
+
 class Lockfile(BaseModel):
     """The whole lock of one Modelfile."""
 
@@ -97,7 +107,13 @@ class Lockfile(BaseModel):
     adapters: dict[str, str] = Field(
         default_factory=dict, description="ADAPTER reference -> digest of its blob."
     )
+    projector: dict[str, str] | None = Field(
+        None,
+        description="The projector's reference (a second FROM, or the file beside the "
+        "model in a FROM folder) -> digest of its blob.",
+    )
     quantize: QuantizeLock | None = None
+    draft: DraftLock | None = Field(None, description="How the Modelfile's DRAFT resolved.")
     image: str = Field(description="Manifest digest of the built image.")
 
     def to_text(self) -> str:
@@ -166,7 +182,9 @@ def lock_of(plan: BuildPlan, config: ImageConfig, digest: str, folder: Path) -> 
     return Lockfile(
         from_=base_lock(plan, inputs, folder),
         adapters=_inputs(inputs, ADAPTER_INPUT),
+        projector=_inputs(inputs, PROJECTOR_INPUT) or None,
         quantize=quantized[0] if quantized else None,
+        draft=draft_lock(plan, inputs, folder),
         image=digest,
     )
 
@@ -187,23 +205,7 @@ def base_lock(plan: BuildPlan, inputs: dict[str, str], folder: Path) -> BaseLock
     if plan.base_kind == "package":
         return BaseLock(reference=reference, kind="package", source=reference, digest=imported)
     if plan.base_kind == "file":
-        paths = [
-            layer.weights.paths[0]
-            for layer in plan.layers
-            if layer.weights is not None and layer.media_type == media_types.MODEL
-        ]
-        from_hub = paths and huggingface.is_reference(reference)
-        pin = huggingface.pin_of(paths[0]) if from_hub else None
-        if pin is not None:
-            return BaseLock(
-                reference=reference,
-                kind="huggingface",
-                source=pin.source,
-                revision=pin.revision,
-                digest=imported,
-            )
-        source = _relative(paths[0], folder) if paths else reference
-        return BaseLock(reference=reference, kind="file", source=source, digest=imported)
+        return _file_lock(reference, _weights_paths(plan, media_types.MODEL), imported, folder)
     inherited = [layer.digest for layer in plan.layers if layer.media_type == media_types.MODEL]
     return image_lock(
         reference,
@@ -212,12 +214,61 @@ def base_lock(plan: BuildPlan, inputs: dict[str, str], folder: Path) -> BaseLock
     )
 
 
+def draft_lock(plan: BuildPlan, inputs: dict[str, str], folder: Path) -> DraftLock | None:
+    """How the plan's DRAFT resolved, with the digests the build recorded in ``inputs``."""
+    draft = plan.draft
+    if draft is None:
+        return None
+    reference = draft.reference
+    digest = _inputs(inputs, DRAFT_INPUT).get(reference)
+    if draft.kind == "image":
+        entry = image_lock(reference, draft.parent, digest)
+    elif draft.kind == "file":
+        entry = _file_lock(reference, _weights_paths(plan, media_types.DRAFT), digest, folder)
+    elif draft.kind == "checkpoint":
+        path = Path(reference).expanduser()
+        source = _relative(str(path if path.is_absolute() else folder / path), folder)
+        entry = BaseLock(reference=reference, kind="checkpoint", source=source, digest=digest)
+    else:
+        entry = BaseLock(reference=reference, kind="package", source=reference, digest=digest)
+    quantized = _inputs(inputs, DRAFT_QUANTIZE_INPUT).items()
+    quantize = [QuantizeLock(type=type_name, digest=output) for type_name, output in quantized]
+    return DraftLock(**entry.model_dump(), quantize=quantize[0] if quantize else None)
+
+
+def _weights_paths(plan: BuildPlan, media_type: str) -> list[str]:
+    """The first file of each layer of ``media_type`` that the plan imports."""
+    return [
+        layer.weights.paths[0]
+        for layer in plan.layers
+        if layer.weights is not None and layer.media_type == media_type
+    ]
+
+
+def _file_lock(reference: str, paths: list[str], digest: str | None, folder: Path) -> BaseLock:
+    """A file's entry: a Hugging Face file by repository and revision, else its path."""
+    from_hub = paths and huggingface.is_reference(reference)
+    pin = huggingface.pin_of(paths[0]) if from_hub else None
+    if pin is not None:
+        return BaseLock(
+            reference=reference,
+            kind="huggingface",
+            source=pin.source,
+            revision=pin.revision,
+            digest=digest,
+        )
+    source = _relative(paths[0], folder) if paths else reference
+    return BaseLock(reference=reference, kind="file", source=source, digest=digest)
+
+
 def pins(lock: Lockfile) -> dict[str, str]:
-    """Hugging Face reference -> the revision ``lock`` pinned it at."""
-    base = lock.from_
-    if base.kind == "huggingface" and base.revision is not None:
-        return {base.reference: base.revision}
-    return {}
+    """Hugging Face reference -> the revision ``lock`` pinned it at (FROM's and DRAFT's)."""
+    entries = [lock.from_, *([lock.draft] if lock.draft is not None else [])]
+    return {
+        entry.reference: entry.revision
+        for entry in entries
+        if entry.kind == "huggingface" and entry.revision is not None
+    }
 
 
 def image_lock(reference: str, image: str | None, weights: str | None) -> BaseLock:

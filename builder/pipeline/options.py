@@ -17,5 +17,10 @@ class BuildOptions(BaseModel):
     """A type of :data:`builder.pipeline.quantize.TYPES` (any case) for the model weights."""
     requantize: bool = False
     """Allow quantizing weights that are quantized already (a warning says so)."""
+    draft_quantize: str | None = None
+    """A type of :data:`builder.pipeline.quantize.TYPES` for the DRAFT's weights (which must
+    be unquantized, as Ollama's ``draft_quantize`` asks)."""
+    draft_at: str | None = None
+    """Where the Modelfile's DRAFT stands (``Modelfile:3:1``), named by its build errors."""
     hub: HubSettings | None = None
     """How to reach Hugging Face for ``FROM hf.co/…`` (the environment's when None)."""

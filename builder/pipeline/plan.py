@@ -19,8 +19,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from builder.pipeline.draft import DraftLayer, DraftPlan, plan_draft, with_draft
+from builder.pipeline.layers import LayerPlan, WeightsSource
 from builder.pipeline.options import BuildOptions
-from builder.pipeline.quantize import QuantizeStep, check_source, quantize_type
+from builder.pipeline.projector import split_from, with_projector
+from builder.pipeline.quantize import SOURCE_TYPES, QuantizeStep, check_source, quantize_type
 from builder.pipeline.resolver import (
     Base,
     BundledBase,
@@ -45,33 +48,6 @@ if TYPE_CHECKING:  # gguf (and numpy) load only when a GGUF is read
     from builder.gguf.file import GGUFInfo
 
 
-class WeightsSource(BaseModel):
-    """Weights to copy into the store: a file, or bundled package files joined."""
-
-    model_config = ConfigDict(frozen=True)
-
-    kind: Literal["file", "package"]
-    reference: str
-    paths: tuple[str, ...]
-    size: int
-    digest: str | None = None
-    header_digest: str | None = None
-    """Of the GGUF header checked while planning; the copy must match it."""
-    header_bytes: int = 0
-
-
-class LayerPlan(BaseModel):
-    """One layer: an existing blob, text to write, or weights to import."""
-
-    model_config = ConfigDict(frozen=True)
-
-    media_type: str
-    digest: str | None = None
-    size: int | None = None
-    text: str | None = None
-    weights: WeightsSource | None = None
-
-
 class BuildPlan(BaseModel):
     """Everything needed to write one image, and nothing that is not known yet."""
 
@@ -85,6 +61,10 @@ class BuildPlan(BaseModel):
     config: ImageConfig
     quantize: QuantizeStep | None = None
     """Quantize the model weights (the base's, or the imported file's) with llama.cpp."""
+    draft: DraftPlan | None = None
+    """How the Modelfile's DRAFT resolved (its layer is in ``layers``)."""
+    draft_quantize: QuantizeStep | None = None
+    """Quantize the DRAFT's weights with llama.cpp."""
 
 
 def plan(
@@ -92,12 +72,18 @@ def plan(
 ) -> BuildPlan:
     """The plan for building ``spec`` as ``name``; the base must not be an unbuilt
     bundled model (build that first: see :func:`builder.pipeline.build.build`)."""
+    spec, projectors = split_from(spec, resolver.local_path)
     base = resolver.resolve(spec.from_)
     if isinstance(base, BundledBase):
         raise BuildError(f"bundled model {base.model.name} must be built before {name}")
     inherited = _Inherited.of(base, resolver.store)
-    quantize = _quantize_step(options or BuildOptions(), inherited, spec.from_)
-    layers = [*inherited.weights, *_adapters(spec, inherited, resolver)]
+    options = options or BuildOptions()
+    quantize = _quantize_step(options, inherited, spec.from_)
+    draft = plan_draft(
+        spec.draft, spec.from_, resolver, inherited.weights, inherited.drafts, options.draft_at
+    )
+    weights = with_projector(inherited.weights, projectors, spec.from_, resolver)
+    layers = [*weights, *_adapters(spec, inherited, resolver), *draft.layers]
     layers += _template_layers(spec.template, inherited)
     system = spec.system if spec.system is not None else inherited.system
     if system:  # SYSTEM "" clears an inherited system prompt
@@ -118,8 +104,10 @@ def plan(
         base_kind=inherited.kind,
         parents=inherited.parents,
         layers=tuple(layers),
-        config=config,
+        config=with_draft(config, draft),
         quantize=quantize,
+        draft=draft.plan,
+        draft_quantize=_draft_quantize_step(options, draft),
     )
 
 
@@ -137,12 +125,31 @@ def _quantize_step(options: BuildOptions, inherited: _Inherited, base: str) -> Q
     return step
 
 
+def _draft_quantize_step(options: BuildOptions, draft: DraftLayer) -> QuantizeStep | None:
+    """The DRAFT's quantization: of a new draft only, whose weights are unquantized
+    (Ollama's rule: a quantized draft is not quantized again)."""
+    if options.draft_quantize is None:
+        return None
+    step = QuantizeStep(type=quantize_type(options.draft_quantize))
+    if draft.plan is None:
+        raise QuantizeRefusedError("draft_quantize was asked for without a DRAFT to quantize")
+    file_type = draft.plan.file_type
+    if file_type not in ("", "unknown", step.type, *SOURCE_TYPES):
+        raise QuantizeRefusedError(
+            f"DRAFT {draft.plan.reference}: draft_quantize needs unquantized weights "
+            f"(F32, F16 or BF16), but these are {file_type}"
+        )
+    return step
+
+
 class _Inherited(BaseModel):
     """What the base gives a new image."""
 
     kind: Literal["image", "file", "package", "bundled", "checkpoint"]
     weights: list[LayerPlan]
     adapters: list[LayerPlan] = []
+    drafts: list[LayerPlan] = []
+    """The base image's draft layer."""
     template: str | None = None
     template_layers: list[LayerPlan] = []
     """The base image's Jinja template layer, compiled when that image was built."""
@@ -240,6 +247,7 @@ class _Inherited(BaseModel):
             kind="image",
             weights=kept(media_types.MODEL) + kept(media_types.PROJECTOR),
             adapters=kept(media_types.ADAPTER),
+            drafts=kept(media_types.DRAFT),
             template=image.template,
             template_layers=kept(media_types.JINJA_TEMPLATE)[-1:],
             system=image.system,
@@ -255,9 +263,12 @@ class _Inherited(BaseModel):
 def _adapters(spec: ModelSpec, inherited: _Inherited, resolver: Resolver) -> list[LayerPlan]:
     layers = list(inherited.adapters)
     for reference in spec.adapters:
+        from builder.convert.lora import is_peft_folder  # gguf loads here
         from builder.gguf.file import inspect_gguf
 
         path = resolver.local_path(reference)
+        if path.is_dir() and is_peft_folder(path):
+            path = _converted_lora(reference, path, inherited, resolver.store)
         if not path.is_file():
             raise BuildInputError(f"ADAPTER {reference}: no file at {path}")
         info = inspect_gguf(path)
@@ -279,6 +290,26 @@ def _adapters(spec: ModelSpec, inherited: _Inherited, resolver: Resolver) -> lis
         )
         layers.append(LayerPlan(media_type=media_types.ADAPTER, size=source.size, weights=source))
     return layers
+
+
+def _converted_lora(reference: str, folder: Path, inherited: _Inherited, store: Store) -> Path:
+    """ADAPTER a PEFT folder: its GGUF LoRA for this base (checked against the base's
+    tensors), a blob of the store (:mod:`builder.convert.lora`)."""
+    from builder.convert.lora import import_lora
+
+    models = [layer for layer in inherited.weights if layer.media_type == media_types.MODEL]
+    layer = models[0] if models else None
+    if layer is not None and layer.digest is not None:
+        base = store.blob_path(layer.digest)
+    elif layer is not None and layer.weights is not None and len(layer.weights.paths) == 1:
+        base = Path(layer.weights.paths[0])
+    else:
+        raise BuildInputError(f"ADAPTER {reference}: a PEFT adapter needs a one-file GGUF base")
+    try:
+        digest, _ = import_lora(folder, base, store)
+    except BuildInputError as error:
+        raise BuildInputError(f"ADAPTER {reference}: {error}") from None
+    return store.blob_path(digest)
 
 
 def _check_base_model(

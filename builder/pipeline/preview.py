@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import modelfile
+from builder.gguf.file import inspect_gguf
 from builder.gguf.header import read_joined_header
 from builder.gguf.header_cursor import string_item
 from builder.pipeline.plan import modelfile_folder
@@ -35,6 +36,7 @@ from builder.prompt import (
 from builder.store.names import ModelName
 from builder.store.store import Store
 from builder.templates.conversation import check_messages
+from builder.templates.renderers import architecture_defaults
 from ladle.settings import Settings
 from modelfile import ModelSpec
 
@@ -97,11 +99,15 @@ def base_template(reference: str, store: Store, folder: Path) -> str | None:
 
 
 def _overlay(base: PromptParts, spec: ModelSpec) -> PromptParts:
-    """``spec``'s TEMPLATE, SYSTEM and MESSAGE over ``base`` (builder.pipeline.plan's rules)."""
+    """``spec``'s TEMPLATE, SYSTEM, MESSAGE and RENDERER over ``base``
+    (builder.pipeline.plan's rules)."""
     template = spec.template if spec.template is not None else base.template
     system = spec.system if spec.system is not None else base.system
     messages = tuple(m.model_dump() for m in spec.messages) if spec.messages else base.messages
-    return replace(base, template=template, system=system or None, messages=messages)
+    renderer = spec.renderer or base.renderer
+    return replace(
+        base, template=template, system=system or None, messages=messages, renderer=renderer
+    )
 
 
 def _base_parts(reference: str, resolver: Resolver) -> PromptParts:
@@ -110,7 +116,8 @@ def _base_parts(reference: str, resolver: Resolver) -> PromptParts:
         case ImageBase(image=stored):
             return image_parts(resolver.store, stored)
         case FileBase(path=path):
-            return gguf_parts(path)
+            renderer, _ = architecture_defaults(inspect_gguf(path).architecture)
+            return replace(gguf_parts(path), renderer=renderer)
         case PackageBase(weights=weights):
             paths = weights.paths()
             return gguf_parts(paths[0]) if len(paths) == 1 else _joined_parts(paths, reference)

@@ -20,14 +20,16 @@ them first.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from builder.convert.checkpoint import looks_like_checkpoint
 from builder.gguf.header import starts_as_gguf
+from builder.pipeline.projector_file import is_projector
 from builder.sources import bundled, huggingface
 from builder.store.names import ModelName
+from builder.store.progress import ProgressEvent, ProgressSink
 from builder.store.store import Store, StoredImage
 from ladle.errors import (
     BuildInputError,
@@ -96,7 +98,8 @@ class Resolver:
     """Resolves FROM (and ADAPTER) references against a store and a Modelfile's folder.
 
     ``hub`` is how to reach Hugging Face (read from the environment when not given);
-    ``pins`` maps a Hugging Face reference to the revision a lock pinned it at.
+    ``pins`` maps a Hugging Face reference to the revision a lock pinned it at;
+    ``progress`` hears how a checkpoint's conversion goes.
     """
 
     def __init__(
@@ -105,11 +108,13 @@ class Resolver:
         base_dir: Path,
         hub: HubSettings | None = None,
         pins: Mapping[str, str] | None = None,
+        progress: ProgressSink | None = None,
     ) -> None:
         self.store = store
         self.base_dir = base_dir
         self.hub = hub
         self.pins = dict(pins or {})
+        self.progress = progress
         self._checkpoints: dict[Path, CheckpointBase] = {}
 
     def resolve(self, reference: str) -> Base:
@@ -126,7 +131,7 @@ class Resolver:
         if path.is_file():
             return FileBase(reference, path)
         if path.is_dir():
-            if not _gguf_files(path) and looks_like_checkpoint(path):
+            if not gguf_files(path) and looks_like_checkpoint(path):
                 return self._from_checkpoint(reference, path)
             return FileBase(reference, single_gguf(path, reference))
         if reference.startswith(bundled.PACKAGE_SCHEME):
@@ -151,7 +156,11 @@ class Resolver:
         from builder.convert.imported import import_checkpoint  # numpy and gguf load here
 
         if folder not in self._checkpoints:
-            model = import_checkpoint(folder, self.store)
+            model = import_checkpoint(
+                folder, self.store, conversion_progress(folder, self.progress)
+            )
+            if model.cached and self.progress is not None:
+                self.progress(ProgressEvent(f"using the GGUF converted from {folder.name} before"))
             self._checkpoints[folder] = CheckpointBase(
                 reference, model.path, folder, model.digest, model.size, model.inputs
             )
@@ -171,6 +180,16 @@ class Resolver:
         return path if path.is_absolute() else self.base_dir / path
 
 
+def conversion_progress(
+    folder: Path, sink: ProgressSink | None
+) -> Callable[[int, int], None] | None:
+    """A converter's progress (bytes of tensors written, of all) as ``sink``'s events."""
+    if sink is None:
+        return None
+    status = f"converting {folder.name} to GGUF"
+    return lambda done, total: sink(ProgressEvent(status, done, total))
+
+
 def _as_name(reference: str) -> ModelName | None:
     try:
         return ModelName.parse(reference)
@@ -182,7 +201,7 @@ def single_gguf(folder: Path, reference: str) -> Path:
     """The one GGUF in ``folder`` (FROM a folder): its ``*.gguf`` file or, when it has
     none, a ``*.bin`` file in GGUF format, as Ollama looks (``parser.filesForModel``);
     ``BuildError`` for none or several."""
-    found = _gguf_files(folder)
+    found = [path for path in gguf_files(folder) if not is_projector(path)]
     if len(found) == 1:
         return found[0]
     if not found:
@@ -197,7 +216,7 @@ def single_gguf(folder: Path, reference: str) -> Path:
     )
 
 
-def _gguf_files(folder: Path) -> list[Path]:
+def gguf_files(folder: Path) -> list[Path]:
     """The folder's ``*.gguf`` files or, when it has none, its ``*.bin`` files in GGUF format."""
     found = sorted(folder.glob("*.gguf"))
     return found or [path for path in sorted(folder.glob("*.bin")) if starts_as_gguf(path)]

@@ -49,6 +49,8 @@ def api_object(event: ProgressEvent) -> dict[str, Any]:
     """The JSON object Ollama's API streams for ``event``."""
     if isinstance(event, TransferEvent):
         return event.to_api()
+    if event.total:  # a build's copy or conversion: its bytes, as Ollama's pulls show them
+        return {"status": event.status, "total": event.total, "completed": event.completed}
     return {"status": event.status}
 
 

@@ -10,6 +10,7 @@ Base                    the model weights' digest (and projector's), and the par
                         images recorded in the config's ``ladle.parents``
 Model                   the config's facts: architecture, size, quantization, context…
 Adapters                LoRA digests, added or removed
+Draft                   the draft model's digest and architecture (speculative decoding)
 Template, System        text, as a unified diff
 License                 the license texts, one after another, as a unified diff
 Parameters              key by key: added, removed or changed values
@@ -103,6 +104,7 @@ def diff_images(old: Image, new: Image, names: Mapping[str, str] | None = None) 
         Section("Base", tuple(_base(old, new, known))),
         Section("Model", tuple(_model(old, new))),
         Section("Adapters", tuple(_adapters(old, new))),
+        Section("Draft", tuple(_draft(old, new))),
         Section("Template", tuple(_text_diff(_lines(old.template), _lines(new.template)))),
         Section("System", tuple(_text_diff(_lines(old.system), _lines(new.system)))),
         Section("License", tuple(_text_diff(_licenses(old), _licenses(new)))),
@@ -164,6 +166,20 @@ def _adapters(old: Image, new: Image) -> list[DiffLine]:
         return [layer.digest for layer in image.stored.manifest.layers_of(media_types.ADAPTER)]
 
     return _text_diff(digests(old), digests(new), hunks=False)
+
+
+def _draft(old: Image, new: Image) -> list[DiffLine]:
+    """The draft layer's digest, and the architecture the config records for it."""
+
+    def facts(image: Image) -> dict[str, Any]:
+        layers = image.stored.manifest.layers_of(media_types.DRAFT)
+        found = {
+            "draft": ", ".join(layer.digest for layer in layers),
+            "architecture": image.draft_architecture,
+        }
+        return {key: value for key, value in found.items() if value}
+
+    return _keyed(facts(old), facts(new), quoted=False)
 
 
 def _keyed(old: Mapping[str, Any], new: Mapping[str, Any], quoted: bool = True) -> list[DiffLine]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from builder.store import media_types
 from builder.store.config import ImageConfig
+from builder.store.manifest import Descriptor
 from builder.store.names import ModelName
 from builder.store.store import Store, StoredImage
 from builder.templates.fim import takes_suffix
@@ -24,11 +26,15 @@ class Image:
     config: ImageConfig
     model_path: Path
     adapter_paths: tuple[Path, ...]
+    draft: Path | None
+    """The draft model's GGUF blob, for speculative decoding (the image's DRAFT)."""
     template: str | None
     system: str | None
     params: dict[str, Any]
     messages: tuple[dict[str, Any], ...]
     licenses: tuple[str, ...]
+    projector: Path | None = None
+    """The vision projector's GGUF blob (the image's projector layer): it reads images."""
 
     @classmethod
     def load(cls, store: Store, name: ModelName) -> Image:
@@ -46,6 +52,7 @@ class Image:
             ]
 
         models = manifest.layers_of(media_types.MODEL)
+        drafts = manifest.layers_of(media_types.DRAFT)
         jinja = texts(media_types.JINJA_TEMPLATE)
         go = texts(media_types.GO_TEMPLATE)  # an image Ollama made: convert on read
         template = jinja[-1] if jinja else (_converted(go[-1]) if go else None)
@@ -59,11 +66,13 @@ class Image:
             adapter_paths=tuple(
                 store.blob_path(layer.digest) for layer in manifest.layers_of(media_types.ADAPTER)
             ),
+            draft=store.blob_path(drafts[-1].digest) if drafts else None,
             template=template,
             system=systems[-1] if systems else None,
             params=json.loads(params[-1]) if params else {},
             messages=tuple(json.loads(messages[-1])) if messages else (),
             licenses=tuple(texts(media_types.LICENSE)),
+            projector=_last_blob(store, manifest.layers_of(media_types.PROJECTOR)),
         )
 
     @property
@@ -74,8 +83,11 @@ class Image:
         ``tools`` when the chat template (or the PARSER) takes tools, ``thinking``
         when the model reasons (:mod:`builder.templates.parsers`), and ``insert`` when
         it fills in the middle (FIM tokens, from the GGUF; or an Ollama template that
-        reads ``.Suffix``: :mod:`builder.templates.fim`)."""
+        reads ``.Suffix``: :mod:`builder.templates.fim`); ``vision`` also when the image
+        has a projector layer (as Ollama's ``Model.Capabilities``)."""
         found = self.config.capabilities or ("completion",)
+        if self.projector is not None and "vision" not in found:
+            found += ("vision",)
         parser = self.output_parser
         if parser.takes_tools(self.config.template_family, self.template):
             found += ("tools",)
@@ -91,6 +103,13 @@ class Image:
         return parser_for_image(self.config.parser, self.config.template_family, self.template)
 
     @property
+    def draft_architecture(self) -> str:
+        """The draft model's architecture, as the config records it (Ollama's
+        ``draft.architecture``); empty without a draft."""
+        entry = (self.config.model_extra or {}).get("draft")
+        return str(entry.get("architecture", "")) if isinstance(entry, dict) else ""
+
+    @property
     def size(self) -> int:
         """Bytes of every blob the image references, as ``ollama list`` counts them."""
         return self.stored.manifest.size
@@ -98,18 +117,22 @@ class Image:
     def modelfile(self, *, by_name: bool = False) -> str:
         """A Modelfile that rebuilds this image's content: FROM the store's blob files
         (``ladle show`` on this machine), or with ``by_name`` FROM the image itself, which
-        brings its weights, adapters and licenses along (so they are not repeated) and
+        brings its weights, adapters, draft and licenses along (so they are not repeated) and
         names no file: what ``/api/show`` answers, since a remote client should not learn
         the server's file layout."""
         name = self.stored.name.display()
         lines = [f"# Modelfile of {name}"]
         if by_name:
-            lines.append(f"# FROM {name} brings its weights, adapters and licenses:")
+            lines.append(f"# FROM {name} brings its weights, adapters, draft and licenses:")
             lines += [f"#   ADAPTER {path.name}" for path in self.adapter_paths]
+            lines += [f"#   DRAFT {self.draft.name}"] if self.draft is not None else []
+            lines += [f"#   FROM {self.projector.name}"] if self.projector is not None else []
             lines.append(f"FROM {name}")
         else:
             lines.append(f"FROM {self.model_path}")
+            lines += [f"FROM {self.projector}"] if self.projector is not None else []
             lines += [f"ADAPTER {path}" for path in self.adapter_paths]
+            lines += [f"DRAFT {self.draft}"] if self.draft is not None else []
         lines += self._instructions(with_licenses=not by_name)
         return "\n".join(lines) + "\n"
 
@@ -145,3 +168,7 @@ def _param_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _last_blob(store: Store, layers: Sequence[Descriptor]) -> Path | None:
+    return store.blob_path(layers[-1].digest) if layers else None

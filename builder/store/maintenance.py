@@ -20,6 +20,9 @@ Pruning deletes data, so it only deletes what it can prove unused. The rules:
 4. **Only what is ours.** Blobs are files named ``sha256-<64 hex>``; temp files are
    those of ``.ladle/tmp/`` and the dot-files that atomic writes leave beside blobs and
    manifests. Anything else (Ollama's ``-partial`` downloads, ``.ladle/cache/``) stays.
+5. **Prompt caches follow their weights.** The KV caches runners save when they unload
+   (``LADLE_CACHE_DIR``, by default ``.ladle/prompt-cache/``, one subfolder per weights'
+   blob) go when those weights leave the store; all of them with ``--caches``.
 
 ``--dry-run`` runs rules 1, 3 and 4 and removes nothing; it takes no lock, so it may
 list a blob that a build is about to reference.
@@ -27,6 +30,7 @@ list a blob that a build is about to reference.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -131,3 +135,32 @@ def _remove(store: Store, removal: Removal) -> None:
         removal.path.unlink(missing_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot remove {removal.label(store)}: {exc.strerror or exc}") from None
+
+
+def prompt_cache_removals(
+    folder: Path, store: Store, plan: PrunePlan, *, everything: bool = False
+) -> list[Removal]:
+    """The saved prompt caches (``LADLE_CACHE_DIR``: one subfolder per weights' blob name)
+    whose weights are gone from the store or go in ``plan``; all of them if ``everything``."""
+    if not folder.is_dir():
+        return []
+    going = {removal.path.name for removal in plan.removals}
+    removals = []
+    for models in sorted(path for path in folder.iterdir() if path.is_dir()):
+        kept = (store.blobs / models.name).is_file() and models.name not in going
+        if everything or not kept:
+            files = [path for path in models.rglob("*") if path.is_file()]
+            size = sum(path.stat().st_size for path in files)
+            removals.append(Removal(models, size))
+    return removals
+
+
+def remove_prompt_caches(removals: list[Removal]) -> None:
+    """Delete the folders :func:`prompt_cache_removals` listed."""
+    for removal in removals:
+        try:
+            shutil.rmtree(removal.path)
+        except FileNotFoundError:
+            continue  # a runner's eviction got there first
+        except OSError as exc:
+            raise StoreError(f"cannot remove {removal.path}: {exc.strerror or exc}") from None

@@ -19,6 +19,9 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MODEL = "application/vnd.ollama.image.model"
 ADAPTER = "application/vnd.ollama.image.adapter"
 PROJECTOR = "application/vnd.ollama.image.projector"
+DRAFT = "application/vnd.ollama.image.draft"
+"""A draft model for speculative decoding (Ollama's ``MediaTypeImageDraft``, manifest
+package): a GGUF that shares the model's vocabulary."""
 SYSTEM = "application/vnd.ollama.image.system"
 PARAMS = "application/vnd.ollama.image.params"
 MESSAGES = "application/vnd.ollama.image.messages"
@@ -29,7 +32,7 @@ JINJA_TEMPLATE = "application/vnd.ladle.image.template.jinja"
 
 TEXT_LAYERS = frozenset({SYSTEM, LICENSE, GO_TEMPLATE, JINJA_TEMPLATE})
 JSON_LAYERS = frozenset({PARAMS, MESSAGES})
-WEIGHT_LAYERS = frozenset({MODEL, ADAPTER, PROJECTOR})
+WEIGHT_LAYERS = frozenset({MODEL, ADAPTER, PROJECTOR, DRAFT})
 
 MODEL_IMAGE_LAYERS = ("application/vnd.ollama.image.", "application/vnd.ladle.image.")
 """Prefixes of the layer types of a model image; a registry image with other layers (a

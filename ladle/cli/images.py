@@ -60,6 +60,15 @@ def create(
             "quality is lost twice).",
         ),
     ] = False,
+    draft_quantize: Annotated[
+        str | None,
+        typer.Option(
+            "--draft-quantize",
+            metavar="TYPE",
+            help="Quantize the DRAFT model's weights (F32, F16 or BF16) to TYPE, as --quantize "
+            "does the model's.",
+        ),
+    ] = None,
     host: Annotated[
         str | None,
         typer.Option(
@@ -92,11 +101,14 @@ def create(
     if locked and no_lock:
         raise typer.BadParameter("use --locked or --no-lock, not both", param_hint="--locked")
     if host is not None:
-        _create_on(host, name, file, quantize, locked=locked, requantize=requantize)
+        quantized = (quantize, draft_quantize)
+        _create_on(host, name, file, quantized, locked=locked, requantize=requantize)
         return
     lock: LockMode = "locked" if locked else "off" if no_lock else "write"
     settings = Settings.from_environment()
-    options = BuildOptions(quantize=quantize, requantize=requantize, hub=settings.hub)
+    options = BuildOptions(
+        quantize=quantize, requantize=requantize, draft_quantize=draft_quantize, hub=settings.hub
+    )
     target = ModelName.parse(name)
     with ProgressBars() as bars:
         store = Store(settings.models)
@@ -105,9 +117,16 @@ def create(
 
 
 def _create_on(
-    host: str, name: str, file: Path, quantize: str | None, *, locked: bool, requantize: bool
+    host: str,
+    name: str,
+    file: Path,
+    quantize: tuple[str | None, str | None],
+    *,
+    locked: bool,
+    requantize: bool,
 ) -> None:
-    """``ladle create --host``: :func:`runtime.remote_create.create_on_server`."""
+    """``ladle create --host``: :func:`runtime.remote_create.create_on_server`;
+    ``quantize`` is the model's and the draft's type."""
     from ladle.cli.progress import ProgressBars
     from ladle.cli.serve import client_for
     from ladle.settings import parse_host
@@ -123,7 +142,7 @@ def _create_on(
     server = Settings.from_environment().model_copy(update={"host": address, "port": port})
     target = ModelName.parse(name).display()
     with client_for(server) as client, ProgressBars() as bars:
-        create_on_server(client, target, file, bars.update, quantize)
+        create_on_server(client, target, file, bars.update, *quantize)
     typer.echo(f"created {target} on {client.url}")
 
 
@@ -225,6 +244,7 @@ def _summary(image: Image) -> str:
         ("quantization", config.file_type),
     ]
     lines = ["  Model"] + [f"    {key:<20}{value}" for key, value in facts if value]
+    lines += _draft_lines(image)
     lines += ["", "  Capabilities"] + [f"    {item}" for item in image.capabilities]
     if image.params:
         lines += ["", "  Parameters"] + [
@@ -235,6 +255,21 @@ def _summary(image: Image) -> str:
     if image.licenses:
         lines += ["", "  License", "    " + image.licenses[0].splitlines()[0]]
     return "\n".join(lines)
+
+
+def _draft_lines(image: Image) -> list[str]:
+    """The draft model for speculative decoding (DRAFT), when the image has one."""
+    from builder.gguf.file import inspect_gguf  # its header says how it is quantized
+
+    if image.draft is None:
+        return []
+    quantization = inspect_gguf(image.draft).file_type
+    facts = [
+        ("architecture", image.draft_architecture),
+        ("quantization", quantization),
+        ("blob", image.draft.name),
+    ]
+    return ["", "  Draft"] + [f"    {key:<20}{value}" for key, value in facts if value]
 
 
 def _parameter_lines(image: Image) -> str:

@@ -31,7 +31,11 @@ def info(
 
     hardware = detect()
     if as_json:
-        typer.echo(json.dumps(describe(hardware), indent=2))
+        typer.echo(
+            json.dumps(
+                {**describe(hardware), "memory_defaults": memory_defaults(hardware)}, indent=2
+            )
+        )
         return
     from rich.console import Console
 
@@ -39,6 +43,7 @@ def info(
     console.print(_system_table(hardware))
     console.print(_accelerator_table(hardware))
     console.print(_llama_table(hardware))
+    console.print(_key_values("Memory defaults", list(memory_defaults(hardware).items())))
 
 
 def describe(hardware: Hardware) -> dict[str, Any]:
@@ -47,6 +52,27 @@ def describe(hardware: Hardware) -> dict[str, Any]:
         "ladle_version": __version__,
         "threads": hardware.cpu.threads,
         **hardware.model_dump(mode="json"),
+    }
+
+
+def memory_defaults(hardware: Hardware) -> dict[str, str]:
+    """The KV cache, flash attention and context a model gets when it does not say
+    (``LADLE_KV_CACHE_TYPE``, ``LADLE_FLASH_ATTENTION``, ``LADLE_CONTEXT_LENGTH``, or the
+    context :mod:`runtime.context_size` chooses from this machine's free memory)."""
+    from ladle.settings import Settings
+    from runtime.context_size import gpu_free, tier_context
+
+    settings = Settings.from_environment()
+    if settings.context_length is not None:
+        context = f"{settings.context_length:,} (LADLE_CONTEXT_LENGTH)"
+    else:
+        free = gpu_free(hardware, -1)
+        where = f"{human_bytes(free)} free on the GPUs" if free else "the CPU"
+        context = f"{tier_context(free):,} ({where}), at most a model's trained length"
+    return {
+        "KV cache type": settings.kv_cache_type,
+        "flash attention": settings.flash_attention,
+        "context (no num_ctx)": context,
     }
 
 

@@ -16,7 +16,7 @@ from ladle.units import human_bytes
 
 if TYPE_CHECKING:
     from builder.store.doctor import Checkup
-    from builder.store.maintenance import Removal
+    from builder.store.maintenance import PrunePlan, Removal
 
 
 def _store() -> Store:
@@ -27,8 +27,12 @@ def prune(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", "-n", help="List what would be removed; remove nothing.")
     ] = False,
+    caches: Annotated[
+        bool, typer.Option("--caches", help="Remove every saved prompt cache too.")
+    ] = False,
 ) -> None:
-    """Remove blobs that no image uses, and temp files left by interrupted writes.
+    """Remove blobs that no image uses, temp files left by interrupted writes, and the
+    prompt caches saved for models no longer in the store (all of them with --caches).
 
     Nothing is removed while a manifest cannot be read (it may reference any blob: fix or
     remove it first), while a build or copy is writing to the store, or if it was modified
@@ -58,8 +62,22 @@ def prune(
             f"kept {_count(len(plan.spared), 'unused blob')} ({size}) modified less than "
             f"{GRACE_SECONDS // 60} minutes ago, in case a write is still in progress"
         )
+    reclaimed = plan.reclaimed + _prune_prompt_caches(store, plan, verb, everything=caches)
     total = "reclaimable" if dry_run else "reclaimed"
-    typer.echo(f"Total {total} space: {human_bytes(plan.reclaimed)}")
+    typer.echo(f"Total {total} space: {human_bytes(reclaimed)}")
+
+
+def _prune_prompt_caches(store: Store, plan: PrunePlan, verb: str, *, everything: bool) -> int:
+    """Remove (or, on a dry run, list) the saved prompt caches that go; their bytes."""
+    from builder.store.maintenance import prompt_cache_removals, remove_prompt_caches
+
+    folder = Settings.from_environment().prompt_cache_folder
+    removals = prompt_cache_removals(folder, store, plan, everything=everything)
+    if verb == "deleted":
+        remove_prompt_caches(removals)
+    for removal in removals:
+        typer.echo(f"{verb} prompt caches of {removal.path.name} ({human_bytes(removal.size)})")
+    return sum(removal.size for removal in removals)
 
 
 def doctor() -> None:

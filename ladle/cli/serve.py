@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -35,6 +36,12 @@ Settings (environment variables, read once at start):
   LADLE_SHUTDOWN_GRACE     seconds requests get to finish on exit (10)
   LADLE_RUNNER_TIMEOUT     seconds a busy runner may take for one step before it is
                            taken for hung and killed (120)
+  LADLE_KV_CACHE_TYPE      KV cache element type: f16, q8_0, q4_0 (f16)
+  LADLE_FLASH_ATTENTION    flash attention: auto, on, off (auto)
+  LADLE_CONTEXT_LENGTH     default num_ctx (chosen from free GPU memory)
+  LADLE_CACHE_DIR          where prompt caches are saved when a model unloads
+                           (.ladle/prompt-cache in the store)
+  LADLE_CACHE_MAX          their size cap, least recently used evicted; 0: off (8GiB)
   LADLE_ORIGINS            browser origins CORS allows (loopback ones)
   LADLE_ALLOWED_HOSTS      Host headers accepted besides loopback ones
   LADLE_API_KEYS           keys clients send as Bearer tokens (none)
@@ -54,7 +61,28 @@ Settings (environment variables, read once at start):
 Example: LADLE_HOST=127.0.0.1:8080 ladle serve"""
 
 
-def serve() -> None:
+CLUSTER_OPTION = typer.Option(
+    "--cluster",
+    help="Serve on a Ray Serve cluster (the cluster extra), at ADDRESS: auto (the running "
+    "one, the default), a Ray address, or local (one started here); see docs/cluster.md.",
+)
+ADDRESS_ARGUMENT = typer.Argument(
+    metavar="ADDRESS",
+    help="With --cluster: the Ray cluster's address (auto, host:port, ray://…, local).",
+)
+
+
+def serve(
+    cluster: Annotated[bool, CLUSTER_OPTION] = False,
+    address: Annotated[str | None, ADDRESS_ARGUMENT] = None,
+) -> None:
+    if address is not None and not cluster:
+        raise typer.BadParameter("an ADDRESS is a Ray cluster's: use --cluster ADDRESS")
+    if cluster:
+        from runtime.cluster.command import serve_on_cluster
+
+        serve_on_cluster(address or "auto")
+        return
     import uvicorn
 
     from ladle.cli.graceful import GracefulServer, deadline, scheduler_closer
@@ -69,6 +97,9 @@ def serve() -> None:
         host=settings.host,
         port=settings.port,
         http=header_timeout_protocol(settings.security.header_timeout),
+        # asyncio's loop, as before ladle[cluster] (Ray Serve) brought uvloop, which
+        # uvicorn's "auto" would pick: plain `ladle serve` runs the same with or without it.
+        loop="asyncio",
         timeout_graceful_shutdown=deadline(settings.shutdown_grace),
         log_config=None,
         access_log=False,
@@ -153,7 +184,9 @@ def chat_settings(host: str | None) -> Settings:
 
 
 def ps() -> None:
-    """List the models loaded in the server: NAME, ID, SIZE, PROCESSOR, CONTEXT, UNTIL.
+    """List the models loaded in the server: NAME, ID, SIZE, PROCESSOR, CONTEXT, UNTIL,
+    and CACHED, its prompt cache hits (from the slot's own cache/another slot's/disk),
+    and SPECULATION, the tokens its speculative decoding accepted of those it proposed.
 
     Example: ladle ps
     """
@@ -161,7 +194,7 @@ def ps() -> None:
 
     with client_for(Settings.from_environment()) as client:
         models = client.ps()
-    rows = [("NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL")]
+    rows = [("NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL", "CACHED", "SPECULATION")]
     for model in models:
         size, vram = int(model.get("size", 0)), int(model.get("size_vram", 0))
         rows.append(
@@ -172,10 +205,13 @@ def ps() -> None:
                 processor(size, vram),
                 str(model.get("context_length", "")),
                 until(model.get("expires_at")),
+                cache_hits(model.get("prompt_cache")),
+                speculation(model.get("draft"), model.get("speculation")),
             )
         )
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    for row in rows:
+    shown = placed(rows, models)  # against a cluster, REPLICA and NODE too
+    widths = [max(len(row[column]) for row in shown) for column in range(len(shown[0]))]
+    for row in shown:
         cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
         typer.echo("    ".join(cells).rstrip())
 
@@ -190,8 +226,36 @@ def stop(name: Annotated[str, typer.Argument(help="The model to unload.")]) -> N
         client.stop(name)
 
 
+def placed(rows: Sequence[tuple[str, ...]], models: list[Any]) -> list[tuple[str, ...]]:
+    """``ps`` against a cluster (docs/cluster.md): REPLICA and NODE columns too."""
+    if not any(isinstance(model, dict) and "replica" in model for model in models):
+        return list(rows)
+    head, *body = rows
+    where = [(str(model.get("replica", "")), str(model.get("node", ""))[:12]) for model in models]
+    return [(*head, "REPLICA", "NODE"), *((*row, *at) for row, at in zip(body, where, strict=True))]
+
+
 def stdin_is_terminal() -> bool:
     return sys.stdin.isatty()
+
+
+def cache_hits(hits: Any) -> str:
+    """``ps``'s CACHED: hits in memory/shared/disk and the prompt tokens they saved."""
+    if not isinstance(hits, dict):
+        return ""
+    counts = "/".join(str(hits.get(source, 0)) for source in ("memory", "shared", "disk"))
+    return f"{counts} ({hits.get('tokens_saved', 0)} tokens)"
+
+
+def speculation(draft: Any, counts: Any) -> str:
+    """``ps``'s SPECULATION: accepted of proposed tokens and the rate, with "draft" when a
+    draft model is loaded (empty when neither)."""
+    drafted = counts.get("drafted", 0) if isinstance(counts, dict) else 0
+    if not drafted:
+        return "draft" if draft else ""
+    accepted = counts.get("accepted", 0)
+    shown = f"{accepted}/{drafted} ({accepted / drafted:.0%})"
+    return f"draft {shown}" if draft else shown
 
 
 def until(expires_at: Any, now: datetime | None = None) -> str:

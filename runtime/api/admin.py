@@ -27,6 +27,12 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from builder.convert.uploaded import (
+    is_checkpoint_upload,
+    is_peft_upload,
+    prepare_adapter_upload,
+    prepare_upload,
+)
 from builder.distribution import pull_model, push_model
 from builder.gguf.file import inspect_gguf
 from builder.gguf.header import starts_as_gguf
@@ -40,6 +46,7 @@ from builder.store.names import ModelName
 from builder.store.progress import ProgressEvent, ProgressSink
 from builder.store.store import Store
 from ladle.errors import (
+    BuildInputError,
     GGUFError,
     InvalidFieldError,
     InvalidOptionError,
@@ -51,6 +58,7 @@ from modelfile import ModelSpec
 from modelfile.parameters import Parameters
 from modelfile.source import MAX_MODELFILE_BYTES
 from modelfile.spec import ChatMessage
+from runtime.api.create_files import split_projector
 from runtime.api.errors import error_of, public_message, without_paths
 from runtime.api.ollama import Served
 from runtime.api.openapi import BINARY_BODY, NDJSON, api_answers
@@ -76,10 +84,11 @@ class CreateBody(BaseModel):
     A field Ollama's clients send is taken or refused by name, never ignored: ``name``
     and ``quantization`` are its older spellings of ``model`` and ``quantize`` (Ollama's
     Go client sends ``"name": ""`` with every request); ``renderer``, ``parser`` and
-    ``requires`` are the Modelfile's RENDERER, PARSER and REQUIRES. Draft models
-    (``draft_files``, ``draft_quantize``), remote models (``remote_host``) and ``info``
-    overrides are refused with a 400 naming the field when given a value, and any other
-    field is an unknown one (400). As in Ollama, an empty string is a field not given.
+    ``requires`` are the Modelfile's RENDERER, PARSER and REQUIRES; ``draft_files``
+    names the DRAFT's uploaded GGUF and ``draft_quantize`` quantizes it. Remote models
+    (``remote_host``) and ``info`` overrides are refused with a 400 naming the field
+    when given a value, and any other field is an unknown one (400). As in Ollama, an
+    empty string is a field not given.
     """
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
@@ -99,8 +108,13 @@ class CreateBody(BaseModel):
     renderer: str | None = None
     parser: str | None = None
     requires: str | None = None
-    draft_files: dict[str, str] = Field(default_factory=dict, description="Refused.")
-    draft_quantize: str | None = Field(None, description="Refused.")
+    draft_files: dict[str, str] = Field(
+        default_factory=dict,
+        description="DRAFT: the draft model's GGUF file name -> the digest of its uploaded blob.",
+    )
+    draft_quantize: str | None = Field(
+        None, description="Quantize the draft's (unquantized) weights to this type."
+    )
     remote_host: str | None = Field(None, description="Refused.")
     info: dict[str, Any] | None = Field(None, description="Refused.")
     stream: bool = True
@@ -131,8 +145,6 @@ QUANTIZE_FIELDS = ("quantize", "quantization")
 """``/api/create``'s names for the type to quantize to, the current one first."""
 
 UNSUPPORTED = {
-    "draft_files": "ladle does not build draft models (DRAFT)",
-    "draft_quantize": "ladle does not build draft models (DRAFT)",
     "remote_host": "ladle builds images of local weights only, not remote models",
     "info": "ladle reads a model's facts from its GGUF; they cannot be overridden",
 }
@@ -226,7 +238,9 @@ async def create(body: CreateBody, served: Service = Served) -> Response:
     store, settings = served.store, served.settings
     name = ModelName.parse(body.target())
     body.refuse_unsupported()
-    options = BuildOptions(quantize=body.quantize_to(), hub=settings.hub)
+    options = BuildOptions(
+        quantize=body.quantize_to(), draft_quantize=_draft_quantize(body), hub=settings.hub
+    )
     spec = await anyio.to_thread.run_sync(create_spec, body, store)
 
     def job(sink: ProgressSink) -> object:
@@ -240,14 +254,17 @@ def create_spec(body: CreateBody, store: Store) -> ModelSpec:
     a Modelfile may hold, is refused here, before anything is written."""
     license_ = [body.license] if isinstance(body.license, str) else body.license or []
     _check_modelfile_size(body, license_)
+    files, projector = split_projector(store, body.files)  # a vision model's second file
     return ModelSpec(
-        from_=_base(body, store),
+        from_=_base(body.model_copy(update={"files": files}), store),
+        also_from=projector,
         parameters=_parameters(body.parameters),
         template=body.template,
         system=body.system,
         messages=tuple(body.messages),
         license=tuple(license_),
-        adapters=tuple(_adapter(store, name, digest) for name, digest in body.adapters.items()),
+        adapters=_adapters(store, body.adapters),
+        draft=_draft(store, body.draft_files),
         renderer=body.renderer or None,
         parser=body.parser or None,
         requires=body.requires or None,
@@ -288,16 +305,23 @@ def _base(body: CreateBody, store: Store) -> str:
     server, which a client could otherwise read any GGUF file through.
 
     As Ollama's server does (``detectModelTypeFromFile``), a file is a GGUF by its name
-    (``*.gguf``) or, under another name (``model.bin``), by its first bytes."""
+    (``*.gguf``) or, under another name (``model.bin``), by its first bytes; files
+    with safetensors among them are a Hugging Face checkpoint, converted."""
     if body.files:
         if body.from_ is not None:
             raise InvalidFieldError("files", "give 'from' or 'files', not both")
+        if is_checkpoint_upload(list(body.files)):
+            return _checkpoint(body, store)
         if len(body.files) != 1:
-            raise InvalidFieldError("files", "ladle builds from exactly one GGUF file")
+            raise InvalidFieldError(
+                "files", "ladle builds from one GGUF file, or a checkpoint's safetensors files"
+            )
         name, digest = next(iter(body.files.items()))
         path = _blob_file(store, "files", name, digest)
         if not name.lower().endswith(".gguf") and not starts_as_gguf(Path(path)):
-            raise InvalidFieldError("files", f"{name}: ladle builds from a GGUF file only")
+            raise InvalidFieldError(
+                "files", f"{name}: not a GGUF file (nor a checkpoint with *.safetensors)"
+            )
         return _usable_gguf(path, "files", name)
     if body.from_ is None:
         raise InvalidFieldError("from", "a base model ('from') or a GGUF ('files') is required")
@@ -307,6 +331,50 @@ def _base(body: CreateBody, store: Store) -> str:
     if base.display() not in bundled.MODELS:
         store.get(base)  # ModelNotFoundError: a 404, before the stream starts
     return body.from_
+
+
+def _checkpoint(body: CreateBody, store: Store) -> str:
+    """FROM a Hugging Face checkpoint's uploaded files: the folder the builder converts
+    (:mod:`builder.convert.uploaded`), checked now so that a bad one is a 400."""
+    blobs = {name: Path(_blob_file(store, "files", name, d)) for name, d in body.files.items()}
+    try:
+        return str(prepare_upload(store, blobs, ModelName.parse(body.target()).model))
+    except BuildInputError as error:
+        raise InvalidFieldError("files", str(error)) from None
+
+
+def _draft(store: Store, files: dict[str, str]) -> str | None:
+    """DRAFT: the GGUF of ``draft_files`` (an uploaded blob), as ``files`` gives FROM's."""
+    if not files:
+        return None
+    if len(files) != 1:
+        raise InvalidFieldError("draft_files", "ladle drafts with exactly one GGUF file")
+    name, digest = next(iter(files.items()))
+    path = _blob_file(store, "draft_files", name, digest)
+    if not name.lower().endswith(".gguf") and not starts_as_gguf(Path(path)):
+        raise InvalidFieldError("draft_files", f"{name}: ladle drafts with a GGUF file only")
+    return _usable_gguf(path, "draft_files", name)
+
+
+def _draft_quantize(body: CreateBody) -> str | None:
+    """The type to quantize the draft to (checked); it needs a draft, as in Ollama."""
+    if not body.draft_quantize:
+        return None
+    if not body.draft_files:
+        raise InvalidFieldError("draft_quantize", "needs a draft model (draft_files)")
+    return _quantize_type("draft_quantize", body.draft_quantize)
+
+
+def _adapters(store: Store, adapters: dict[str, str]) -> tuple[str, ...]:
+    """ADAPTER lines: each uploaded GGUF LoRA, or the folder of an uploaded PEFT
+    adapter (converted for the base by the build: :mod:`builder.convert.lora`)."""
+    if not is_peft_upload(list(adapters)):
+        return tuple(_adapter(store, name, digest) for name, digest in adapters.items())
+    blobs = {name: Path(_blob_file(store, "adapters", name, d)) for name, d in adapters.items()}
+    try:
+        return (str(prepare_adapter_upload(store, blobs)),)
+    except BuildInputError as error:
+        raise InvalidFieldError("adapters", str(error)) from None
 
 
 def _adapter(store: Store, name: str, digest: str) -> str:

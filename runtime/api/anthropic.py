@@ -78,7 +78,7 @@ async def messages(body: MessagesBody, request: Request, served: Service = Serve
     try:
         chat, conversation = chat_body(body, choice, think, image_stops)
         first_image = conversation.first_image
-        replies = choice.limited(charged(await served.chat(chat, choice.grammar), request))
+        replies = choice.limited(charged(await served.chat(chat, choice), request))
         return await _respond(request, _answer(body, image_stops), replies, body.stream)
     except (InvalidFieldError, InvalidOptionError) as error:
         asked = "thinking" if body.thinking is not None else "output_config.effort"
@@ -95,7 +95,7 @@ async def messages(body: MessagesBody, request: Request, served: Service = Serve
 async def count_tokens(body: CountTokensBody, served: Service = Served) -> dict[str, int]:
     conversation, choice = read_conversation(body), tool_choice(body)
     if conversation.first_image:
-        reason = "ladle cannot count an image: its runner cannot read images yet"
+        reason = "ladle cannot count an image's tokens yet (/v1/messages reads images)"
         raise InvalidFieldError(conversation.first_image, reason)
     turns = check_messages(conversation.messages, "messages")
     tools = choice.prompt_tools(function_tools(body))

@@ -11,9 +11,9 @@ reads every JSON route's body as JSON whatever its ``Content-Type``, as Ollama d
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from builder.store.store import Store
 from ladle.settings import Settings
@@ -26,10 +26,16 @@ from runtime.api.service import Metrics, Service
 from runtime.scheduler import RunnerFactory, Scheduler
 
 
-def create_app(settings: Settings, runner_factory: RunnerFactory | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    runner_factory: RunnerFactory | None = None,
+    routers: Sequence[APIRouter] = (),
+) -> FastAPI:
     """The ladle server for ``settings``; ``runner_factory`` (default: runners planned on
     this machine's hardware, :class:`runtime.placement.PlannedRunnerFactory`) starts the
-    runners, and tests pass a fake one."""
+    runners, and tests pass a fake one. ``routers`` go before ladle's own, so that a
+    route of theirs answers in place of ladle's (``--cluster``'s ``/api/ps``,
+    :mod:`runtime.cluster.ingress`)."""
     install_security, install_metrics = _hooks()
     metrics: list[Metrics] = []
 
@@ -57,6 +63,7 @@ def create_app(settings: Settings, runner_factory: RunnerFactory | None = None) 
     metrics.append(install_metrics(app))  # first, so that it counts security's refusals
     install_security(app, settings)
     routers = (
+        *routers,
         ollama.router,
         openai.router,
         openai_responses.router,

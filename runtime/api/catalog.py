@@ -11,6 +11,7 @@ hex, no ``sha256:``.
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -164,6 +165,15 @@ def ps(store: Store, entries: list[PsEntry]) -> dict[str, Any]:
                 "expires_at": timestamp(entry.expires_at),
                 "size_vram": entry.size_vram,
                 "context_length": entry.context_length,
+                "kv_cache_type": entry.kv_cache_type,
+                "flash_attention": entry.flash_attention,
+                "kv_cache_bytes": entry.kv_cache_bytes,
+                "prompt_cache": asdict(entry.cache_hits),
+                "draft": entry.draft,
+                "speculation": {
+                    **asdict(entry.speculation),
+                    "acceptance_rate": entry.speculation.acceptance_rate,
+                },
             }
         )
     return {"models": models}

@@ -239,6 +239,9 @@ def _counters(reply: Reply) -> dict[str, Any]:
             "eval_count": final.eval_count,
             "eval_duration": final.eval_duration_ns,
         }
+        if final.draft_count:  # speculative decoding proposed tokens (ladle's fields)
+            fields["draft_count"] = final.draft_count
+            fields["draft_accepted_count"] = final.draft_accepted_count
     return fields
 
 

@@ -289,7 +289,7 @@ def _message(message: dict[str, Any], number: int) -> dict[str, Any]:
     if isinstance(content := message.get("content"), list):
         parts = [part for part in content if isinstance(part, dict)]
         converted["content"] = "".join(p.get("text", "") for p in parts if p.get("type") == "text")
-        images = [_image(p) for p in parts if p.get("type") == "image_url"]
+        images = [_image(p, number) for p in parts if p.get("type") == "image_url"]
         if images:
             converted["images"] = images
     if calls := message.get("tool_calls"):
@@ -297,10 +297,15 @@ def _message(message: dict[str, Any], number: int) -> dict[str, Any]:
     return converted
 
 
-def _image(part: dict[str, Any]) -> str:
+def _image(part: dict[str, Any], number: int) -> str:
+    """An ``image_url`` part's data URL (runtime.api.vision decodes it); ladle fetches
+    no remote image, so an http(s) URL is refused, naming the field."""
     url = part.get("image_url")
-    url = url.get("url", "") if isinstance(url, dict) else str(url or "")
-    return str(url).partition("base64,")[2] or str(url)
+    url = url.get("url", "") if isinstance(url, dict) else url
+    if not isinstance(url, str) or not url.startswith("data:"):
+        field = f"messages.{number}.content.image_url"
+        raise InvalidFieldError(field, "ladle fetches no remote images: send a data URL")
+    return url
 
 
 def _call(call: Any, number: int) -> dict[str, Any]:
@@ -330,7 +335,7 @@ async def chat_completions(
 ) -> Response:
     choice = body.choice()
     with fields_renamed({"think": body.effort_field}):
-        chat = await served.chat(body.to_chat(), choice.grammar)
+        chat = await served.chat(body.to_chat(), choice)
     replies = choice.limited(charged(chat, request))
     answer = Answer(
         body.model, chat=True, include_usage=body.include_usage, logprobs=bool(body.logprobs)

@@ -98,7 +98,7 @@ async def create_response(
 async def _chat(served: Service, chat: ChatBody, choice: ToolChoice) -> AsyncGenerator[Reply, None]:
     """The service's replies; a field error names the Responses field (:data:`RENAMED`)."""
     with fields_renamed(RENAMED):
-        return await served.chat(chat, choice.grammar)
+        return await served.chat(chat, choice)
 
 
 async def _events(

@@ -19,7 +19,9 @@ item                                        turn
 
 Every other item, content part or tool type is refused with an
 :class:`~ladle.errors.InvalidFieldError` naming where it is (``input.3.type``), never
-skipped: images and files because ladle's runner reads neither, hosted tools
+skipped: files because ladle's runner reads none, images outside a user message (a
+user message's ``input_image`` data URLs are its ``images``; a remote URL is refused,
+since ladle fetches nothing), hosted tools
 (``web_search``, ``file_search``…) because ladle runs none. A ``function_call_output``
 must answer a ``function_call`` of the conversation, as OpenAI requires. A
 ``namespace`` tool's functions are shown to the model as ``namespace.name`` (a call of
@@ -134,9 +136,12 @@ def _message(turns: _Turns, item: Item, where: str) -> None:
     role = item.get("role")
     if role not in ROLES:
         raise InvalidFieldError(f"{where}.role", f"must be one of {', '.join(ROLES)}")
-    text = _text(item.get("content"), f"{where}.content")
+    user = ROLES[role] == "user"
+    skip = frozenset({"input_image"}) if user else frozenset()
+    text = _text(item.get("content"), f"{where}.content", skip)
     if ROLES[role] != "assistant":
-        turns.add({"role": ROLES[role], "content": text})
+        images = _images(item.get("content"), f"{where}.content") if user else []
+        turns.add({"role": ROLES[role], "content": text} | ({"images": images} if images else {}))
         return
     last = turns.messages[-1] if turns.messages else None
     # A message replayed after its own calls (before their outputs) is the same answer.
@@ -187,18 +192,39 @@ TEXT_PARTS = {"input_text": "text", "output_text": "text", "refusal": "refusal"}
 """A message's text parts, and the field that holds each one's text."""
 
 
-def _text(content: Any, where: str) -> str:
-    """A message's (or a call output's) content: a string, or its text parts joined."""
+def _text(content: Any, where: str, skip: frozenset[str] = frozenset()) -> str:
+    """A message's (or a call output's) content: a string, or its text parts joined
+    (parts of a type in ``skip`` are read elsewhere)."""
     if isinstance(content, str):
         return content
     if content is None:
         raise InvalidFieldError(where, "is required: a string or a list of content parts")
-    return _parts(content, where, TEXT_PARTS)
+    return _parts(content, where, TEXT_PARTS, skip)
 
 
-def _parts(parts: Any, where: str, kinds: dict[str, str]) -> str:
+def _images(content: Any, where: str) -> list[str]:
+    """A user message's ``input_image`` parts: their data URLs (runtime.api.vision decodes
+    them); ladle fetches nothing, so a remote URL or a ``file_id`` is refused."""
+    if not isinstance(content, list):
+        return []
+    images = []
+    for number, part in enumerate(content):
+        if not isinstance(part, dict) or part.get("type") != "input_image":
+            continue
+        url = part.get("image_url")
+        if not isinstance(url, str) or not url.startswith("data:"):
+            raise InvalidFieldError(
+                f"{where}.{number}.image_url", "ladle fetches no remote images: send a data URL"
+            )
+        images.append(url)
+    return images
+
+
+def _parts(
+    parts: Any, where: str, kinds: dict[str, str], skip: frozenset[str] = frozenset()
+) -> str:
     """The text of ``parts`` (a list of ``{"type", <text field>}``), each of a type in
-    ``kinds``; none given is ""."""
+    ``kinds`` or ``skip`` (passed over); none given is ""."""
     if parts is None:
         return ""
     if not isinstance(parts, list):
@@ -206,6 +232,8 @@ def _parts(parts: Any, where: str, kinds: dict[str, str]) -> str:
     texts = []
     for number, part in enumerate(parts):
         kind = part.get("type") if isinstance(part, dict) else None
+        if kind in skip:
+            continue
         if kind not in kinds:
             raise InvalidFieldError(f"{where}.{number}.type", _part_refusal(kind, kinds))
         text = part.get(kinds[kind])
@@ -216,8 +244,10 @@ def _parts(parts: Any, where: str, kinds: dict[str, str]) -> str:
 
 
 def _part_refusal(kind: Any, kinds: dict[str, str]) -> str:
-    if kind in ("input_image", "input_file"):
-        return f"ladle's runner cannot read {kind.removeprefix('input_')}s yet"
+    if kind == "input_image":
+        return "only a user message may hold images"
+    if kind == "input_file":
+        return "ladle's runner cannot read files yet"
     return f"must be one of {', '.join(kinds)}, not {kind!r}"
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -43,6 +43,7 @@ from runtime.loading import LOAD_OPTIONS
 from runtime.protocol import GenerateRequest, SamplingOptions
 
 _SAMPLING = tuple(SamplingOptions.model_fields)
+_SPECULATION = ("spec_ngram", "draft_num_predict")
 _GENERATION = frozenset(Parameters.model_fields) - frozenset(LOAD_OPTIONS)
 """The parameters checked here: every one but the load-time ones."""
 DEFAULT_NUM_KEEP = 4
@@ -118,6 +119,8 @@ class Generation:
     num_predict: int = -1
     num_keep: int = DEFAULT_NUM_KEEP
     ignore_eos: bool = False
+    speculation: Mapping[str, int] = field(default_factory=dict)
+    """``spec_ngram`` and ``draft_num_predict`` when set (runtime.runner.speculation)."""
 
     def request(self, prompt: str, grammar: str | None = None) -> GenerateRequest:
         """The runner request for ``prompt``; a prompt longer than the context loses its
@@ -131,6 +134,7 @@ class Generation:
             grammar=grammar,
             ignore_eos=self.ignore_eos,
             truncate=True,
+            **self.speculation,
         )
 
 
@@ -153,6 +157,7 @@ def generation(params: Mapping[str, Any], options: Mapping[str, Any] | None) -> 
         num_predict=values.get("num_predict", -1),
         num_keep=values.get("num_keep", DEFAULT_NUM_KEEP),
         ignore_eos=bool(ignore_eos),
+        speculation={key: values[key] for key in _SPECULATION if key in values},
     )
 
 

@@ -13,6 +13,9 @@ Service._prepare`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from builder.templates.parsers import NO_PARSER, OutputParser
 from builder.templates.reply_stream import ReplyPart, ReplyStream
 from builder.templates.thinking import Think, thinks
@@ -34,13 +37,16 @@ def output_parser(model: ResolvedModel, think: Think) -> tuple[OutputParser, Thi
     return parser, True if think is None else think
 
 
-def tool_parser(model: ResolvedModel, parser: OutputParser) -> ToolCallParser | None:
-    """The parser of the calls in the reply (``None`` for harmony, which reads its own);
-    a model that takes no tools refuses them with a 400 naming ``tools``."""
+def tool_parser(
+    model: ResolvedModel, parser: OutputParser, tools: Sequence[Mapping[str, Any]] | None = None
+) -> ToolCallParser | None:
+    """The parser of the calls in the reply (``None`` for harmony, which reads its own),
+    typing arguments written as text by the request's ``tools``; a model that takes no
+    tools refuses them with a 400 naming ``tools``."""
     image = model.image
     if not parser.takes_tools(image.config.template_family, image.template):
         raise InvalidFieldError("tools", f"{model.name.display()} does not support tools")
-    return parser.tool_parser(image.config.template_family, image.template)
+    return parser.tool_parser(image.config.template_family, image.template, tools)
 
 
 def reply_reading(

@@ -79,6 +79,11 @@ class Counters(_Answer):
     """Nanoseconds spent evaluating the prompt tokens that were not cached."""
     eval_count: int | None = None
     eval_duration: int | None = None
+    draft_count: int | None = None
+    """ladle's: tokens proposed by speculative decoding (a DRAFT model or ``spec_ngram``);
+    absent when none were."""
+    draft_accepted_count: int | None = None
+    """ladle's: of ``draft_count``, the tokens the model accepted."""
     logprobs: list[Logprob] | None = None
     """With ``logprobs``: the tokens of this piece (of the whole answer, not streamed)."""
 
@@ -170,6 +175,21 @@ class ShowResponse(_Answer):
     modified_at: str
 
 
+class PromptCacheHits(_Answer):
+    memory: int = Field(description="Prompts that continued their slot's own cache.")
+    shared: int = Field(description="Prompts whose prefix was copied from another slot.")
+    disk: int = Field(description="Prompts whose prefix was read from a saved cache.")
+    tokens_saved: int = Field(description="Prompt tokens taken from caches, not evaluated.")
+
+
+class SpeculationCounts(_Answer):
+    drafted: int = Field(description="Tokens proposed (by the draft model or n-gram lookup).")
+    accepted: int = Field(description="Of those, the tokens the model accepted.")
+    acceptance_rate: float | None = Field(
+        description="accepted / drafted (null before any proposal)."
+    )
+
+
 class RunningModel(_Answer):
     name: str
     model: str
@@ -179,6 +199,21 @@ class RunningModel(_Answer):
     expires_at: str
     size_vram: int
     context_length: int
+    kv_cache_type: str = Field(description="ladle's: the KV cache's element type.")
+    flash_attention: bool | None = Field(
+        description="ladle's: whether llama.cpp runs flash attention (null: not known)."
+    )
+    kv_cache_bytes: int = Field(description="ladle's: the KV cache's bytes, all sequences.")
+    prompt_cache: PromptCacheHits = Field(
+        description="ladle's: prompt cache hits since the model loaded, and tokens saved."
+    )
+    draft: str | None = Field(
+        description="ladle's: the draft model of speculative decoding (its weights' digest)."
+    )
+    speculation: SpeculationCounts = Field(
+        description="ladle's: tokens proposed and accepted by speculative decoding since "
+        "the model loaded."
+    )
 
 
 class PsResponse(_Answer):

@@ -38,11 +38,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
-from builder.store import media_types
 from builder.store.names import ModelName
 from builder.store.store import Store
 from builder.templates.conversation import Message, check_messages
@@ -61,7 +60,9 @@ from runtime.api.middleware.limits import check_request_size
 from runtime.api.options import generation
 from runtime.api.reading import as_it_is, joined, output_parser, reply_reading, tool_parser
 from runtime.api.schemas import ChatBody, EmbedBody, FormatField, GenerateBody
+from runtime.api.vision import place_images, request_images, with_markers
 from runtime.images import ImageCache, ResolvedModel
+from runtime.loaded import PsEntry
 from runtime.protocol import EmbedResult, GenerateChunk, GenerateRequest, TokenLogprob
 from runtime.runner import grammar_for_format
 from runtime.scheduler import Scheduler
@@ -69,19 +70,33 @@ from runtime.scheduler import Scheduler
 T = TypeVar("T")
 Reading = ReplyStream
 """How one reply is read: reasoning, text and tool calls apart."""
-ToolGrammar = Callable[[ToolCallParser], str | None]
-"""A grammar that forces tool calls, written as the model's parser reads them (OpenAI's
-``tool_choice``, :mod:`runtime.api.tool_choice`); ``None`` forces none."""
+
+
+class ToolGrammar(Protocol):
+    """A request's forced tool calls (OpenAI's and Anthropic's ``tool_choice``,
+    :class:`runtime.api.tool_choice.ToolChoice`)."""
+
+    @property
+    def forces(self) -> bool:
+        """Whether a call is forced (``"required"`` or a named function)."""
+        ...
+
+    def grammar(self, parser: ToolCallParser) -> str | None:
+        """GBNF admitting only the forced calls, written as ``parser`` reads them."""
+        ...
 
 
 class Metrics(Protocol):
     """What the service reports (``runtime.api.middleware.metrics.Metrics`` implements it)."""
 
     def observe_tokens(self, prompt: int, generated: int) -> None: ...
+    def observe_cache(self, source: str | None, tokens: int) -> None: ...
+    def observe_speculation(self, drafted: int, accepted: int) -> None: ...
     def observe_ttft(self, seconds: float) -> None: ...
     def observe_rate(self, tokens_per_s: float) -> None: ...
     def set_queue_depth(self, n: int) -> None: ...
     def set_loaded_models(self, n: int) -> None: ...
+    def set_loaded_caches(self, entries: Iterable[PsEntry]) -> None: ...
     def count_runner_restart(self) -> None: ...
     def generation_started(self) -> None: ...
     def generation_ended(self) -> None: ...
@@ -213,7 +228,9 @@ class Service:
                 self.metrics.generation_started()
                 try:
                     async for piece in self._pieces(chunks, reading, started):
-                        final = piece.final
+                        if (final := piece.final) is not None:
+                            loaded.cache_hits.count(final)
+                            loaded.speculation.count(final)
                         yield piece if final is None else self._final(final, started, loaded_at)
                 finally:
                     try:
@@ -254,6 +271,8 @@ class Service:
 
     def _final(self, chunk: GenerateChunk, started: int, loaded_at: int) -> Reply:
         self.metrics.observe_tokens(chunk.prompt_evaluated, chunk.eval_count)
+        self.metrics.observe_cache(chunk.cache_source, chunk.cached_tokens)
+        self.metrics.observe_speculation(chunk.draft_count, chunk.draft_accepted_count)
         if chunk.eval_duration_ns > 0 and chunk.eval_count:
             self.metrics.observe_rate(chunk.eval_count / (chunk.eval_duration_ns / 1e9))
         return Reply(
@@ -288,7 +307,9 @@ class Service:
     # -- helpers -------------------------------------------------------------
 
     def _report_state(self) -> None:
-        self.metrics.set_loaded_models(len(self.scheduler.ps()))
+        entries = self.scheduler.ps()
+        self.metrics.set_loaded_models(len(entries))
+        self.metrics.set_loaded_caches(entries)
 
 
 # -- requests, prepared in a worker thread (Service._prepare) -------------------
@@ -307,23 +328,26 @@ def _generate_reading(model: ResolvedModel, body: GenerateBody) -> tuple[Generat
 def _generate_request(
     model: ResolvedModel, body: GenerateBody, think: Think = None
 ) -> GenerateRequest:
-    if body.images:
-        _refuse_images(model, "images")
+    images = request_images(model, body.images)
     if body.suffix:
+        if images:
+            raise InvalidFieldError("images", "a request with a suffix cannot have images")
         prompt = _fill_in(model, body, think)
     elif body.raw:
         if body.context:
             raise InvalidFieldError(
                 "context", "raw mode does not support template, system, or context"
             )
-        prompt = body.prompt
+        prompt = with_markers(body.prompt, len(images))
     else:
         source = model.prompt_source()
         if body.template:
             source = source.with_template(body.template, "the request's template")
         if body.context:  # the conversation so far is in the context
             source = replace(source, messages=())
-        messages: list[Message] = [{"role": "user", "content": body.prompt}]
+        messages: list[Message] = [
+            {"role": "user", "content": with_markers(body.prompt, len(images))}
+        ]
         if body.system:
             messages.insert(0, {"role": "system", "content": body.system})
         prompt = source.render(messages, think=think)
@@ -331,6 +355,7 @@ def _generate_request(
     return request.model_copy(
         update={
             "context": tuple(body.context or ()),
+            "images": images,
             "return_tokens": not body.raw,
             **_context_rules(body),
             **_logprobs(body.logprobs, body.top_logprobs),
@@ -363,15 +388,21 @@ def _chat_request(
     messages: list[Message],
     tool_grammar: ToolGrammar | None = None,
 ) -> tuple[GenerateRequest, Reading]:
-    if any(message.get("images") for message in messages):
-        _refuse_images(model, "messages.images")
+    messages, images = place_images(model, messages)
     parser, think = output_parser(model, body.think)
-    calls = tool_parser(model, parser) if body.tools else None
+    calls = tool_parser(model, parser, body.tools) if body.tools else None
+    if tool_grammar is not None and tool_grammar.forces and calls is None:
+        raise InvalidFieldError(
+            "tool_choice",
+            f"{model.name.display()} writes its tool calls in harmony channels, which ladle "
+            'cannot force: send tool_choice "auto"',
+        )
     prompt = model.prompt_source().render(messages, body.tools or None, think=think)
-    forced = tool_grammar(calls) if tool_grammar is not None and calls is not None else None
+    forced = tool_grammar.grammar(calls) if tool_grammar is not None and calls else None
     grammar = forced if forced is not None else _grammar(body.format)
     request = generation(model.image.params, body.options).request(prompt, grammar)
     update = {**_context_rules(body), **_logprobs(body.logprobs, body.top_logprobs)}
+    update["images"] = images
     marker = (calls.marker,) if calls is not None and calls.marker else ()
     request = request.model_copy(update={**update, "preserve": (*parser.markup, *marker)})
     return request, reply_reading(parser, think, request, calls)
@@ -388,13 +419,6 @@ def _logprobs(logprobs: bool, top_logprobs: int) -> dict[str, Any]:
     """The runner request's fields for a body's ``logprobs`` and ``top_logprobs`` (the
     alternatives only come with ``logprobs``, as Ollama's runner gives them)."""
     return {"logprobs": logprobs, "top_logprobs": top_logprobs if logprobs else 0}
-
-
-def _refuse_images(model: ResolvedModel, field: str) -> None:
-    config, manifest = model.image.config, model.image.stored.manifest
-    if "vision" not in config.capabilities and not manifest.layers_of(media_types.PROJECTOR):
-        raise InvalidFieldError(field, f"{model.name.display()} does not support images")
-    raise InvalidFieldError(field, "ladle's runner cannot read images yet")
 
 
 def _grammar(format: FormatField) -> str | None:

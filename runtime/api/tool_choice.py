@@ -64,6 +64,11 @@ class ToolChoice:
     tools: tuple[dict[str, Any], ...] = ()
     """The request's function tools (those a forced call may call)."""
 
+    @property
+    def forces(self) -> bool:
+        """Whether a call is forced (``"required"`` or a named function)."""
+        return self.mode in ("required", "function")
+
     def prompt_tools(self, tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
         """The tools the prompt shows: none for ``"none"``."""
         return None if self.mode == "none" else tools or None
@@ -71,7 +76,7 @@ class ToolChoice:
     def grammar(self, parser: ToolCallParser) -> str | None:
         """GBNF that admits only the forced calls, written as ``parser`` reads them;
         ``None`` when no call is forced."""
-        if self.mode not in ("required", "function"):
+        if not self.forces:
             return None
         called = self.tools
         if self.mode == "function":

@@ -9,7 +9,10 @@ a cancelled job is gone before the next one.
 
 A slot keeps its cache after its job ends. A new job takes the free slot that shares the
 longest prefix with its prompt (the next turn of a chat), keeps that much of the cache,
-and evaluates only the rest. Its last chunk still counts the whole prompt in
+and evaluates only the rest; when another slot (even a busy one) or a cache saved on disk
+by an earlier runner holds a longer prefix, that is copied in instead
+(:mod:`runtime.runner.prefix`, :mod:`runtime.runner.prompt_cache`, which saves the
+slots' caches when the engine closes). Its last chunk still counts the whole prompt in
 ``prompt_eval_count`` (what a client pays for, as Ollama counts it), the part reused in
 ``cached_tokens``, and only the evaluation's time in ``prompt_eval_duration_ns``.
 
@@ -36,7 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import count
 
-from ladle.errors import ContextOverflowError, InvalidRequestError
+from ladle.errors import ContextOverflowError, InvalidRequestError, RunnerError
 from runtime.protocol import (
     DoneReason,
     GenerateChunk,
@@ -45,11 +48,15 @@ from runtime.protocol import (
 )
 
 from .embedding import Embedder
-from .logprobs import distribution, token_logprob
+from .logprobs import token_logprob
 from .messages import ChunkGenerated, EmbeddingsComputed, RequestFailed
+from .multimodal import MediaPrompt, Projector, admit_media, media_prompt
 from .native import Batch, LlamaModel
+from .prefix import CacheSource, CacheStats, prepare
+from .prompt_cache import PromptCache
 from .sampling import Sampler
 from .shift import kept_tokens, predict_limit, shift, truncated
+from .speculation import Speculation, Speculator, fit_proposal, verify
 from .text import TextStream
 
 Event = ChunkGenerated | EmbeddingsComputed | RequestFailed
@@ -72,6 +79,7 @@ class Job:
     logits_index: int = -1  # where the current batch puts this job's logits
     generating: bool = False
     cached: int = 0
+    cache_source: CacheSource | None = None
     evaluated: int = 0
     generated: int = 0
     started_ns: int = 0
@@ -79,6 +87,8 @@ class Job:
     output: list[int] = field(default_factory=list)  # the tokens generated and shown
     shown: frozenset[int] = frozenset()  # control tokens rendered as text (``preserve``)
     logprobs: list[TokenLogprob] = field(default_factory=list)  # not sent yet
+    spec: Speculation | None = None  # its speculative decoding, when it has one
+    media: MediaPrompt | None = None  # its images, until they are evaluated
 
 
 @dataclass(eq=False)
@@ -94,13 +104,21 @@ class Slot:
 class Engine:
     """Schedules generation jobs over the slots of one :class:`LlamaModel`."""
 
-    def __init__(self, model: LlamaModel) -> None:
+    def __init__(
+        self, model: LlamaModel, draft: LlamaModel | None = None, projector: Projector | None = None
+    ) -> None:
         self.model = model
+        self.projector = projector  # reads a prompt's images (runtime.runner.multimodal)
+        self.failed: list[Event] = []  # jobs failed while admitted, sent after the step
+        self.speculator = Speculator.of(model, draft)
         self.slots = [Slot(seq_id) for seq_id in range(model.spec.num_parallel)]
         self.waiting: deque[Job] = deque()
         self.batch = Batch(model.n_batch)
         self.embedder = Embedder(model, self.batch)
         self._clock = count(1)
+        self.stats = CacheStats()
+        saved = model.spec.prompt_cache
+        self.saved = PromptCache(saved, model) if saved is not None else None
 
     @property
     def busy(self) -> bool:
@@ -111,16 +129,21 @@ class Engine:
 
     def submit(self, job_id: int, request: GenerateRequest) -> None:
         """Queue a request; raises :class:`LadleError` subclasses for one it refuses."""
-        prompt = self._prompt_tokens(request)
+        media = media_prompt(self.projector, request, self.model)
+        prompt = media.tokens if media is not None else self._prompt_tokens(request)
         sampler = Sampler(
             self.model, request.sampling, grammar=request.grammar, ignore_eos=request.ignore_eos
         )
-        sampler.remember(prompt)
-        job = Job(job_id, request, prompt, sampler, TextStream(request.stop))
+        sampler.remember(media.text_tokens if media is not None else prompt)
+        if media is not None:  # as llama.cpp's server: no context shift with images
+            request = request.model_copy(update={"shift": False})
+        job = Job(job_id, request, prompt, sampler, TextStream(request.stop), media=media)
         job.shown = self._control_tokens(request.preserve)
         n_ctx = self.model.n_ctx
         job.keep = kept_tokens(request.num_keep, prompt, self.model.bos, n_ctx)
         job.limit = predict_limit(request.num_predict, n_ctx)
+        # Speculation would propose an image's placeholder ids: not with images.
+        job.spec = self.speculator.start(request) if media is None else None
         self.waiting.append(job)
 
     def submit_embed(self, job_id: int, texts: list[str], truncate: bool) -> list[Event]:
@@ -179,7 +202,9 @@ class Engine:
 
     def step(self) -> list[Event]:
         """One generation step, then one embedding batch; the events to send."""
-        return self._generate() + self.embedder.step()
+        events = self._generate() + self.embedder.step()
+        failed, self.failed = self.failed, []
+        return failed + events
 
     def _generate(self) -> list[Event]:
         """Admit waiting jobs, decode one batch, sample; the events to send."""
@@ -187,7 +212,10 @@ class Engine:
         jobs = self._fill_batch()
         if not jobs:
             return []
+        started = time.perf_counter()
         code = self.model.decode(self.batch)
+        if all(job.generating for job in jobs):  # what a verify batch costs (speculation)
+            self.speculator.costs.observe(self.batch.n_tokens, time.perf_counter() - started)
         if code != 0:
             return [self._fail(job, f"llama_decode failed with status {code}") for job in jobs]
         events: list[Event] = []
@@ -209,15 +237,30 @@ class Engine:
                 return
             job = self.waiting.popleft()
             slot = max(free, key=lambda slot: _reuse_value(slot, job.prompt))
-            # Keep the shared prefix, but evaluate at least one token to get logits.
-            keep = min(_common_prefix(slot.tokens, job.prompt), len(job.prompt) - 1)
-            if keep < len(slot.tokens) and not self.model.forget(slot.seq_id, keep):
-                self.model.forget(slot.seq_id)  # this cache cannot be cut: start over
-                keep = 0
-            del slot.tokens[keep:]
+            job.started_ns = time.perf_counter_ns()  # a copy or a restore counts as eval
+            # The prompt's longest cached prefix: this slot's, another's or a saved one.
+            others = [other for other in self.slots if other is not slot]
+            keep, source = prepare(self.model, slot, others, job.prompt, self.saved)
+            self.stats.count(source, keep)
             slot.job, job.slot = job, slot
-            job.cached, job.pending = keep, job.prompt[keep:]
-            job.started_ns = time.perf_counter_ns()
+            job.cached, job.cache_source, job.pending = keep, source, job.prompt[keep:]
+            if job.media is not None:
+                self._admit_media(job, slot)
+            if source == "shared":  # llama.cpp copies at the next decode: admit after it
+                return
+
+    def _admit_media(self, job: Job, slot: Slot) -> None:
+        """Evaluate the prompt through its last image now (:mod:`.multimodal`)."""
+        assert job.media is not None
+        try:
+            kept, end = admit_media(
+                job.media, self.model, self.batch, slot.seq_id, slot.tokens, job.cached
+            )
+        except RunnerError as error:
+            self.failed.append(self._fail(job, error.reason))
+            return
+        job.cached, job.evaluated, job.pending = kept, end - kept, job.prompt[end:]
+        job.media = None
 
     def _fill_batch(self) -> list[Job]:
         """One token per generating job first (so they never wait on a long prompt),
@@ -225,8 +268,11 @@ class Engine:
         batch = self.batch
         batch.clear()
         jobs = sorted((s.job for s in self.slots if s.job), key=lambda job: not job.generating)
+        self._propose(jobs)
         in_batch = []
         for job in jobs:
+            # Logits for the last token and for every proposed one (to verify them).
+            with_logits = len(job.pending) - 1 - fit_proposal(job.spec, job.pending, batch.free)
             take = min(len(job.pending), batch.free)
             job.in_batch, job.logits_index = take, -1
             if take == 0:
@@ -234,30 +280,36 @@ class Engine:
             start = len(job.slot.tokens) if job.slot else 0
             seq_id = job.slot.seq_id if job.slot else 0
             for offset, token in enumerate(job.pending[:take]):
-                last = offset == len(job.pending) - 1
-                index = batch.add(token, start + offset, seq_id, last)
-                job.logits_index = index if last else -1
+                index = batch.add(token, start + offset, seq_id, offset >= with_logits)
+                job.logits_index = index if offset == len(job.pending) - 1 else -1
             in_batch.append(job)
         return in_batch
 
     def _sample(self, job: Job) -> list[Event]:
+        """The job's next token, or with speculation the accepted proposal and one more
+        (:func:`~runtime.runner.speculation.verify`); its chunk, or its end."""
         request, model = job.request, self.model
-        logprobs = distribution(model, job.logits_index) if request.logprobs else None
-        token = job.sampler.sample(model, job.logits_index)
-        if not job.generating:
-            job.generating, job.first_token_ns = True, time.perf_counter_ns()
-        if job.limit <= job.generated:
-            return [self._finish(job, "length")]
-        if model.is_eog(token) and not request.ignore_eos:
-            return [self._finish(job, "stop")]
-        job.generated += 1
-        job.output.append(token)
-        if logprobs is not None:
-            job.logprobs.append(token_logprob(model, logprobs, token, request.top_logprobs))
-        text = job.text.feed(model.piece(token, special=token in job.shown))
-        if job.text.stopped:
-            return [self._finish(job, "stop", text)]
-        if job.generated == job.limit or (again := self._make_room(job)) is None:
+        drawn, rejected = verify(model, job.sampler, job.spec, job.logits_index, request.logprobs)
+        if rejected:
+            self._drop_rejected(job, rejected)
+        text = ""
+        for token, logprobs in drawn:
+            if not job.generating:
+                job.generating, job.first_token_ns = True, time.perf_counter_ns()
+            if job.limit <= job.generated:
+                return [self._finish(job, "length", text)]
+            if model.is_eog(token) and not request.ignore_eos:
+                return [self._finish(job, "stop", text)]
+            job.generated += 1
+            job.output.append(token)
+            if logprobs is not None:
+                job.logprobs.append(token_logprob(model, logprobs, token, request.top_logprobs))
+            text += job.text.feed(model.piece(token, special=token in job.shown))
+            if job.text.stopped:
+                return [self._finish(job, "stop", text)]
+            if job.generated == job.limit:
+                return [self._finish(job, "length", text)]
+        if (again := self._make_room(job)) is None:
             return [self._finish(job, "length", text)]
         job.pending = [*again, token]
         if not text:
@@ -265,6 +317,33 @@ class Engine:
         chunk = GenerateChunk(text=text, logprobs=tuple(job.logprobs))
         job.logprobs.clear()
         return [ChunkGenerated(id=job.id, chunk=chunk)]
+
+    def _propose(self, jobs: list[Job]) -> None:
+        """Proposals (speculation) after the last token of each generating job, within
+        its context, its num_predict and, with a draft model, the draft's context."""
+        wanted = []
+        n_ctx = self.model.n_ctx
+        for job in jobs:
+            if job.spec is None or not job.generating or job.slot is None:
+                continue
+            history = job.prompt + job.output
+            room = min(
+                n_ctx - len(job.slot.tokens) - len(job.pending),
+                n_ctx - len(history),  # the draft's sequence holds the whole history
+                job.limit - job.generated - 1,
+            )
+            if room > 0:
+                wanted.append((job, (job.spec, job.slot.seq_id, history, room)))
+        self.speculator.propose([want for _, want in wanted])
+        for job, (spec, *_) in wanted:
+            job.pending += spec.proposal
+
+    def _drop_rejected(self, job: Job, rejected: int) -> None:
+        """Forget the last ``rejected`` tokens of the job's cache (proposals refused)."""
+        slot = job.slot
+        assert slot is not None
+        self.model.forget(slot.seq_id, len(slot.tokens) - rejected)
+        del slot.tokens[-rejected:]
 
     def _make_room(self, job: Job) -> list[int] | None:
         """Room in ``job``'s sequence for its next token: none (None) when the context is
@@ -317,14 +396,22 @@ class Engine:
             eval_count=job.generated,
             eval_duration_ns=now - first,
             cached_tokens=job.cached,
+            draft_count=job.spec.drafted if job.spec else 0,
+            draft_accepted_count=job.spec.accepted if job.spec else 0,
+            cache_source=job.cache_source,
             logprobs=tuple(job.logprobs),
             tokens=tuple(job.prompt + job.output) if job.request.return_tokens else None,
         )
         return ChunkGenerated(id=job.id, chunk=chunk)
 
     def close(self) -> None:
+        """Save the slots' caches (when the spec asks), then fail whatever is left."""
+        if self.saved is not None:
+            self.saved.save(self.model, self.slots)
         self.fail_all("the runner is shutting down")
         self.batch.close()
+        if self.speculator.drafter is not None:
+            self.speculator.drafter.close()
 
 
 def _reuse_value(slot: Slot, prompt: Sequence[int]) -> tuple[int, int]:

@@ -19,7 +19,11 @@ import llama_cpp as llama
 
 from ladle.errors import RunnerError
 from runtime.protocol import LoadSpec, RunnerInfo
+from runtime.runner.kv_cache import CacheLog, context_cache_params
 
+LLAMA_CPP_BUILD = f"llama-cpp-python {llama.__version__}"
+"""The llama.cpp build, as far as it says: a saved sequence state is only read back by
+the build that wrote it (runtime.runner.prompt_cache)."""
 LOG_TAIL_LINES = 20
 """llama.cpp warnings and errors kept to explain a failed load."""
 
@@ -32,17 +36,24 @@ class LlamaLog:
 
     def __init__(self) -> None:
         self.tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+        self.cache = CacheLog()
         self._level = 0
         # ctypes must keep the callback object alive as long as llama.cpp may call it.
         self._callback = llama.llama_log_callback(self._on_log)
         llama.llama_log_set(self._callback, ctypes.c_void_p(0))
 
+    @property
+    def callback(self) -> Any:
+        """The ctypes callback (kept alive here), for other libraries' logs (mtmd's)."""
+        return self._callback
+
     def _on_log(self, level: int, text: bytes, _user_data: Any) -> None:
         if level != _GGML_LOG_LEVEL_CONT:
             self._level = level
+        line = text.decode("utf-8", "replace")
+        self.cache.read(line)
         if self._level < _GGML_LOG_LEVEL_WARN:
             return
-        line = text.decode("utf-8", "replace")
         sys.stderr.write(line)
         if line.strip():
             self.tail.append(line.rstrip())
@@ -98,6 +109,8 @@ class LlamaModel:
         self.n_vocab: int = llama.llama_vocab_n_tokens(self.vocab)
         self.adapters = [self._load_adapter(adapter.path, log) for adapter in spec.adapters]
         self.ctx = self._new_context(spec, log)
+        self.flash_attention = log.cache.resolved(spec)
+        self.kv_bytes = log.cache.kv_bytes
         self._set_adapters([adapter.scale for adapter in spec.adapters])
         self.memory = llama.llama_get_memory(self.ctx)
         self.load_duration_ns = time.perf_counter_ns() - started
@@ -137,6 +150,7 @@ class LlamaModel:
         params.n_batch = params.n_ubatch = self.n_batch
         threads = spec.n_threads or default_threads()
         params.n_threads = params.n_threads_batch = threads
+        context_cache_params(params, spec)
         if spec.embedding and self._pooling_from_model() is None:
             params.pooling_type = llama.LLAMA_POOLING_TYPE_MEAN
         ctx = llama.llama_init_from_model(self.model, params)
@@ -163,6 +177,11 @@ class LlamaModel:
             return None
         return buffer.value.decode("utf-8", "replace")
 
+    @property
+    def size_bytes(self) -> int:
+        """The weights' bytes."""
+        return int(llama.llama_model_size(self.model))
+
     def info(self) -> RunnerInfo:
         total = llama.llama_model_n_layer(self.model)
         offload = llama.llama_supports_gpu_offload()
@@ -177,6 +196,8 @@ class LlamaModel:
             total_layers=total,
             size_bytes=size,
             vram_bytes=size * min(gpu_layers, total) // max(total, 1),
+            flash_attention=self.flash_attention,
+            kv_cache_bytes=self.kv_bytes,
         )
 
     # Vocabulary
@@ -255,6 +276,28 @@ class LlamaModel:
         """Add ``delta`` to the positions of ``seq_id``'s cache from ``start`` on (llama.cpp
         re-rotates their keys before the next decode)."""
         llama.llama_memory_seq_add(self.memory, seq_id, start, -1, delta)
+
+    def copy(self, source: int, target: int) -> None:
+        """Make ``target``'s cache a copy of ``source``'s (all of it: with one KV stream
+        per sequence llama.cpp copies only whole streams, done at the next decode)."""
+        llama.llama_memory_seq_cp(self.memory, source, target, -1, -1)
+
+    def sequence_state(self, seq_id: int) -> bytes:
+        """``seq_id``'s cache as llama.cpp serializes it (positions, keys, values)."""
+        size = llama.llama_state_seq_get_size(self.ctx, seq_id)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama.llama_state_seq_get_data(self.ctx, buffer, size, seq_id)
+        return bytes(buffer)[:written]
+
+    def restore_sequence(self, seq_id: int, state: bytes) -> bool:
+        """Load a :meth:`sequence_state` into ``seq_id`` (emptied first); False if
+        llama.cpp refuses it (another shape of cache)."""
+        self.forget(seq_id)
+        buffer = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+        if llama.llama_state_seq_set_data(self.ctx, buffer, len(state), seq_id) > 0:
+            return True
+        self.forget(seq_id)
+        return False
 
     def set_embeddings(self, on: bool) -> None:
         llama.llama_set_embeddings(self.ctx, on)

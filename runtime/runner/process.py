@@ -64,16 +64,20 @@ def main() -> int:
         print("runner: the first command must be 'load'", file=sys.stderr)
         return 2
     # llama.cpp is imported only now, after stdout is safe from its prints.
+    from .draft import load_draft
     from .engine import Engine
+    from .multimodal import load_projector
     from .native import LlamaLog, LlamaModel
 
     log = LlamaLog()
     try:
         model = LlamaModel(first.spec, log)
+        draft = load_draft(first.spec, model, log)  # speculative decoding's, if any
+        projector = load_projector(first.spec, model, log)  # reads images, if any
     except RunnerError as error:
         out.send([LoadFailed(reason=error.reason, log=error.log)])
         return 1
-    engine = Engine(model)
+    engine = Engine(model, draft, projector)
     out.send([RunnerReady(info=model.info())])
     try:
         RunnerLoop(engine, inbox, out, heartbeats).run()
@@ -82,6 +86,10 @@ def main() -> int:
     finally:
         engine.close()
         model.close()
+        if draft is not None:
+            draft.close()
+        if projector is not None:
+            projector.close()
     return 0
 
 

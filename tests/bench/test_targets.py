@@ -29,7 +29,7 @@ def outcomes(results: dict[str, Any]) -> dict[str, tuple[str, str]]:
 
 
 def test_every_issue_with_speed_targets_is_in_the_table() -> None:
-    assert {target.issue for target in TARGETS} == {2, 3, 4, 5, 6, 7, 8, 9}
+    assert {target.issue for target in TARGETS} == {2, 3, 4, 5, 6, 7, 8, 9, 18}
     assert len({target.figure for target in TARGETS}) == len(TARGETS)
 
 

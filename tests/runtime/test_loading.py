@@ -25,7 +25,9 @@ def _image(tmp_path: Path, **kwargs: Any) -> Image:
 def test_defaults_when_nothing_is_set(tmp_path: Path) -> None:
     image = _image(tmp_path)
     spec = load_spec(image, num_parallel=4)
-    assert spec == LoadSpec(model_path=image.model_path, n_gpu_layers=-1, num_parallel=4)
+    assert spec == LoadSpec(
+        model_path=image.model_path, n_gpu_layers=-1, num_parallel=4, context_from_memory=True
+    )
 
 
 def test_image_parameters_then_request_options(tmp_path: Path) -> None:

@@ -4,8 +4,8 @@ A renderer writes a model's prompt in code instead of a chat template (Ollama's
 ``model/renderers``): from the conversation, the tools and the request's ``think``,
 exactly as Ollama's renderer of the same name writes it, so that an image built with
 ``RENDERER qwen3-coder`` (or pulled from Ollama with it) prompts its model the same way
-under ladle. :data:`RENDERER_NAMES` lists those ladle has; Ollama has a few more
-(:data:`OLLAMA_ONLY`), which a build refuses by name.
+under ladle. :data:`RENDERER_NAMES` lists them: every renderer Ollama registers
+(``model/renderers/renderer.go``); any other name is a build error listing them.
 
 An image's renderer comes from its Modelfile, its base image, or (only where Ollama
 picks one, :func:`architecture_defaults`) its weights' architecture.
@@ -17,7 +17,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from builder.templates.renderers import deepseek, glm, lfm2, olmo, qwen
+from builder.templates.renderers import (
+    cohere,
+    deepseek,
+    functiongemma,
+    gemma4,
+    glimmer,
+    glm,
+    laguna,
+    lfm2,
+    nemotron,
+    olmo,
+    qwen,
+)
 from builder.templates.renderers.values import Message, Struct, messages_of, tools_of
 from builder.templates.thinking import Think
 from ladle.errors import TemplateError
@@ -66,26 +78,22 @@ _BUILT_IN = (
     Renderer("glm-ocr", glm.render_glm_ocr),
     Renderer("lfm2", lfm2.lfm2(thinking=False), lfm2.BOS),
     Renderer("lfm2-thinking", lfm2.lfm2(thinking=True), lfm2.BOS),
+    Renderer("nemotron-3-nano", nemotron.Nemotron3Nano()),
+    Renderer("nemotron-3.5-nano", nemotron.Nemotron3Nano(v35=True)),
+    Renderer("gemma4", gemma4.Gemma4(), gemma4.BOS),
+    Renderer("gemma4-small", gemma4.Gemma4(), gemma4.BOS),
+    Renderer("gemma4-large", gemma4.Gemma4(empty_block_on_nothink=True), gemma4.BOS),
+    Renderer("functiongemma", functiongemma.render_functiongemma, functiongemma.BOS),
+    Renderer("laguna", laguna.render_laguna, laguna.BOS),
+    Renderer("poolside-v1", laguna.render_poolside_v1, laguna.BOS),
+    Renderer("cohere", cohere.render_cohere),
+    Renderer("glimmer", glimmer.Glimmer(), glimmer.BOS),
 )
 
 _BY_NAME = {renderer.name: renderer for renderer in _BUILT_IN}
 
 RENDERER_NAMES: tuple[str, ...] = tuple(_BY_NAME)
 """The ``RENDERER`` names ladle implements, as Ollama spells them."""
-
-OLLAMA_ONLY: tuple[str, ...] = (
-    "nemotron-3-nano",
-    "nemotron-3.5-nano",
-    "gemma4",
-    "gemma4-small",
-    "gemma4-large",
-    "functiongemma",
-    "laguna",
-    "poolside-v1",
-    "cohere",
-    "glimmer",
-)
-"""Renderers Ollama has (``model/renderers/renderer.go``) that ladle does not yet."""
 
 # Ollama's create step (server/create.go) names a renderer and a parser for a GGUF of
 # these architectures when the Modelfile names none; nowhere else is one picked.
@@ -99,19 +107,16 @@ _BY_ARCHITECTURE = {
 
 
 def renderer_named(name: str) -> Renderer:
-    """The built-in renderer ``name``; ``ValueError`` saying why there is none (an
-    Ollama renderer ladle lacks, or a name nobody knows) and listing the known ones."""
+    """The built-in renderer ``name``; ``ValueError`` naming it and listing the known
+    ones when there is none."""
     renderer = _BY_NAME.get(name)
     if renderer is not None:
         return renderer
-    known = ", ".join(RENDERER_NAMES)
-    if name in OLLAMA_ONLY:
-        raise ValueError(f"Ollama's renderer {name!r} is not built into ladle yet; it has {known}")
-    raise ValueError(f"unknown RENDERER {name!r}; known renderers: {known}")
+    raise ValueError(f"unknown RENDERER {name!r}; known renderers: {', '.join(RENDERER_NAMES)}")
 
 
 def architecture_defaults(architecture: str) -> tuple[str | None, str | None]:
     """The RENDERER and PARSER Ollama gives a GGUF of ``architecture`` whose Modelfile
-    names none (``None``: the chat template decides), by Ollama's names, whether or not
-    ladle has them."""
+    names none (``None``: the chat template decides), by Ollama's names (ladle has every
+    renderer; a parser it lacks is left to the template)."""
     return _BY_ARCHITECTURE.get(architecture, (None, None))

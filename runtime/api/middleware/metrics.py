@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from prometheus_client import (
@@ -41,6 +43,9 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
 """Seconds to the first token: from a warm prefix cache hit to a cold model load."""
 logger = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from runtime.loaded import PsEntry
 
 RATE_BUCKETS = (1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000)
 """Generated tokens per second: from a large model on CPU to a tiny one on a GPU."""
@@ -87,9 +92,45 @@ class Metrics:
             "ladle_queue_depth", "Requests waiting for a model", registry=registry
         )
         self.loaded_models = Gauge("ladle_loaded_models", "Models loaded", registry=registry)
+        self.model_context = Gauge(
+            "ladle_loaded_model_context_tokens",
+            "Context tokens per sequence of each loaded model, with its KV cache type and "
+            "whether flash attention runs (true, false, unknown)",
+            ["model", "kv_cache_type", "flash_attention"],
+            registry=registry,
+        )
+        self.kv_cache_bytes = Gauge(
+            "ladle_kv_cache_bytes",
+            "KV cache bytes of each loaded model, all its sequences",
+            ["model"],
+            registry=registry,
+        )
         self.generations_active = Gauge(
             "ladle_generations_active",
             "Generations running on a runner now (a cancelled one leaves at once)",
+            registry=registry,
+        )
+        self.prompt_cache_hits = Counter(
+            "ladle_prompt_cache_hits",
+            "Requests whose prompt started from a KV cache, by where it came from: the "
+            "slot's own (memory), another slot's (shared) or a file saved on disk (disk)",
+            ["source"],
+            registry=registry,
+        )
+        self.prompt_cache_tokens = Counter(
+            "ladle_prompt_cache_tokens_saved",
+            "Prompt tokens taken from a KV cache instead of evaluated",
+            registry=registry,
+        )
+        self.draft_tokens = Counter(
+            "ladle_draft_tokens",
+            "Tokens proposed by speculative decoding (a draft model or n-gram lookup)",
+            registry=registry,
+        )
+        self.draft_accepted_tokens = Counter(
+            "ladle_draft_accepted_tokens",
+            "Tokens proposed by speculative decoding that the model accepted (the "
+            "acceptance rate is this over ladle_draft_tokens)",
             registry=registry,
         )
         self.runner_restarts = Counter(
@@ -105,6 +146,17 @@ class Metrics:
         self.prompt_tokens.inc(max(0, prompt))
         self.generated_tokens.inc(max(0, generated))
 
+    def observe_cache(self, source: str | None, tokens: int) -> None:
+        """Count one request's prompt cache hit (none when ``source`` is None)."""
+        if source is not None and tokens > 0:
+            self.prompt_cache_hits.labels(source=source).inc()
+            self.prompt_cache_tokens.inc(tokens)
+
+    def observe_speculation(self, drafted: int, accepted: int) -> None:
+        """Count one request's speculative decoding: tokens proposed and accepted."""
+        self.draft_tokens.inc(max(0, drafted))
+        self.draft_accepted_tokens.inc(max(0, accepted))
+
     def observe_ttft(self, seconds: float) -> None:
         self.time_to_first_token.observe(seconds)
 
@@ -116,6 +168,16 @@ class Metrics:
 
     def set_loaded_models(self, n: int) -> None:
         self.loaded_models.set(n)
+
+    def set_loaded_caches(self, entries: Iterable[PsEntry]) -> None:
+        """Describe the KV cache of each loaded model (the series of unloaded ones go)."""
+        self.model_context.clear()
+        self.kv_cache_bytes.clear()
+        for entry in entries:
+            flash = {True: "true", False: "false", None: "unknown"}[entry.flash_attention]
+            labels = (entry.name, entry.kv_cache_type, flash)
+            self.model_context.labels(*labels).set(entry.context_length)
+            self.kv_cache_bytes.labels(entry.name).set(entry.kv_cache_bytes)
 
     def count_runner_restart(self) -> None:
         self.runner_restarts.inc()

@@ -130,6 +130,14 @@ def write_hf_folder(source: Path, folder: Path, shards: int = 1) -> None:
     _write_json(folder / "tokenizer_config.json", _tokenizer_config(reader))
 
 
+def write_tokenizer(source: Path, folder: Path) -> None:
+    """``source``'s vocabulary as ``tokenizer.json`` and ``tokenizer_config.json``."""
+    reader = gguf.GGUFReader(source)
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_json(folder / "tokenizer.json", _tokenizer(reader))
+    _write_json(folder / "tokenizer_config.json", _tokenizer_config(reader))
+
+
 def _write_shards(folder: Path, tensors: list[tuple[str, npt.NDArray[Any]]], shards: int) -> None:
     if shards == 1:
         write_safetensors(folder / "model.safetensors", tensors)

@@ -13,6 +13,7 @@ import pytest
 from builder.pipeline.build import build_file
 from builder.store.store import Store
 from ladle.errors import BuildInputError
+from tests.builder.convert.sentencepiece_writer import PIECES, write_sentencepiece
 from tests.builder.convert.tiny_checkpoint import write_tiny_checkpoint
 
 Damage = Callable[[Path], None]
@@ -75,9 +76,24 @@ def _broken_tokenizer(folder: Path) -> None:
     (folder / "tokenizer.json").write_text('{"model": {"type": "BPE", "vocab": ')
 
 
-def _sentencepiece_tokenizer(folder: Path) -> None:
+def _damaged_sentencepiece(folder: Path) -> None:
     (folder / "tokenizer.json").unlink()
-    (folder / "tokenizer.model").write_bytes(b"\n\x0e\n\x05<unk>")
+    (folder / "tokenizer.model").write_bytes(b"\n\x0e\n\x05<unk>")  # a piece cut short
+
+
+def _unigram_sentencepiece(folder: Path) -> None:
+    (folder / "tokenizer.json").unlink()
+    write_sentencepiece(folder / "tokenizer.model", PIECES[:8], model_type=1)
+
+
+def _peft_adapter_as_from(folder: Path) -> None:
+    (folder / "adapter_config.json").write_text('{"peft_type": "LORA"}')
+
+
+def _byte_fallback_without_model(folder: Path) -> None:
+    tokenizer = json.loads((folder / "tokenizer.json").read_text())
+    tokenizer["model"]["byte_fallback"] = True
+    (folder / "tokenizer.json").write_text(json.dumps(tokenizer))
 
 
 CASES: list[tuple[Damage, str, str]] = [
@@ -86,7 +102,8 @@ CASES: list[tuple[Damage, str, str]] = [
         _unknown_architecture,
         "config.json",
         "'MambaForCausalLM' cannot be converted; ladle converts "
-        "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM",
+        "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, "
+        "Gemma2ForCausalLM, Gemma3ForCausalLM, Phi3ForCausalLM",
     ),
     (_missing_shard, "model.safetensors.index.json", "lists the shard model-00002-of-00002"),
     (
@@ -101,7 +118,14 @@ CASES: list[tuple[Damage, str, str]] = [
     (_missing_tensor, "", "tensor(s) the config needs are in no shard, first blk.3."),
     (_unknown_tokenizer, "tokenizer.json", "not one llama.cpp knows"),
     (_broken_tokenizer, "tokenizer.json", "is not valid JSON"),
-    (_sentencepiece_tokenizer, "tokenizer.model", "SentencePiece tokenizers are not supported"),
+    (_peft_adapter_as_from, "", "is a PEFT adapter (adapter_config.json): name it in ADAPTER"),
+    (_damaged_sentencepiece, "tokenizer.model", "is not a SentencePiece model"),
+    (_unigram_sentencepiece, "tokenizer.model", "a SentencePiece unigram model"),
+    (
+        _byte_fallback_without_model,
+        "tokenizer.json",
+        "or a SentencePiece tokenizer.model (missing)",
+    ),
 ]
 
 

@@ -17,9 +17,12 @@ from builder.pipeline.build import build_file
 from builder.pipeline.options import BuildOptions
 from builder.store.image import Image
 from builder.store.names import ModelName
+from builder.store.progress import ProgressEvent
 from builder.store.store import Store
 from ladle.errors import BuildError
 from tests.builder.convert.conftest import Export
+from tests.builder.convert.tiny_checkpoint import tensor_shapes, write_convertible_checkpoint
+from tests.fixtures.installed import smollm2_gguf
 
 
 def _project(tmp_path: Path, checkpoint: Path, text: str = "FROM ./smollm2-hf\n") -> Path:
@@ -103,3 +106,22 @@ def test_quantize_applies_to_the_converted_weights(
         lock["from"]["kind"] == "checkpoint"
         and lock["from"]["digest"] != lock["quantize"]["digest"]
     )
+
+
+def test_the_conversion_reports_its_progress(store: Store, tmp_path: Path) -> None:
+    """What ``ladle create`` draws as a bar: bytes of tensors written, of all, rising to
+    the total; a second build says the conversion came from the cache."""
+    folder = write_convertible_checkpoint(tmp_path / "tuned", smollm2_gguf())
+    modelfile = tmp_path / "Modelfile"
+    modelfile.write_text("FROM ./tuned\n", encoding="utf-8")
+    events: list[ProgressEvent] = []
+    build_file(modelfile, "tuned", store, progress=events.append)
+    converting = [e for e in events if e.status == "converting tuned to GGUF"]
+    done = [event.completed for event in converting]
+    assert len(done) == len(tensor_shapes(json.loads((folder / "config.json").read_text())))
+    assert done == sorted(done) and done[-1] == converting[0].total > 0
+    events.clear()
+    build_file(modelfile, "tuned", store, progress=events.append)
+    statuses = [event.status for event in events]
+    assert "using the GGUF converted from tuned before" in statuses
+    assert not [status for status in statuses if status.startswith("converting")]

@@ -2,6 +2,8 @@
 
 Its ``tokenizer.json`` is a stand-in (a byte-level BPE of a few tokens): the checks these
 tests exercise all fail before the tokenizer is read, except the one about the tokenizer.
+:func:`write_convertible_checkpoint` writes one that converts: SmolLM2's tokenizer
+(from the bundled GGUF) over tiny random weights, split across the shards named.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.builder.convert.hf_export import write_safetensors
+from tests.builder.convert.hf_export import write_safetensors, write_tokenizer
 
 CONFIG: dict[str, Any] = {
     "architectures": ["LlamaForCausalLM"],
@@ -86,4 +88,26 @@ def write_tiny_checkpoint(
         "added_tokens": [],
     }
     (folder / "tokenizer.json").write_text(json.dumps(tokenizer), encoding="utf-8")
+    return folder
+
+
+SMOLLM2_VOCAB = 49152
+
+
+def write_convertible_checkpoint(
+    folder: Path, tokenizer_source: Path, shards: tuple[str, ...] = ("model.safetensors",)
+) -> Path:
+    """A tiny random Llama with SmolLM2's tokenizer (read from the GGUF
+    ``tokenizer_source``), its tensors dealt out over the files named ``shards``."""
+    config = {**CONFIG, "vocab_size": SMOLLM2_VOCAB}
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    tensors = [
+        (name, np.asarray(rng.normal(size=shape), dtype=np.float32))
+        for name, shape in tensor_shapes(config).items()
+    ]
+    for index, shard in enumerate(shards):
+        write_safetensors(folder / shard, tensors[index :: len(shards)])
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    write_tokenizer(tokenizer_source, folder)
     return folder

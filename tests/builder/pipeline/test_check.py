@@ -76,3 +76,14 @@ def test_from_paths_are_relative_to_folder(workdir: Path, store: Store, tmp_path
     parsed = modelfile.parse("FROM ./tiny.gguf\n", "<stdin>")
     assert [d.severity for d in check_modelfile(parsed, store, workdir)] == ["warning"]
     assert check_modelfile(parsed, store, tmp_path) == []  # no tiny.gguf there
+
+
+def test_unknown_renderer_and_parser_names_are_errors_at_their_names(
+    workdir: Path, store: Store
+) -> None:
+    text = TEMPLATED + "RENDERER gemma4\nRENDERER qwen9\nPARSER  nope\nPARSER glm-4.7\n"
+    found = [d for d in _check(text, store, workdir) if d.severity == "error"]
+    assert [(d.line, d.column) for d in found] == [(4, 10), (5, 9)]
+    assert found[0].message.startswith("unknown RENDERER 'qwen9'; known renderers: ")
+    assert found[1].message.startswith("unknown PARSER 'nope'; known parsers: ")
+    assert found[0].source_line == "RENDERER qwen9"

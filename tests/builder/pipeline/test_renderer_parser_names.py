@@ -1,5 +1,6 @@
 """RENDERER and PARSER: names ladle knows are kept in the image config (and inherited,
-as Ollama inherits them); any other name fails the build, listing the known ones."""
+as Ollama inherits them); any other name fails the build at its line and column,
+listing the known ones."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from builder.store.names import ModelName
 from builder.store.store import Store
 from builder.templates.parsers import PARSER_NAMES
 from builder.templates.renderers import RENDERER_NAMES
-from ladle.errors import BuildInputError
+from ladle.errors import ModelfileError
 
 
 def _build(folder: Path, store: Store, text: str, name: str) -> Image:
@@ -37,25 +38,38 @@ def test_a_plain_gguf_gets_neither(workdir: Path, store: Store) -> None:
     assert (image.config.renderer, image.config.parser) == (None, None)
 
 
-def test_an_unknown_renderer_fails_listing_the_known_ones(workdir: Path, store: Store) -> None:
-    with pytest.raises(BuildInputError) as failed:
-        _build(workdir, store, "FROM ./tiny.gguf\nRENDERER qwen9\n", "bad")
-    message = str(failed.value)
-    assert message.startswith("unknown RENDERER 'qwen9'; known renderers: ")
-    assert all(name in message for name in RENDERER_NAMES)
+def test_an_unknown_renderer_fails_at_its_place_listing_the_known_ones(
+    workdir: Path, store: Store
+) -> None:
+    with pytest.raises(ModelfileError) as failed:
+        _build(workdir, store, "FROM ./tiny.gguf\n# prompt\nRENDERER   qwen9\n", "bad")
+    assert (failed.value.line, failed.value.column) == (3, 12)
+    assert failed.value.path == str(workdir / "bad.Modelfile")
+    assert failed.value.reason.startswith("unknown RENDERER 'qwen9'; known renderers: ")
+    assert all(name in failed.value.reason for name in RENDERER_NAMES)
+    assert "RENDERER   qwen9\n" in str(failed.value) and "^" in str(failed.value)
     assert not list(store.images())  # nothing tagged
+    assert not store.root.exists() or not any(store.root.joinpath("blobs").glob("*"))
 
 
-def test_an_ollama_renderer_ladle_lacks_says_so(workdir: Path, store: Store) -> None:
-    with pytest.raises(BuildInputError, match="Ollama's renderer 'gemma4' is not built into"):
-        _build(workdir, store, "FROM ./tiny.gguf\nRENDERER gemma4\n", "bad")
+def test_every_renderer_ollama_has_builds(workdir: Path, store: Store) -> None:
+    image = _build(workdir, store, "FROM ./tiny.gguf\nRENDERER gemma4\nPARSER glm-4.7\n", "g")
+    assert (image.config.renderer, image.config.parser) == ("gemma4", "glm-4.7")
+
+
+def test_an_ollama_parser_ladle_lacks_says_so_at_its_place(workdir: Path, store: Store) -> None:
+    with pytest.raises(
+        ModelfileError, match="Ollama's parser 'glimmer' is not built into"
+    ) as failed:
+        _build(workdir, store, "FROM ./tiny.gguf\nPARSER glimmer\n", "bad")
+    assert (failed.value.line, failed.value.column) == (2, 8)
 
 
 def test_an_unknown_parser_fails_listing_the_known_ones(workdir: Path, store: Store) -> None:
-    with pytest.raises(BuildInputError) as failed:
+    with pytest.raises(ModelfileError) as failed:
         _build(workdir, store, "FROM ./tiny.gguf\nPARSER qwen9\n", "bad")
-    assert "unknown PARSER 'qwen9'" in str(failed.value)
-    assert all(name in str(failed.value) for name in PARSER_NAMES)
+    assert "unknown PARSER 'qwen9'" in failed.value.reason
+    assert all(name in failed.value.reason for name in PARSER_NAMES)
 
 
 def test_the_shown_modelfile_keeps_renderer_parser_and_requires(

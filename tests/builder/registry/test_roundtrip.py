@@ -9,7 +9,9 @@ import pytest
 
 from builder.distribution import pull_model, push_model
 from builder.gguf.file import inspect_gguf
+from builder.pipeline.build import build_file
 from builder.registry import TransferEvent
+from builder.store import media_types
 from builder.store.image import Image
 from builder.store.manifest import digest_of
 from builder.store.names import ModelName
@@ -23,6 +25,7 @@ from tests.builder.registry.conftest import (
     put_random_image,
 )
 from tests.fixtures.registry import RegistryServer
+from tests.fixtures.tiny_gguf import write_tiny_llama
 
 MIB = 1024 * 1024
 
@@ -58,6 +61,29 @@ def test_push_then_pull_into_an_empty_store_keeps_the_digest(
     layers = [e for e in events if isinstance(e, TransferEvent)]
     assert {e.digest for e in layers} == set(image.stored.manifest.blob_digests())
     assert all(e.status == "pulling " + e.digest[7:19] for e in layers)
+
+
+def test_a_draft_layer_is_pushed_and_pulled_with_its_image(
+    registry: RegistryServer, store: Store, settings: Settings, tmp_path: Path, tiny_model: Path
+) -> None:
+    """Ollama's draft media type travels like any weights layer: the pulled image has the
+    same digest and its draft is the very file built in."""
+    name = f"{registry.host}/me/drafted:1"
+    folder = tmp_path / "project"
+    folder.mkdir()
+    draft = write_tiny_llama(folder / "draft.gguf", seed=4, n_layer=1)
+    (folder / "Modelfile").write_text(f"FROM {tiny_model}\nDRAFT ./draft.gguf\n")
+    built = build_file(folder / "Modelfile", name, store, lock="off")
+    assert push_model(name, store, settings) == built
+    other = Store(tmp_path / "elsewhere")
+    assert pull_model(name, other, settings) == built
+    image = Image.load(other, ModelName.parse(name))
+    assert image.draft is not None and image.draft.read_bytes() == draft.read_bytes()
+    assert [layer.media_type for layer in image.stored.manifest.layers] == [
+        media_types.MODEL,
+        media_types.DRAFT,
+    ]
+    assert image.draft_architecture == "llama"
 
 
 def test_a_second_push_skips_every_blob_and_a_second_pull_downloads_nothing(

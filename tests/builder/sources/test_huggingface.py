@@ -170,3 +170,26 @@ def test_hub_settings_follow_huggingface_hubs_variables(tmp_path: Path) -> None:
     assert hub_settings({"HF_HUB_CACHE": "/c", "HF_HOME": "/h"}).cache == Path("/c")
     assert hub_settings({"XDG_CACHE_HOME": "/x"}).cache == Path("/x/huggingface/hub")
     assert not hub_settings({"HF_HUB_OFFLINE": "0"}).offline
+
+
+def test_draft_from_hf_is_locked_at_its_revision(
+    settings: Settings, ggufs: dict[str, Path], tmp_path: Path
+) -> None:
+    """DRAFT resolves hf.co/… as FROM does, and the lock pins it the same way."""
+    store = Store(settings.models)
+    modelfile = tmp_path / "Modelfile"
+    modelfile.write_text(f"FROM {ggufs['q4']}\nDRAFT hf.co/{REPO}:Q8_0\n")
+    options = BuildOptions(hub=settings.hub)
+    digest = build_file(modelfile, "drafted", store, options=options)
+    image = Image.load(store, ModelName.parse("drafted"))
+    assert image.draft is not None and image.draft.read_bytes() == ggufs["q8"].read_bytes()
+    lock = json.loads((tmp_path / "Modelfile.lock").read_text())
+    assert lock["draft"] == {
+        "reference": f"hf.co/{REPO}:Q8_0",
+        "kind": "huggingface",
+        "source": f"{REPO}/tiny-Q8_0.gguf",
+        "revision": FIRST,
+        "digest": digest_of(ggufs["q8"].read_bytes()),
+    }
+    write_hub_cache(settings.hub.cache, REPO, {"tiny-Q8_0.gguf": ggufs["q4-new"]}, SECOND)
+    assert build_file(modelfile, "drafted", store, lock="locked", options=options) == digest

@@ -14,7 +14,13 @@ from builder.pipeline.build import build_file
 from builder.store import media_types
 from builder.store.doctor import examine
 from builder.store.image import Image
-from builder.store.maintenance import GRACE_SECONDS, plan_prune, prune
+from builder.store.maintenance import (
+    GRACE_SECONDS,
+    plan_prune,
+    prompt_cache_removals,
+    prune,
+    remove_prompt_caches,
+)
 from builder.store.names import ModelName
 from builder.store.store import Store
 from ladle.errors import StoreError
@@ -312,3 +318,39 @@ def _orphans(store: Store) -> set[str]:
 def test_doctor_of_an_empty_store(tmp_path: Path) -> None:
     checkup = examine(Store(tmp_path / "nowhere"))
     assert checkup.ok and (checkup.images, checkup.blobs, checkup.checked_bytes) == (0, 0, 0)
+
+
+# -- saved prompt caches ---------------------------------------------------------------
+
+
+def _saved_caches(store: Store, *blob_names: str) -> Path:
+    folder = store.root / ".ladle" / "prompt-cache"
+    for name in blob_names:
+        (folder / name / "0123abcd").mkdir(parents=True)
+        (folder / name / "0123abcd" / "4567.kvcache").write_bytes(b"x" * 100)
+    return folder
+
+
+def test_prune_removes_the_prompt_caches_of_weights_no_longer_in_the_store(store: Store) -> None:
+    model = _model_blob(store).name
+    gone = "sha256-" + "0" * 64
+    folder = _saved_caches(store, model, gone)
+    removals = prompt_cache_removals(folder, store, plan_prune(store))
+    assert [(removal.path.name, removal.size) for removal in removals] == [(gone, 100)]
+    remove_prompt_caches(removals)
+    assert sorted(path.name for path in folder.iterdir()) == [model]
+
+
+def test_prune_removes_the_prompt_caches_of_weights_it_removes(store: Store) -> None:
+    folder = _saved_caches(store, _model_blob(store).name)
+    for name in ("child", "base"):
+        store.delete(ModelName.parse(name))
+    _age(store)
+    assert len(prompt_cache_removals(folder, store, plan_prune(store))) == 1
+
+
+def test_prune_with_caches_removes_every_prompt_cache(store: Store) -> None:
+    folder = _saved_caches(store, _model_blob(store).name)
+    removals = prompt_cache_removals(folder, store, plan_prune(store), everything=True)
+    remove_prompt_caches(removals)
+    assert list(folder.iterdir()) == []

@@ -9,17 +9,20 @@ messages), with ``think`` unset, true, false and at each level where it matters.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import json
 from typing import Any
 
 import pytest
 
 from builder.templates.renderers import (
-    OLLAMA_ONLY,
     RENDERER_NAMES,
+    Renderer,
     architecture_defaults,
     renderer_named,
 )
+from builder.templates.renderers.glimmer import Glimmer
 from builder.templates.renderers.values import go_json, go_sprint, tools_of
 from ladle.errors import TemplateError
 from tests.conftest import FIXTURES, load_fixture_json
@@ -38,6 +41,28 @@ def _cases() -> list[Any]:
     return cases
 
 
+# Glimmer's default system message holds the date it is rendered on: its expected
+# renders were made on this one.
+GLIMMER_RENDERED_ON = "2026-12-04"
+
+# Every name model/renderers/renderer.go (ollama/ollama@fb30760) answers to.
+OLLAMA_RENDERERS = {
+    "qwen3-coder", "qwen3-vl-instruct", "qwen3-vl-thinking", "qwen3.5", "qwen3.8", "ornith",
+    "cogito", "deepseek3.1", "olmo3", "olmo3.1", "olmo3-think", "olmo3-32b-think",
+    "nemotron-3-nano", "nemotron-3.5-nano", "gemma4", "gemma4-small", "gemma4-large",
+    "functiongemma", "glm-4.7", "glm-ocr", "lfm2", "lfm2-thinking", "laguna", "poolside-v1",
+    "cohere", "glimmer",
+}  # fmt: skip
+
+
+def _pinned(name: str) -> Renderer:
+    """The renderer ``name``, on the day its expected renders were made."""
+    renderer = renderer_named(name)
+    if name == "glimmer":
+        return dataclasses.replace(renderer, function=Glimmer(GLIMMER_RENDERED_ON))
+    return renderer
+
+
 def _request(key: str) -> tuple[dict[str, Any], Any]:
     """The conversation a case key names, and its ``think`` (``None`` when unset)."""
     conversation, _, think = key.partition(" think=")
@@ -47,7 +72,7 @@ def _request(key: str) -> tuple[dict[str, Any], Any]:
 @pytest.mark.parametrize(("renderer", "key", "expected"), _cases())
 def test_renders_as_ollama_does(renderer: str, key: str, expected: Any) -> None:
     conversation, think = _request(key)
-    render = renderer_named(renderer)
+    render = _pinned(renderer)
     if isinstance(expected, dict):  # Ollama refuses this conversation
         with pytest.raises(TemplateError) as refused:
             render.render(conversation["messages"], conversation.get("tools"), think)
@@ -85,10 +110,17 @@ def test_openai_reasoning_content_is_the_messages_thinking() -> None:
     assert ollama == openai and "<think>add</think>4" in ollama
 
 
-def test_a_name_ollama_has_but_ladle_lacks_says_so() -> None:
-    with pytest.raises(ValueError, match="Ollama's renderer 'gemma4' is not built into ladle"):
-        renderer_named("gemma4")
-    assert set(OLLAMA_ONLY).isdisjoint(RENDERER_NAMES)
+def test_every_renderer_ollama_registers_is_built_in() -> None:
+    assert set(RENDERER_NAMES) == OLLAMA_RENDERERS
+
+
+def test_glimmer_dates_its_default_system_message_today() -> None:
+    before = datetime.date.today().isoformat()
+    prompt = renderer_named("glimmer").render([{"role": "user", "content": "Hi"}])
+    days = {before, datetime.date.today().isoformat()}  # a render at midnight may see either
+    assert any(f"Current date: {day}." in prompt for day in days)
+    with_system = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+    assert "Current date" not in renderer_named("glimmer").render(with_system)
 
 
 def test_an_unknown_name_lists_the_known_ones() -> None:

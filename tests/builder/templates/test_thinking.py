@@ -155,7 +155,7 @@ def test_parser_names_are_ollamas() -> None:
 
 @pytest.mark.parametrize(
     ("name", "says"),
-    [("qwen9", "unknown PARSER 'qwen9'"), ("glm-4.7", "Ollama's parser 'glm-4.7' is not built")],
+    [("qwen9", "unknown PARSER 'qwen9'"), ("glimmer", "Ollama's parser 'glimmer' is not built")],
 )
 def test_an_unknown_parser_lists_the_known_ones(name: str, says: str) -> None:
     with pytest.raises(ValueError, match=says) as refused:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -15,6 +16,7 @@ from ladle.units import human_bytes, human_time
 from runtime.api import catalog
 from runtime.images import ImageCache
 from tests.conftest import EXAMPLES
+from tests.fixtures.tiny_gguf import write_tiny_llama
 
 runner = CliRunner()
 
@@ -57,6 +59,25 @@ def test_show_modelfile_rebuilds_the_same_content(env: Path) -> None:
     (env / "Rebuilt").write_text(text)
     _ok("create", "again", "-f", "Rebuilt")
     assert _ok("show", "again", "--modelfile").splitlines()[1:] == text.splitlines()[1:]
+
+
+def test_show_prints_the_draft_and_its_modelfile_rebuilds_it(env: Path) -> None:
+    write_tiny_llama(env / "draft.gguf", seed=5, n_layer=1)
+    (env / "Drafted").write_text("FROM ./tiny.gguf\nDRAFT ./draft.gguf\n")
+    _ok("create", "drafted", "-f", "Drafted")
+    summary = _ok("show", "drafted")
+    draft = summary.split("  Draft\n", 1)[1]
+    assert draft.startswith("    architecture        llama\n    quantization        F16\n")
+    assert draft.splitlines()[2].startswith("    blob                sha256-")
+    text = _ok("show", "drafted", "--modelfile")
+    assert "\nDRAFT " in text
+    (env / "Rebuilt").write_text(text)
+    _ok("create", "again", "-f", "Rebuilt")
+    assert _ok("show", "again", "--modelfile").splitlines()[1:] == text.splitlines()[1:]
+    _ok("create", "small-draft", "-f", "Drafted", "--draft-quantize", "q8_0")
+    assert "    quantization        Q8_0\n" in _ok("show", "small-draft").split("  Draft\n")[1]
+    lock = json.loads((env / "Drafted.lock").read_text())
+    assert lock["draft"]["quantize"]["type"] == "Q8_0"
 
 
 def _capabilities_shown(summary: str) -> list[str]:

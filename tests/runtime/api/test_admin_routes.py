@@ -252,8 +252,8 @@ async def test_the_older_name_field_and_the_modelfile_s_config_fields(
     [
         ({"quantize": "Q9_9"}, "quantize: unknown quantization type 'Q9_9'"),
         ({"quantization": "nope"}, "quantization: unknown quantization type 'nope'"),
-        ({"draft_files": {"d.gguf": "sha256:" + "0" * 64}}, "draft_files: ladle does not"),
-        ({"draft_quantize": "Q4_0"}, "draft_quantize: ladle does not build draft models"),
+        ({"draft_files": {"d.gguf": "sha256:" + "0" * 64}}, "draft_files: d.gguf: blob"),
+        ({"draft_quantize": "Q4_0"}, "draft_quantize: needs a draft model (draft_files)"),
         ({"remote_host": "ollama.com"}, "remote_host: ladle builds"),
         ({"info": {"model_family": "x"}}, "info: ladle reads a model's facts"),
         ({"temperature": 0.5}, "temperature: unknown field"),  # not under parameters

@@ -238,7 +238,7 @@ async def test_an_error_in_a_stream_is_an_error_event(make_client: MakeClient) -
             },
             400,
             "invalid_request_error",
-            "messages.0.content.0: tiny:latest does not support images",
+            'messages.0.content.0: "tiny:latest" does not support vision',
         ),
         (
             {"thinking": {"type": "enabled", "budget_tokens": 1024}, "max_tokens": 2048},

@@ -190,7 +190,7 @@ def test_ladle_run_ps_and_stop(server: Server) -> None:
     assert piped.returncode == 0 and piped.stdout.strip()
     listed = server.ladle("ps")
     assert listed.stdout.splitlines()[0].split() == [
-        "NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL",
+        "NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL", "CACHED", "SPECULATION",
     ]  # fmt: skip
     assert "tiny:latest" in listed.stdout and "100% CPU" in listed.stdout
     assert server.ladle("stop", "tiny").returncode == 0

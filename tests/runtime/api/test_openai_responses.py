@@ -246,7 +246,7 @@ async def test_truncation_decides_what_an_overlong_conversation_does(
         ({"include": ["web_search_call.results"]}, "include[0]"),
         (
             {"input": [{"role": "user", "content": [{"type": "input_image"}]}]},
-            "input[0].content[0].type",
+            "input[0].content[0].image_url",
         ),
         (
             {"input": [{"type": "function_call_output", "call_id": "c", "output": ""}]},

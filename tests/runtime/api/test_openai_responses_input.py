@@ -179,9 +179,14 @@ def test_function_tools_become_nested_functions() -> None:
         ([{"role": "user"}], "input.0.content", "required"),
         ([{"role": "user", "content": 3}], "input.0.content", "a list"),
         (
-            [{"role": "user", "content": [{"type": "input_image", "image_url": "data:,"}]}],
+            [{"role": "user", "content": [{"type": "input_image", "image_url": "https://x"}]}],
+            "input.0.content.0.image_url",
+            "send a data URL",
+        ),
+        (
+            [{"role": "system", "content": [{"type": "input_image", "image_url": "data:,"}]}],
             "input.0.content.0.type",
-            "cannot read images",
+            "only a user message",
         ),
         (
             [{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}],

@@ -213,7 +213,7 @@ async def test_images_are_refused_for_a_model_without_vision(make_client: MakeCl
     message = {"role": "user", "content": "what is this?", "images": ["aGk="]}
     response = await client.post("/api/chat", json={"model": "tiny", "messages": [message]})
     assert response.status_code == 400
-    assert response.json()["error"] == "messages.images: tiny:latest does not support images"
+    assert response.json()["error"] == 'messages.images: "tiny:latest" does not support vision'
 
 
 async def test_an_unknown_path_is_a_json_404(make_client: MakeClient) -> None:

@@ -274,3 +274,23 @@ async def test_each_family_is_forced_into_its_own_form(
     [call] = message["tool_calls"]
     assert call["function"]["name"] == "get_weather"
     assert set(json.loads(call["function"]["arguments"])) == {"unit", "rain"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("choice", ["required", forced("get_weather")])
+async def test_a_harmony_model_refuses_a_forced_call_naming_tool_choice(
+    make_client: MakeClient, models: Path, tiny_model: Path, tmp_path: Path, choice: Any
+) -> None:
+    """gpt-oss writes calls in harmony channels, which no grammar forces here: a forced
+    call is a 400, never an answer that quietly may not call."""
+    template = "{% for m in messages %}{{ m.content }}{% endfor %}"
+    modelfile = f'FROM {tiny_model}\nTEMPLATE """{template}"""\nPARSER harmony\n'
+    build(Store(models), tmp_path / "src", "harmony", modelfile)
+    client = await make_client()
+    body = {**request(choice), "model": "harmony"}
+    response = await client.post(CHAT, json=body)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == "tool_choice" and "harmony" in error["message"]
+    auto = await client.post(CHAT, json={**body, "tool_choice": "auto", "max_tokens": 2})
+    assert auto.status_code == 200, auto.text

@@ -1,0 +1,38 @@
+"""The layers a build plan names: an existing blob, text to write, or weights to import.
+
+Kept apart from :mod:`builder.pipeline.plan` so that the planner's helpers
+(:mod:`builder.pipeline.draft`) describe layers without importing the planner.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class WeightsSource(BaseModel):
+    """Weights to copy into the store: a file, or bundled package files joined."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["file", "package"]
+    reference: str
+    paths: tuple[str, ...]
+    size: int
+    digest: str | None = None
+    header_digest: str | None = None
+    """Of the GGUF header checked while planning; the copy must match it."""
+    header_bytes: int = 0
+
+
+class LayerPlan(BaseModel):
+    """One layer: an existing blob, text to write, or weights to import."""
+
+    model_config = ConfigDict(frozen=True)
+
+    media_type: str
+    digest: str | None = None
+    size: int | None = None
+    text: str | None = None
+    weights: WeightsSource | None = None

@@ -1,0 +1,87 @@
+"""Which models each model-pool replica holds, for ``/api/ps`` against a cluster.
+
+Each replica reports its models (after a load, an unload, and at every health check) to
+one :class:`PoolDirectory` actor; the ingress reads it. A replica that stops reporting
+(killed, its node gone) drops out after :data:`STALE_PERIODS` health periods, so ``ps``
+shows no model that no live replica holds.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+DIRECTORY_NAME = "ladle-pool-directory"
+"""The directory actor's name."""
+DIRECTORY_NAMESPACE = "ladle"
+"""Its Ray namespace (the driver's; the replicas run in Serve's own)."""
+STALE_PERIODS = 3
+"""Health periods without a report after which a replica is taken for gone."""
+
+
+class HeldModel(BaseModel):
+    """One model loaded on one replica."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    digest: str
+    model_id: str
+    size: int
+    size_vram: int
+    context_length: int
+    replica: str
+    node: str
+    requests: int
+    """Requests this replica has served on it."""
+
+
+class PoolDirectory:
+    """The replicas' reports (a Ray actor: one for the application)."""
+
+    def __init__(self, health_period: float) -> None:
+        self._reports: dict[str, tuple[float, list[HeldModel]]] = {}
+        self._stale_after = health_period * STALE_PERIODS
+
+    def report(self, replica: str, models: list[HeldModel]) -> None:
+        """``replica`` holds ``models`` now."""
+        self._reports[replica] = (time.monotonic(), models)
+
+    def forget(self, replica: str) -> None:
+        """``replica`` stopped (scaled down or shut down)."""
+        self._reports.pop(replica, None)
+
+    def held(self) -> list[HeldModel]:
+        """Every model of every replica heard from lately, by replica."""
+        live = self._live()
+        return [model for replica in sorted(live) for model in live[replica]]
+
+    def replicas(self) -> list[str]:
+        """The replicas heard from lately (each reports when it starts and at every
+        health check, holding models or not)."""
+        return sorted(self._live())
+
+    def _live(self) -> dict[str, list[HeldModel]]:
+        now = time.monotonic()
+        return {
+            replica: models
+            for replica, (when, models) in self._reports.items()
+            if now - when <= self._stale_after
+        }
+
+
+def reach(health_period: float) -> Any:
+    """The application's directory actor, made by whoever needs it first (the command,
+    a replica, or the ingress under KubeRay, where no command runs)."""
+    import ray
+
+    made = ray.remote(PoolDirectory).options(
+        name=DIRECTORY_NAME,
+        namespace=DIRECTORY_NAMESPACE,
+        num_cpus=0,
+        get_if_exists=True,
+        lifetime="detached",  # as the Serve application is; undeploy() ends both
+    )
+    return made.remote(health_period)

@@ -1,0 +1,269 @@
+"""Speculative decoding: propose several tokens, verify them in one batch, keep the prefix
+the model agrees with.
+
+A generating sequence normally costs one decode per token. With speculation its next
+batch entry is its last token *and* ``k`` proposed tokens, with logits kept for every
+position; the engine (:mod:`runtime.runner.engine`) then samples position by position
+with the sequence's own sampler and stops at the first sampled token that differs from
+the proposal. Every token kept was sampled from the model's own distribution in the
+order it would have been without speculation, so
+
+- greedy output is the same token for token;
+- with sampling the distribution is unchanged: the proposals here are deterministic (a
+  point mass ``q``), for which the speculative sampling rule (accept ``x`` with
+  probability ``min(1, p(x)/q(x))``, else draw from ``max(0, p - q)``) is exactly "draw
+  from ``p`` and accept while equal";
+- repetition penalties, the grammar and logprobs see exactly the accepted tokens, since
+  the sampler is asked about a position only after every token before it was accepted.
+
+Rejected proposals leave the KV cache (``LlamaModel.forget``). Proposals come from
+n-gram lookup (:mod:`runtime.runner.ngram`, when a request's ``spec_ngram`` is set) or
+from a draft model loaded beside the target (:mod:`runtime.runner.draft`).
+
+How many to propose: verifying ``k`` tokens costs more than one on a CPU (a decode of
+``1 + k`` tokens; :class:`StepCosts` measures it as the runner works). With an
+acceptance rate ``a`` per proposed token a step yields ``(1 - a^(k+1)) / (1 - a)``
+tokens on average, so :func:`best_k` takes the ``k`` that yields most tokens per unit
+of time, and none when no ``k`` beats a plain step. A draft model whose proposals stop
+paying is consulted again only after a backoff that doubles each time (the fallback that
+keeps free chat from getting slower).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from runtime.protocol import GenerateRequest
+
+from .draft import Drafter
+from .logprobs import Distribution, distribution
+from .native import LlamaModel
+from .ngram import NgramIndex
+from .sampling import Sampler
+
+Source = Literal["ngram", "draft"]
+
+DECAY = 0.8
+"""How much of the acceptance history each new verification keeps."""
+PRIOR_ACCEPTANCE: dict[Source, float] = {"ngram": 0.6, "draft": 0.7}
+"""The acceptance rate assumed before a sequence has any of its own."""
+PRIOR_SLOPE = 0.3
+"""Extra cost of each verified token, as a fraction of a one-token step, before the
+runner has measured its own (measured: 0.2-0.5 on 2-4 CPU cores, ~0 on a GPU)."""
+MIN_GAIN = 1.05
+"""The least expected speed-up that makes a proposal worth its verification."""
+BEST_RATE = 0.95
+"""The acceptance of a draft that is nearly always right: if even it cannot pay on this
+machine (a draft as large as its model), the draft is never consulted."""
+PROBE_START, PROBE_MAX = 16, 512
+"""Steps before a draft model that stopped paying is tried again, doubling to at most."""
+
+
+class StepCosts:
+    """What a decode of ``n`` tokens costs, measured as the runner works (exponential
+    moving averages), for the target and, per token, for the draft model."""
+
+    def __init__(self, draft_prior: float = 1.0) -> None:
+        self.seconds: dict[int, float] = {}
+        self.draft_seconds = 0.0
+        self.draft_prior = draft_prior
+        """A draft token's cost before it is measured: the draft's size over the model's
+        (decoding one token reads every weight once)."""
+
+    def observe(self, n_tokens: int, seconds: float) -> None:
+        """A generation step of ``n_tokens`` took ``seconds``."""
+        self.seconds[n_tokens] = _average(self.seconds.get(n_tokens), seconds)
+
+    def observe_draft(self, tokens: int, seconds: float) -> None:
+        """The draft model proposed ``tokens`` in ``seconds``."""
+        if tokens:
+            self.draft_seconds = _average(self.draft_seconds or None, seconds / tokens)
+
+    def ratio(self, n_tokens: int) -> float:
+        """The cost of an ``n_tokens`` step in one-token steps."""
+        one = self.seconds.get(1)
+        if n_tokens == 1:
+            return 1.0
+        if one and n_tokens in self.seconds:
+            return self.seconds[n_tokens] / one
+        return 1.0 + self.slope() * (n_tokens - 1)
+
+    def slope(self) -> float:
+        """The extra cost per token, from the sizes measured (the prior without them)."""
+        one = self.seconds.get(1)
+        slopes = [(s / one - 1) / (n - 1) for n, s in self.seconds.items() if one and n > 1]
+        return max(0.0, sum(slopes) / len(slopes)) if slopes else PRIOR_SLOPE
+
+    def draft_ratio(self) -> float:
+        """A draft model's token, in one-token steps of the target."""
+        one = self.seconds.get(1)
+        return self.draft_seconds / one if one and self.draft_seconds else self.draft_prior
+
+
+def best_k(rate: float, costs: StepCosts, most: int, per_proposal: float = 0.0) -> int:
+    """The number of tokens to propose that maximises tokens per unit of time, 0 when
+    none gains at least :data:`MIN_GAIN`; ``per_proposal``: what proposing one costs."""
+    best, best_gain = 0, MIN_GAIN
+    for k in range(1, most + 1):
+        expected = sum(rate**i for i in range(k + 1))
+        gain = expected / (costs.ratio(1 + k) + per_proposal * k)
+        if gain > best_gain:
+            best, best_gain = k, gain
+    return best
+
+
+@dataclass(eq=False)
+class Speculation:
+    """One sequence's speculation: where proposals come from, how well they do."""
+
+    most: int  # the request's draft_num_predict
+    ngram: NgramIndex | None
+    use_draft: bool
+    drafted: int = 0
+    accepted: int = 0
+    source: Source = "ngram"
+    proposal: list[int] = field(default_factory=list)  # in the batch being verified
+    _kept: dict[str, float] = field(default_factory=dict)  # source -> decayed accepted
+    _lost: dict[str, float] = field(default_factory=dict)  # source -> decayed rejections
+    _backoff: int = PROBE_START
+    _wait: int = 0
+
+    def rate(self, source: Source) -> float:
+        """The acceptance rate per proposed token, from this sequence's history."""
+        prior = PRIOR_ACCEPTANCE[source]
+        kept, lost = self._kept.get(source, 0.0), self._lost.get(source, 0.0)
+        return (kept + 2 * prior) / (kept + lost + 2)
+
+    def settle(self, accepted: int) -> None:
+        """The model kept ``accepted`` tokens of :attr:`proposal`."""
+        proposed, source = len(self.proposal), self.source
+        self.drafted += proposed
+        self.accepted += accepted
+        self._kept[source] = DECAY * self._kept.get(source, 0.0) + accepted
+        self._lost[source] = DECAY * self._lost.get(source, 0.0) + (accepted < proposed)
+        if self.ngram is not None and source == "ngram":
+            self.ngram.accepted(accepted)
+        self.proposal = []
+
+
+class Speculator:
+    """Chooses and makes the proposals of every generating sequence of one engine."""
+
+    @classmethod
+    def of(cls, model: LlamaModel, draft: LlamaModel | None) -> Speculator:
+        """The speculator of an engine over ``model``, with ``draft`` when it has one."""
+        if draft is None:
+            return cls(None)
+        prior = draft.size_bytes / max(model.size_bytes, 1)
+        return cls(Drafter(draft), draft_prior=prior)
+
+    def __init__(
+        self, drafter: Drafter | None, fixed_k: int | None = None, draft_prior: float = 1.0
+    ) -> None:
+        self.drafter = drafter
+        self.costs = StepCosts(draft_prior)
+        self.fixed_k = fixed_k
+        """Propose this many every step, whatever they cost (tests, benchmarks)."""
+
+    def _k(self, rate: float, most: int, per_proposal: float = 0.0) -> int:
+        if self.fixed_k is not None:
+            return min(self.fixed_k, most)
+        return best_k(rate, self.costs, most, per_proposal)
+
+    def start(self, request: GenerateRequest) -> Speculation | None:
+        """The speculation of a new request, None when it has none."""
+        use_draft = self.drafter is not None
+        if request.draft_num_predict == 0 or not (request.spec_ngram or use_draft):
+            return None
+        ngram = NgramIndex(request.spec_ngram) if request.spec_ngram else None
+        return Speculation(request.draft_num_predict, ngram, use_draft)
+
+    def propose(self, wanted: Sequence[tuple[Speculation, int, Sequence[int], int]]) -> None:
+        """Set the :attr:`~Speculation.proposal` of each ``(speculation, seq_id,
+        history, room)``: ``history`` is the sequence's prompt and output (its last token
+        not evaluated yet), ``room`` the most tokens it may take."""
+        drafting = []
+        for spec, seq_id, history, room in wanted:
+            most = min(spec.most, room)
+            if spec.ngram is not None and self._propose_ngram(spec, history, most):
+                continue
+            k = self._draft_k(spec, most)
+            if k:
+                drafting.append((spec, seq_id, history, k))
+        if drafting and self.drafter is not None:
+            self._propose_draft(drafting)
+
+    def _propose_ngram(self, spec: Speculation, history: Sequence[int], most: int) -> bool:
+        index = spec.ngram
+        assert index is not None
+        index.extend(history[len(index.tokens) :])
+        k = self._k(spec.rate("ngram"), most)
+        spec.proposal, spec.source = index.propose(k), "ngram"
+        return bool(spec.proposal)
+
+    def _draft_k(self, spec: Speculation, most: int) -> int:
+        if not spec.use_draft or most <= 0:
+            return 0
+        draft_cost = self.costs.draft_ratio()
+        if self.fixed_k is None and best_k(BEST_RATE, self.costs, most, draft_cost) == 0:
+            return 0  # not even a draft that is always right could pay: never probe
+        k = self._k(spec.rate("draft"), most, draft_cost)
+        if k:
+            spec._backoff = PROBE_START
+            return k
+        spec._wait += 1
+        if spec._wait < spec._backoff:
+            return 0
+        # A probe: the text may have turned to something the draft predicts well.
+        spec._wait, spec._backoff = 0, min(2 * spec._backoff, PROBE_MAX)
+        return min(2, most)
+
+    def _propose_draft(self, drafting: list[tuple[Speculation, int, Sequence[int], int]]) -> None:
+        assert self.drafter is not None
+        proposals, seconds = self.drafter.propose([(s, h, k) for _, s, h, k in drafting])
+        self.costs.observe_draft(sum(len(p) for p in proposals), seconds)
+        for (spec, *_), proposal in zip(drafting, proposals, strict=True):
+            spec.proposal, spec.source = proposal, "draft"
+
+
+Drawn = tuple[int, Distribution | None]
+"""A token sampled at one position, and the distribution there when logprobs are asked."""
+
+
+def verify(
+    model: LlamaModel, sampler: Sampler, spec: Speculation | None, last: int, logprobs: bool
+) -> tuple[list[Drawn], int]:
+    """Sample the positions of a sequence's proposal in order (its last evaluated token's
+    logits are at batch index ``last`` less the proposal's length), stopping after the
+    first token that differs from the proposal; the tokens drawn (the accepted proposal
+    and one more) and how many proposed tokens were rejected (their cache to drop)."""
+    proposal = spec.proposal if spec is not None else []
+    first = last - len(proposal)
+    drawn: list[Drawn] = []
+    for offset in range(len(proposal) + 1):
+        shown = distribution(model, first + offset) if logprobs else None
+        token = sampler.sample(model, first + offset)
+        drawn.append((token, shown))
+        if offset == len(proposal) or token != proposal[offset] or model.is_eog(token):
+            break
+    accepted = len(drawn) - 1
+    if spec is not None and proposal:
+        spec.settle(accepted)
+    return drawn, len(proposal) - accepted
+
+
+def fit_proposal(spec: Speculation | None, pending: list[int], free: int) -> int:
+    """Drop the end of the proposal at the end of ``pending`` (a sequence's tokens for the
+    batch) that does not fit in ``free`` places; how many proposed tokens are left."""
+    if spec is None or not spec.proposal:
+        return 0
+    over = min(max(0, len(pending) - free), len(spec.proposal))
+    if over:
+        del pending[-over:], spec.proposal[-over:]
+    return len(spec.proposal)
+
+
+def _average(old: float | None, new: float) -> float:
+    return new if old is None else 0.9 * old + 0.1 * new

@@ -1,0 +1,113 @@
+"""The pure parts of speculative decoding: n-gram lookup, the choice of how many tokens
+to propose, the options and PARAMETER lines, and how ``ps`` shows the counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import modelfile
+from ladle.cli.serve import speculation
+from ladle.errors import InvalidOptionError, ModelfileError
+from runtime.api.options import generation
+from runtime.loaded import Speculated, draft_name
+from runtime.placement import draft_bytes
+from runtime.protocol import GenerateChunk, LoadSpec
+from runtime.runner.ngram import NgramIndex
+from runtime.runner.speculation import MIN_GAIN, Speculation, Speculator, StepCosts, best_k
+
+
+def indexed(tokens: list[int], max_n: int = 3) -> NgramIndex:
+    index = NgramIndex(max_n)
+    index.extend(tokens)
+    return index
+
+
+def test_ngram_lookup_proposes_what_followed_the_longest_match() -> None:
+    # "1 2 3" occurs once followed by 4 5 6; "2 3" alone also after 9.
+    index = indexed([1, 2, 3, 4, 5, 6, 9, 2, 3, 7, 0, 1, 2, 3])
+    assert index.propose(3) == [4, 5, 6]
+
+
+def test_ngram_lookup_prefers_the_latest_of_equal_matches_and_then_follows_on() -> None:
+    index = indexed([5, 6, 1, 5, 6, 2, 3, 4, 8, 5, 6], max_n=2)
+    assert index.propose(2) == [2, 3]
+    index.accepted(2)  # 2 and 3 kept, and the model went on with 4
+    index.extend([2, 3, 4])
+    assert index.propose(2) == [8, 5]  # from the cursor, not a new lookup
+
+
+def test_ngram_lookup_proposes_nothing_without_a_match() -> None:
+    assert indexed([1, 2, 3, 4]).propose(4) == []
+    assert indexed([1, 2, 1, 2]).propose(0) == []
+
+
+def test_single_tokens_are_matched_only_when_asked() -> None:
+    assert indexed([7, 8, 9, 7], max_n=4).propose(2) == []
+    assert indexed([7, 8, 9, 7], max_n=1).propose(2) == [8, 9]
+
+
+def test_the_number_proposed_follows_cost_and_acceptance() -> None:
+    cheap, dear = StepCosts(), StepCosts()
+    cheap.observe(1, 0.010)
+    cheap.observe(9, 0.012)  # a GPU: 8 more tokens cost almost nothing
+    dear.observe(1, 0.010)
+    dear.observe(2, 0.020)  # every token costs a full step: nothing can pay
+    assert best_k(0.9, cheap, 8) == 8
+    assert best_k(0.9, dear, 8) == 0
+    assert best_k(0.05, cheap, 8) == 0  # never accepted: not worth the verify
+    assert 0 < best_k(0.8, StepCosts(), 8) < 8  # the prior: a CPU's cost per token
+    assert MIN_GAIN > 1
+
+
+def test_speculation_options_come_from_the_image_and_the_request() -> None:
+    from_image = generation({"spec_ngram": 3, "draft_num_predict": 5}, None).request("hi")
+    assert (from_image.spec_ngram, from_image.draft_num_predict) == (3, 5)
+    asked = generation({"spec_ngram": 3}, {"spec_ngram": 0}).request("hi")
+    assert (asked.spec_ngram, asked.draft_num_predict) == (0, 8)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("spec_ngram", 17), ("draft_num_predict", -1), ("spec_ngram", "four")]
+)
+def test_a_bad_speculation_option_names_itself(option: str, value: object) -> None:
+    with pytest.raises(InvalidOptionError, match=option):
+        generation({}, {option: value})
+
+
+def test_a_modelfile_sets_speculation_with_parameter_lines() -> None:
+    spec = modelfile.parse("FROM x\nPARAMETER spec_ngram 4\nPARAMETER draft_num_predict 6\n")
+    assert spec.validate().parameters.set_values() == {"spec_ngram": 4, "draft_num_predict": 6}
+    with pytest.raises(ModelfileError, match="spec_ngram"):
+        modelfile.parse("FROM x\nPARAMETER spec_ngram 99\n").validate()
+
+
+def test_ps_counts_and_shows_the_speculation() -> None:
+    counts = Speculated()
+    counts.count(GenerateChunk(done=True, draft_count=10, draft_accepted_count=7))
+    counts.count(GenerateChunk(done=True, draft_count=10, draft_accepted_count=1))
+    assert counts.acceptance_rate == pytest.approx(0.4)
+    assert Speculated().acceptance_rate is None
+    assert speculation(None, {"drafted": 20, "accepted": 8}) == "8/20 (40%)"
+    assert speculation("sha256:ab", {"drafted": 0}) == "draft"
+    assert speculation(None, None) == ""
+    assert draft_name(Path("/m/blobs/sha256-abc")) == "sha256:abc"
+    assert draft_name(None) is None
+
+
+def test_a_draft_model_is_priced_with_its_model(tiny_model: Path) -> None:
+    load = LoadSpec(model_path=tiny_model, n_ctx=256, num_parallel=2)
+    assert draft_bytes(load, 256) == 0
+    with_draft = draft_bytes(load.model_copy(update={"draft_path": tiny_model}), 256)
+    assert with_draft > tiny_model.stat().st_size
+
+
+def test_a_draft_as_large_as_its_model_is_never_consulted_a_small_one_is() -> None:
+    large, small = Speculator(None, draft_prior=0.95), Speculator(None, draft_prior=0.05)
+    for speculator in (large, small):
+        speculator.costs.observe(1, 0.010)
+        speculator.costs.observe(5, 0.020)
+    wanted = Speculation(8, None, use_draft=True)
+    assert all(large._draft_k(wanted, 8) == 0 for _ in range(600))  # not even a probe
+    assert small._draft_k(Speculation(8, None, use_draft=True), 8) > 0
