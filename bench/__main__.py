@@ -52,6 +52,8 @@ MODULES = {
     "prompt_cache": "bench.prompt_cache",
     "kv_cache": "bench.kv_cache",
     "convert": "bench.convert",
+    "vision": "bench.vision_bench",
+    "cluster": "bench.cluster",
 }
 """Results key → the module whose ``run(quick)`` measures it, in the order they run."""
 

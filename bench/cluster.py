@@ -137,7 +137,8 @@ def shown(phase: str, result: dict[str, float]) -> dict[str, float]:
     return result
 
 
-def run() -> dict[str, Any]:
+def run(quick: bool = False) -> dict[str, Any]:
+    """The figures; ``quick`` changes nothing (the phases are already short)."""
     from builder.distribution import pull_model
     from builder.store.store import Store
     from ladle.settings import Settings

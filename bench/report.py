@@ -22,6 +22,7 @@ from typing import Any
 
 from bench import (
     REPO,
+    cluster_report,
     prompt_cache_report,
     report_areas,
     report_convert,
@@ -29,6 +30,7 @@ from bench import (
     report_serving,
     reproducibility,
     speculation_report,
+    vision_report,
 )
 from bench.figures import MissingFigureError, Stat, dig, quantity, spread
 from bench.markdown import code, notes, table
@@ -234,6 +236,8 @@ def render_markdown(
         prompt_cache_report.section,
         report_convert.section,
         speculation_report.section,
+        vision_report.section,
+        cluster_report.section,
     ):
         lines += area(results)
     lines += commands_section(results, results_name)

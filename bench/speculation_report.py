@@ -8,10 +8,13 @@ Markdown does; and what a verify batch of ``1 + k`` tokens costs per model file 
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping
 from typing import Any
 
+from bench.figures import MissingFigureError, Stat, dig, number
 from bench.markdown import notes, table
+from bench.readings import Reading, Side
 
 Results = Mapping[str, Any]
 SYSTEMS = (("ladle", "ladle"), ("llama_server", "llama-server"))
@@ -115,3 +118,47 @@ def _cost_table(found: Results) -> list[str]:
     ]
     lines = ["What a decode of n tokens (a verify batch) costs, in one-token steps:", ""]
     return lines + table(header, rows, "l" + "r" * (len(header) - 1))
+
+
+# -- the issue's targets (bench/targets.py) -------------------------------------------
+
+
+def _tps(results: Results, system: str, workload: str, mode: str) -> float:
+    return number(results, "speculation", system, workload, mode, "tps")
+
+
+def _runs(results: Results, system: str, workload: str, mode: str) -> Stat:
+    rates = dig(results, "speculation", system, workload, mode, "tps_runs")
+    if isinstance(rates, list) and rates:
+        return Stat(statistics.median(rates), min(rates), max(rates), len(rates))
+    return Stat.single(_tps(results, system, workload, mode))
+
+
+def ngram_speedup(results: Results) -> Reading:
+    """Issue 19: n-gram speculation on the rewrite, tokens/s over ladle without it."""
+    on, off = _runs(results, "ladle", "rewrite", "ngram"), _runs(results, "ladle", "rewrite", "off")
+    side, base = Side("n-gram", on, "tok/s"), Side("off", off, "tok/s")
+    return Reading(side, on.median / off.median, base)
+
+
+def ngram_vs_llama_server(results: Results) -> Reading:
+    """Issue 19: ladle's n-gram speculation on the rewrite over llama-server's own."""
+    ladle = _runs(results, "ladle", "rewrite", "ngram")
+    peer = _runs(results, "llama_server", "rewrite", "ngram")
+    side, other = Side("ladle n-gram", ladle, "tok/s"), Side("llama-server n-gram", peer, "tok/s")
+    return Reading(side, ladle.median / peer.median, other)
+
+
+def draft_on_chat(results: Results) -> Reading:
+    """Issue 19: free chat with a draft, tokens/s over ladle without one."""
+    on, off = _runs(results, "ladle", "chat", "draft"), _runs(results, "ladle", "chat", "off")
+    return Reading(Side("draft", on, "tok/s"), on.median / off.median, Side("off", off, "tok/s"))
+
+
+def identical_workloads(results: Results) -> Reading:
+    """Issue 19: workloads whose greedy tokens were the same in ladle's three modes."""
+    workloads = [dig(results, "speculation", "ladle", key, "identical") for key in LABELS]
+    if any(value is None for value in workloads):
+        raise MissingFigureError("speculation: ladle: identical")
+    same = sum(1 for value in workloads if value)
+    return Reading(Side("identical", Stat.single(same), "of 3"), same)

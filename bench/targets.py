@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from bench.cluster_report import stream_ratio, ttft_overhead
 from bench.figures import TIMES, MissingFigureError, quantity
 from bench.kv_readings import MODELS, kv_bytes_share, perplexity_drift, prompt_eval
 from bench.prompt_cache_report import restart_share, shared_prefix_share
@@ -45,6 +46,12 @@ from bench.readings import (
     tui_stream,
 )
 from bench.serving_figures import LADLE
+from bench.speculation_report import (
+    draft_on_chat,
+    identical_workloads,
+    ngram_speedup,
+    ngram_vs_llama_server,
+)
 
 Status = Literal["met", "not met", "not measured"]
 NOT_BY_MAKE_BENCH = "not measured by make bench"
@@ -304,6 +311,60 @@ TARGETS: tuple[Target, ...] = (
         20,
         "%",
         restart_share,
+    ),
+    Target(
+        19,
+        "(a) rewrite a file: n-gram speculation vs ladle without",
+        f"≥ 1.5{TIMES}",
+        ">=",
+        1.5,
+        TIMES,
+        ngram_speedup,
+    ),
+    Target(
+        19,
+        "(a) rewrite a file: ladle n-gram vs llama-server's n-gram speculation",
+        f"≥ 1.0{TIMES}",
+        ">=",
+        1.0,
+        TIMES,
+        ngram_vs_llama_server,
+    ),
+    Target(
+        19,
+        "(c) free chat: with a draft vs without (falls back when it cannot pay)",
+        f"≥ 0.95{TIMES}",
+        ">=",
+        0.95,
+        TIMES,
+        draft_on_chat,
+    ),
+    Target(
+        19,
+        "Workloads whose greedy output is identical off, n-gram and draft",
+        "3 of 3",
+        ">=",
+        3,
+        "of 3",
+        identical_workloads,
+    ),
+    Target(
+        22,
+        "One replica on the cluster: time to first token over plain serve",
+        "≤ 20 ms",
+        "<=",
+        20,
+        "ms",
+        ttft_overhead,
+    ),
+    Target(
+        22,
+        "One replica on the cluster: one stream's tokens/s vs plain serve",
+        f"≥ 0.9{TIMES}",
+        ">=",
+        0.9,
+        TIMES,
+        stream_ratio,
     ),
 )
 

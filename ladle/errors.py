@@ -286,7 +286,8 @@ class ContextOverflowError(RunnerError):
         super().__init__(
             # Ollama's words, which clients look for ("the input length exceeds ...").
             f"the input length exceeds the context length ({n_tokens} tokens, the "
-            f"context holds {n_ctx}); shorten it, raise num_ctx, or ask for truncation",
+            f"context holds {n_ctx}); shorten it, raise num_ctx, or send "
+            '"truncate": true to drop its oldest tokens',
             model=model,
         )
 

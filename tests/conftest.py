@@ -37,6 +37,15 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_long_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny llama trained (so it says) for 1,024 tokens: room for a prompt with tools,
+    since ladle, like Ollama, keeps num_ctx within a model's trained length."""
+    from tests.fixtures.tiny_gguf import write_tiny_llama
+
+    return write_tiny_llama(tmp_path_factory.mktemp("tiny-long") / "tiny.gguf", n_ctx=1024)
+
+
+@pytest.fixture(scope="session")
 def tiny_lora(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A LoRA adapter GGUF for :func:`tiny_model`."""
     from tests.fixtures.tiny_gguf import write_tiny_lora

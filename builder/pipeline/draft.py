@@ -139,14 +139,7 @@ def _from_file(reference: str, path: Path, where: str | None) -> tuple[LayerPlan
     info = _inspect(path, reference)
     if info.general_type != "model":
         raise _located(where, reference, "this GGUF is an adapter, not a model")
-    source = WeightsSource(
-        kind="file",
-        reference=reference,
-        paths=(str(path),),
-        size=path.stat().st_size,
-        header_digest=info.header_digest,
-        header_bytes=info.header_bytes,
-    )
+    source = WeightsSource.checked_file(reference, path, info.header_digest, info.header_bytes)
     layer = LayerPlan(media_type=media_types.DRAFT, size=source.size, weights=source)
     return layer, _planned(reference, "file", info)
 

@@ -6,6 +6,7 @@ Kept apart from :mod:`builder.pipeline.plan` so that the planner's helpers
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -24,6 +25,21 @@ class WeightsSource(BaseModel):
     header_digest: str | None = None
     """Of the GGUF header checked while planning; the copy must match it."""
     header_bytes: int = 0
+
+    @classmethod
+    def checked_file(
+        cls, reference: str, path: Path, header_digest: str | None, header_bytes: int
+    ) -> WeightsSource:
+        """A GGUF file whose header was read while planning (the copy must match it)."""
+        size = path.stat().st_size
+        return cls(
+            kind="file",
+            reference=reference,
+            paths=(str(path),),
+            size=size,
+            header_digest=header_digest,
+            header_bytes=header_bytes,
+        )
 
 
 class LayerPlan(BaseModel):

@@ -29,6 +29,7 @@ from builder.pipeline.resolver import (
     BundledBase,
     CheckpointBase,
     FileBase,
+    HubBase,
     ImageBase,
     PackageBase,
     Resolver,
@@ -82,7 +83,9 @@ def plan(
     draft = plan_draft(
         spec.draft, spec.from_, resolver, inherited.weights, inherited.drafts, options.draft_at
     )
-    weights = with_projector(inherited.weights, projectors, spec.from_, resolver)
+    weights = with_projector(
+        inherited.weights, projectors, spec.from_, resolver, _shipped_projector(base)
+    )
     layers = [*weights, *_adapters(spec, inherited, resolver), *draft.layers]
     layers += _template_layers(spec.template, inherited)
     system = spec.system if spec.system is not None else inherited.system
@@ -109,6 +112,14 @@ def plan(
         draft=draft.plan,
         draft_quantize=_draft_quantize_step(options, draft),
     )
+
+
+def _shipped_projector(base: Base) -> tuple[str, Path] | None:
+    """The projector a Hugging Face repository ships for the FROM model, if any."""
+    file = base.file if isinstance(base, HubBase) else None
+    if file is None or file.projector is None:
+        return None
+    return f"hf.co/{file.repo_id}/{file.projector_filename}", file.projector
 
 
 def _quantize_step(options: BuildOptions, inherited: _Inherited, base: str) -> QuantizeStep | None:
@@ -280,14 +291,7 @@ def _adapters(spec: ModelSpec, inherited: _Inherited, resolver: Resolver) -> lis
                 f"but the base is {inherited.architecture!r}"
             )
         _check_base_model(reference, info, inherited, resolver.store)
-        source = WeightsSource(
-            kind="file",
-            reference=reference,
-            paths=(str(path),),
-            size=path.stat().st_size,
-            header_digest=info.header_digest,
-            header_bytes=info.header_bytes,
-        )
+        source = WeightsSource.checked_file(reference, path, info.header_digest, info.header_bytes)
         layers.append(LayerPlan(media_type=media_types.ADAPTER, size=source.size, weights=source))
     return layers
 

@@ -76,14 +76,21 @@ def projector_uploads(spec: ModelSpec, folder: Path) -> tuple[ModelSpec, tuple[P
 
 
 def with_projector(
-    weights: Sequence[LayerPlan], projectors: Sequence[str], base: str, resolver: Resolver
+    weights: Sequence[LayerPlan],
+    projectors: Sequence[str],
+    base: str,
+    resolver: Resolver,
+    shipped: tuple[str, Path] | None = None,
 ) -> list[LayerPlan]:
     """The weights' layers with the projector the build gives (a FROM, else one beside
-    the model in a FROM folder) in place of an inherited one, its width checked."""
+    the model in a FROM folder, else ``shipped``: the one a Hugging Face repository has
+    for the model) in place of an inherited one, its width checked."""
     folder = resolver.local_path(base)
     paths = [(ref, resolver.local_path(ref)) for ref in projectors]
     if not paths and folder.is_dir() and (found := folder_projector(folder)) is not None:
         paths = [(f"{base}/{found.name}", found)]
+    if not paths and shipped is not None and is_projector(shipped[1]):
+        paths = [shipped]
     if not paths:
         return list(weights)
     reference, path = paths[0]
@@ -95,13 +102,8 @@ def with_projector(
 
 
 def _layer(reference: str, projector: ProjectorFile) -> LayerPlan:
-    source = WeightsSource(
-        kind="file",
-        reference=reference,
-        paths=(str(projector.path),),
-        size=projector.size,
-        header_digest=projector.header_digest,
-        header_bytes=projector.header_bytes,
+    source = WeightsSource.checked_file(
+        reference, projector.path, projector.header_digest, projector.header_bytes
     )
     return LayerPlan(media_type=media_types.PROJECTOR, size=source.size, weights=source)
 

@@ -4,7 +4,9 @@ As Ollama reads these references: the tag names a quantization (``Q4_K_M``, ``Q8
 ``IQ4_XS``…, any case), matched against the repository's GGUF file names as a whole
 word; without one (or with ``latest``), ``Q4_K_M`` is taken when the repository has it,
 else the first of :data:`PREFERRED` it has, else its only GGUF. Projector files
-(``mmproj``) are never chosen; split GGUFs (``…-00001-of-00003.gguf``) are refused.
+(``mmproj``) are never chosen as the model; split GGUFs (``…-00001-of-00003.gguf``) are
+refused. A repository that ships a vision projector beside the model gives it too
+(:func:`choose_projector`), as Ollama's and llama.cpp's pulls of such repositories do.
 
 Files come through ``huggingface_hub``, into its standard cache, with ``HF_TOKEN`` for
 gated repositories; with ``HF_HUB_OFFLINE=1`` only the cache is read (its ``refs/`` name
@@ -83,6 +85,9 @@ class HubFile:
     revision: str
     filename: str
     path: Path
+    projector: Path | None = None
+    """The repository's projector (``mmproj``) for this model, when it ships one."""
+    projector_filename: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,9 @@ def resolve(text: str, hub: HubSettings, revision: str | None = None) -> HubFile
             commit, files = _remote_files(reference, hub, revision)
         filename = choose_file(files, reference.quant, text)
         path = _download(reference, filename, commit, hub)
-    return HubFile(reference.repo_id, commit, filename, path)
+        projector = choose_projector(files, filename)
+        projector_path = _download(reference, projector, commit, hub) if projector else None
+    return HubFile(reference.repo_id, commit, filename, path, projector_path, projector)
 
 
 def choose_file(files: list[str], quant: str | None, reference: str) -> str:
@@ -143,6 +150,29 @@ def choose_file(files: list[str], quant: str | None, reference: str) -> str:
     raise HubError(
         reference, f"no GGUF file for {wanted_text}; the repository has: {', '.join(known)}"
     )
+
+
+PROJECTOR_PRECISIONS = ("F16", "BF16", "F32", "Q8_0")
+"""A projector's precisions, in the order taken when none matches the model's."""
+
+
+def choose_projector(files: list[str], model: str) -> str | None:
+    """The projector (``mmproj*.gguf``) for the GGUF ``model`` among ``files``: one in
+    the model's folder, of the model's quantization when there is one, else the first of
+    :data:`PROJECTOR_PRECISIONS`, else the first by name; None when there is none."""
+    folder = PurePosixPath(model).parent
+    found = sorted(
+        name
+        for name in files
+        if name.lower().endswith(".gguf")
+        and "mmproj" in PurePosixPath(name).name.lower()
+        and PurePosixPath(name).parent == folder
+    )
+    for wanted in (_quant_of(model), *PROJECTOR_PRECISIONS):
+        matches = [name for name in found if wanted is not None and _quant_of(name) == wanted]
+        if matches:
+            return matches[0]
+    return found[0] if found else None
 
 
 def pin_of(path: str | Path) -> HubPin | None:

@@ -22,7 +22,12 @@ import json
 import re
 from typing import Any, ClassVar
 
-from builder.templates.tool_calls import CallLayout, ToolCall, ToolCallParser, partial_marker
+from builder.templates.tool_calls import (
+    CallLayout,
+    ToolCall,
+    ToolCallParser,
+    enclosed,
+)
 
 _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _KEY = re.compile(r"\s*([^\s:{}\[\],]+)\s*:")
@@ -136,12 +141,7 @@ class _GemmaCallParser(ToolCallParser):
 
     def _read(self, text: str, start: int) -> tuple[list[ToolCall], int] | None:
         body = start + len(self.marker)
-        close = text.find(self.closing, body)
-        if close < 0:  # cut off by a stop or the token limit: the call runs to the end
-            body_end = end = len(text)
-            body_end -= partial_marker(text, self.closing)
-        else:
-            body_end, end = close, close + len(self.closing)
+        body_end, end = enclosed(text, body, self.closing)
         call = self._call(text[body:body_end].strip())
         return None if call is None else ([call], end)
 

@@ -28,7 +28,12 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from builder.templates.tool_calls import CallLayout, ToolCall, ToolCallParser, partial_marker
+from builder.templates.tool_calls import (
+    CallLayout,
+    ToolCall,
+    ToolCallParser,
+    enclosed,
+)
 
 TypesByTool = Mapping[str, Mapping[str, tuple[str, ...]]]
 """Each tool's parameters' JSON types (a union's every type), by tool and parameter name."""
@@ -110,12 +115,7 @@ class TypedCallParser(ToolCallParser):
 
     def _read(self, text: str, start: int) -> tuple[list[ToolCall], int] | None:
         body = start + len(self.marker)
-        close = text.find(self.closing, body)
-        if close < 0:  # cut off by a stop or the token limit: the call runs to the end
-            body_end = end = len(text)
-            body_end -= partial_marker(text, self.closing)
-        else:
-            body_end, end = close, close + len(self.closing)
+        body_end, end = enclosed(text, body, self.closing)
         call = self._call(text[body:body_end])
         return None if call is None else ([call], end)
 

@@ -246,6 +246,16 @@ def partial_marker(text: str, marker: str) -> int:
     return 0
 
 
+def enclosed(text: str, start: int, closing: str) -> tuple[int, int]:
+    """Where a call's body that starts at ``start`` ends, and where the call ends: at
+    ``closing``; for a call cut off by a stop or the token limit, at the text's end (less
+    the start of ``closing`` it may end with)."""
+    close = text.find(closing, start)
+    if close >= 0:
+        return close, close + len(closing)
+    return len(text) - partial_marker(text, closing), len(text)
+
+
 def _skip_space(text: str, position: int) -> int:
     match = _SPACE.match(text, position)
     return position if match is None else match.end()

@@ -90,8 +90,9 @@ class _Generation(_Body):
     )
     truncate: bool | None = Field(
         None,
-        description="Ollama's `truncate`: a prompt longer than the context loses its oldest "
-        "tokens after `num_keep` (the default, null); false makes it a 400 instead.",
+        description="Ollama's `truncate`: true makes a prompt longer than the context lose "
+        "its oldest tokens after `num_keep`; without it (null, false) such a prompt is a 400 "
+        "saying so (Ollama cuts by default).",
     )
 
 

@@ -409,10 +409,11 @@ def _chat_request(
 
 
 def _context_rules(body: GenerateBody | ChatBody) -> dict[str, Any]:
-    """Ollama's ``shift`` and ``truncate`` (both on unless ``false``): a full context shifts
-    during generation; a prompt longer than the context loses its oldest tokens after
-    ``num_keep`` instead of failing with a 400."""
-    return {"shift": body.shift is not False, "truncate": body.truncate is not False}
+    """Ollama's ``shift`` (on unless ``false``): a full context shifts during generation;
+    and ``truncate`` (off unless ``true``, where Ollama's is on): a prompt longer than the
+    context loses its oldest tokens after ``num_keep`` only when asked, and is otherwise a
+    400 saying so, rather than an answer that silently forgot the conversation's start."""
+    return {"shift": body.shift is not False, "truncate": body.truncate is True}
 
 
 def _logprobs(logprobs: bool, top_logprobs: int) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from ladle.errors import RunnerError
 from runtime.protocol import LoadSpec
 
 from .native import Batch, LlamaLog, LlamaModel
+from .prefix import common_prefix
 
 DRAFT_P_MIN = 0.6
 """A draft token whose probability under the draft is lower ends the proposal."""
@@ -148,7 +149,7 @@ class Drafter:
         """Keep the cache's prefix shared with ``tokens`` (less its last token, whose
         logits are needed); the tokens left to evaluate."""
         cached = self.cached.setdefault(seq_id, [])
-        keep = min(_common_prefix(cached, tokens), len(tokens) - 1)
+        keep = min(common_prefix(cached, tokens), len(tokens) - 1)
         if keep < len(cached) and not self.model.forget(seq_id, keep):
             self.model.forget(seq_id)  # a cache that cannot be cut: start over
             keep = 0
@@ -167,11 +168,3 @@ class Drafter:
         best = int(np.argmax(logits))
         probability = 1.0 / float(np.exp(logits - logits[best]).sum())
         return best, probability
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    for i in range(n):
-        if a[i] != b[i]:
-            return i
-    return n

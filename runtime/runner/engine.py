@@ -52,7 +52,7 @@ from .logprobs import token_logprob
 from .messages import ChunkGenerated, EmbeddingsComputed, RequestFailed
 from .multimodal import MediaPrompt, Projector, admit_media, media_prompt
 from .native import Batch, LlamaModel
-from .prefix import CacheSource, CacheStats, prepare
+from .prefix import CacheSource, CacheStats, common_prefix, prepare
 from .prompt_cache import PromptCache
 from .sampling import Sampler
 from .shift import kept_tokens, predict_limit, shift, truncated
@@ -419,17 +419,9 @@ def _reuse_value(slot: Slot, prompt: Sequence[int]) -> tuple[int, int]:
     of a chat), then one sharing at least half its tokens with it; otherwise the least
     recently used slot, so that a conversation's cache is not spent on a stranger.
     (llama.cpp's server picks slots by a similar measure.)"""
-    common = _common_prefix(slot.tokens, prompt)
+    common = common_prefix(slot.tokens, prompt)
     if common and common == len(slot.tokens):
         return 2, common
     if common and 2 * common >= len(slot.tokens):
         return 1, common
     return 0, -slot.last_used
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    for i in range(n):
-        if a[i] != b[i]:
-            return i
-    return n

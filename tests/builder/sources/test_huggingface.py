@@ -20,6 +20,7 @@ from ladle.errors import HubError
 from ladle.settings import HubSettings, Settings, hub_settings
 from tests.fixtures.hub_cache import write_hub_cache
 from tests.fixtures.tiny_gguf import write_tiny_llama
+from tests.fixtures.tiny_projector import write_tiny_projector
 
 REPO = "someone/tiny-GGUF"
 FIRST, SECOND = "1" * 40, "2" * 40
@@ -193,3 +194,39 @@ def test_draft_from_hf_is_locked_at_its_revision(
     }
     write_hub_cache(settings.hub.cache, REPO, {"tiny-Q8_0.gguf": ggufs["q4-new"]}, SECOND)
     assert build_file(modelfile, "drafted", store, lock="locked", options=options) == digest
+
+
+@pytest.mark.parametrize(
+    ("files", "model", "chosen"),
+    [
+        (["m-Q4_K_M.gguf", "mmproj-F16.gguf"], "m-Q4_K_M.gguf", "mmproj-F16.gguf"),
+        (["mmproj-F32.gguf", "mmproj-F16.gguf"], "m-Q4_K_M.gguf", "mmproj-F16.gguf"),
+        (["mmproj-Q8_0.gguf", "mmproj-F16.gguf"], "m-Q8_0.gguf", "mmproj-Q8_0.gguf"),
+        (["mmproj-model.gguf"], "m-Q4_K_M.gguf", "mmproj-model.gguf"),
+        (["sub/mmproj-F16.gguf"], "m-Q4_K_M.gguf", None),  # another folder's
+        (["m-Q4_K_M.gguf", "README.md"], "m-Q4_K_M.gguf", None),
+    ],
+)
+def test_choose_projector(files: list[str], model: str, chosen: str | None) -> None:
+    assert huggingface.choose_projector(files, model) == chosen
+
+
+def test_a_repository_that_ships_a_projector_gives_a_vision_image(
+    tmp_path: Path, ggufs: dict[str, Path]
+) -> None:
+    """As Ollama's and llama.cpp's pulls of such repositories: the mmproj comes along,
+    becomes the projector layer, and the lock records it."""
+    cache = tmp_path / "hf" / "hub"
+    projector = write_tiny_projector(tmp_path / "mmproj.gguf")
+    files = {"tiny-Q4_K_M.gguf": ggufs["q4"], "mmproj-tiny-F16.gguf": projector}
+    write_hub_cache(cache, "someone/vision-GGUF", files, FIRST)
+    settings = Settings(models=tmp_path / "models", hub=HubSettings(cache=cache, offline=True))
+    store = Store(settings.models)
+    modelfile = tmp_path / "Modelfile"
+    modelfile.write_text("FROM hf.co/someone/vision-GGUF\n")
+    build_file(modelfile, "seer", store, options=BuildOptions(hub=settings.hub))
+    image = Image.load(store, ModelName.parse("seer"))
+    assert image.projector is not None
+    assert image.projector.read_bytes() == projector.read_bytes()
+    lock = json.loads((tmp_path / "Modelfile.lock").read_text())
+    assert list(lock["projector"]) == ["hf.co/someone/vision-GGUF/mmproj-tiny-F16.gguf"]

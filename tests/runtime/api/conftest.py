@@ -36,7 +36,7 @@ SYSTEM You are tiny.
 
 TOOLS_MODELFILE = """\
 FROM {model}
-PARAMETER num_ctx 256
+PARAMETER num_ctx 1024
 TEMPLATE \"\"\"{{% if tools %}}<tools>{{{{ tools | tojson }}}}</tools>{{% endif %}}
 {{% for m in messages %}}<|{{{{ m.role }}}}|>{{{{ m.content }}}}<tool_call>
 {{% endfor %}}<|assistant|>\"\"\"
@@ -59,12 +59,15 @@ def build(store: Store, folder: Path, name: str, text: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def built_store(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
-    """A store with ``tiny`` (plain) and ``tiny-tools`` (a template that takes tools)."""
+def built_store(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, tiny_long_model: Path
+) -> Path:
+    """A store with ``tiny`` (plain) and ``tiny-tools`` (a template that takes tools, over
+    the tiny model with a 1,024-token context: the tools' JSON takes 400 tokens)."""
     root = tmp_path_factory.mktemp("api-store")
     store = Store(root / "models")
     build(store, root / "src", "tiny", TINY_MODELFILE.format(model=tiny_model))
-    build(store, root / "src", "tiny-tools", TOOLS_MODELFILE.format(model=tiny_model))
+    build(store, root / "src", "tiny-tools", TOOLS_MODELFILE.format(model=tiny_long_model))
     return store.root
 
 

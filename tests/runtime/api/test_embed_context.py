@@ -61,9 +61,12 @@ async def test_num_ctx_below_4_is_raised_to_4_on_every_endpoint(make_client: Mak
     context = [model["context_length"] for model in (await client.get("/api/ps")).json()["models"]]
     assert context == [4]
     assert (await post("/api/embeddings", {"model": "tiny", "prompt": LONG}, 2))["embedding"]
-    generated = await post("/api/generate", {"model": "tiny", "prompt": LONG, "stream": False}, 1)
+    generated = await post(
+        "/api/generate", {"model": "tiny", "prompt": LONG, "stream": False, "truncate": True}, 1
+    )
     assert generated["done"]
     chat = {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "stream": False}
+    chat["truncate"] = True  # the system prompt and turn take more than 4 tokens
     assert (await post("/api/chat", chat, 3))["done"]
     refused = await client.post("/api/embed", json={"model": "tiny", "options": {"num_ctx": -1}})
     assert refused.status_code == 400 and "num_ctx" in refused.json()["error"]

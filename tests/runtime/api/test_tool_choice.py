@@ -260,11 +260,11 @@ FAMILY_TEMPLATES = {
 @pytest.mark.anyio
 @pytest.mark.parametrize("format_name", sorted(FAMILY_TEMPLATES))
 async def test_each_family_is_forced_into_its_own_form(
-    make_client: MakeClient, models: Path, tiny_model: Path, tmp_path: Path, format_name: str
+    make_client: MakeClient, models: Path, tiny_long_model: Path, tmp_path: Path, format_name: str
 ) -> None:
     """The grammar of every format loads in llama.cpp and its output parses as a call."""
     template = FAMILY_TEMPLATES[format_name]
-    modelfile = f'FROM {tiny_model}\nPARAMETER num_ctx 512\nTEMPLATE """{template}"""\n'
+    modelfile = f'FROM {tiny_long_model}\nPARAMETER num_ctx 1024\nTEMPLATE """{template}"""\n'
     build(Store(models), tmp_path / "src", "family", modelfile)
     client = await make_client()
     body = {**request(forced("get_weather")), "model": "family", "max_tokens": 300}

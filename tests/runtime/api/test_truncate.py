@@ -1,5 +1,6 @@
 """Ollama's ``truncate`` field on ``/api/generate`` and ``/api/chat``: a prompt longer
-than the context is cut by default and refused with ``"truncate": false``."""
+than the context is cut with ``"truncate": true`` and refused otherwise (Ollama cuts by
+default; ladle says so instead of answering without the conversation's start)."""
 
 from __future__ import annotations
 
@@ -21,24 +22,26 @@ BODIES = {
 
 
 @pytest.mark.parametrize("path", list(BODIES))
-@pytest.mark.parametrize("truncate", [{}, {"truncate": None}, {"truncate": True}])
-async def test_a_long_prompt_is_cut_by_default(
-    make_client: MakeClient, path: str, truncate: dict[str, Any]
-) -> None:
+async def test_truncate_true_cuts_a_long_prompt(make_client: MakeClient, path: str) -> None:
     client = await make_client()
-    body = {"model": "tiny", "stream": False, "options": OPTIONS, **BODIES[path], **truncate}
-    response = await client.post(path, json=body)
+    body = {"model": "tiny", "stream": False, "options": OPTIONS, **BODIES[path]}
+    response = await client.post(path, json={**body, "truncate": True})
     assert response.status_code == 200, response.text
     assert response.json()["prompt_eval_count"] < N_CTX
 
 
 @pytest.mark.parametrize("path", list(BODIES))
-async def test_truncate_false_refuses_a_long_prompt(make_client: MakeClient, path: str) -> None:
+@pytest.mark.parametrize("truncate", [{}, {"truncate": None}, {"truncate": False}])
+async def test_a_long_prompt_is_refused_unless_truncation_is_asked(
+    make_client: MakeClient, path: str, truncate: dict[str, Any]
+) -> None:
     client = await make_client()
-    body = {"model": "tiny", "stream": False, "options": OPTIONS, **BODIES[path]}
-    response = await client.post(path, json={**body, "truncate": False})
+    body = {"model": "tiny", "stream": False, "options": OPTIONS, **BODIES[path], **truncate}
+    response = await client.post(path, json=body)
     assert response.status_code == 400, response.text
-    assert "the input length exceeds the context length" in response.json()["error"]
+    error = response.json()["error"]
+    assert "the input length exceeds the context length" in error
+    assert '"truncate": true' in error and "num_ctx" in error
 
 
 async def test_truncate_must_be_a_boolean(make_client: MakeClient) -> None:

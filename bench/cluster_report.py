@@ -1,0 +1,68 @@
+"""The report's section on ``ladle serve --cluster`` (issue 22), from ``results["cluster"]``
+(:mod:`bench.cluster`), and the issue's two targets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bench.figures import Stat, number
+from bench.markdown import table
+from bench.readings import Reading, Side
+
+Results = Mapping[str, Any]
+
+
+def section(results: Results) -> list[str]:
+    """The section's Markdown lines."""
+    found = results.get("cluster")
+    if not isinstance(found, Mapping):
+        return []
+    lines = ["## Serving on a Ray cluster (issue 22)", ""]
+    if "plain" not in found:
+        why = found.get("error") or found.get("skipped") or "no figures"
+        return [*lines, f"Not measured in this run: {why}.", ""]
+    plain, one = found["plain"], found["cluster_1_replica"]
+    two, eight = found["cluster_2_replicas_2_nodes"], found["plain_8_streams"]
+    rows = [
+        ["plain `ladle serve`, one stream", f"{plain['ttft_ms']:.1f}", _tps(plain)],
+        ["`--cluster local`, 1 replica, one stream", f"{one['ttft_ms']:.1f}", _tps(one)],
+        [f"plain `ladle serve`, {eight['streams']} streams", "", _tps(eight)],
+        [f"2 replicas on 2 Ray nodes, {two['streams']} streams", "", _tps(two)],
+    ]
+    return [
+        *lines,
+        f"`bench/cluster.py` on the bundled {found['model']}, {found['tokens']} tokens a "
+        "request; one stream: the median of sequential requests. Both Ray nodes run on "
+        "this machine and share its cores, so two replicas cannot add speed here: on two "
+        "real machines each replica has a machine's cores, and the aggregate is about twice "
+        "one machine's.",
+        "",
+        *table(["server", "time to first token (ms)", "tokens/s"], rows, "lrr"),
+    ]
+
+
+def _tps(figure: Mapping[str, Any]) -> str:
+    return f"{float(figure['tokens_per_s']):.1f}"
+
+
+def ttft_overhead(results: Results) -> Reading:
+    """Issue 22: time to first token through one replica, minus plain ``ladle serve``'s."""
+    cluster = number(results, "cluster", "cluster_1_replica", "ttft_ms") / 1000
+    plain = number(results, "cluster", "plain", "ttft_ms") / 1000
+    return Reading(
+        Side("cluster", Stat.single(cluster), "s"),
+        (cluster - plain) * 1000,
+        Side("plain", Stat.single(plain), "s"),
+    )
+
+
+def stream_ratio(results: Results) -> Reading:
+    """Issue 22: one stream's tokens/s through one replica over plain ``ladle serve``."""
+    cluster = number(results, "cluster", "cluster_1_replica", "tokens_per_s")
+    plain = number(results, "cluster", "plain", "tokens_per_s")
+    return Reading(
+        Side("cluster", Stat.single(cluster), "tok/s"),
+        cluster / plain,
+        Side("plain", Stat.single(plain), "tok/s"),
+    )
