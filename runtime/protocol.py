@@ -147,6 +147,18 @@ class GenerateRequest(BaseModel):
         4, description="Tokens after the BOS kept when the context shifts (-1: the prompt)."
     )
     grammar: str | None = Field(None, description="A GBNF grammar constraining the output.")
+    grammar_after: str | None = Field(
+        None,
+        description="With ``grammar``: the reasoning's closing tag; the reply is free until "
+        "it, and the grammar constrains what follows (a model thinks, then answers in the "
+        "format).",
+    )
+    grammar_unless: str | None = Field(
+        None,
+        description="With ``grammar_after``: the reasoning's opening tag; a reply that does "
+        "not start with it is constrained from its first token (None: the prompt opened the "
+        "reasoning, so the reply starts inside it).",
+    )
     ignore_eos: bool = False
     truncate: bool = Field(False, description="Drop old prompt tokens instead of failing.")
     shift: bool = Field(

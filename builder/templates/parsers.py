@@ -4,9 +4,10 @@ A model's reply may hold three things, one after the other: its reasoning, the a
 and tool calls. How each is marked is the model's own (its training):
 ``<think>…</think>`` then ``<tool_call>{…}</tool_call>`` for Qwen3, the channels of
 OpenAI's harmony format for gpt-oss, ``[THINK]…[/THINK]`` then ``[TOOL_CALLS]`` for
-Ministral. An :class:`OutputParser` names both halves: how the reasoning is marked
-(:class:`~builder.templates.thinking.ThinkTags`, or harmony) and the tool-call format of
-:mod:`builder.templates.tool_calls` that the answer is read with.
+Ministral, messages to recipients for Glimmer. An :class:`OutputParser` names both halves:
+how the reasoning is marked (:class:`~builder.templates.thinking.ThinkTags`) and the
+tool-call format of :mod:`builder.templates.tool_calls` that the answer is read with, or
+a format read whole, reasoning and calls included (harmony, Glimmer).
 
 A Modelfile's ``PARSER`` picks one by the name Ollama gives it (``model/parsers``,
 ``ParserForName``); :data:`PARSER_NAMES` lists those ladle implements:
@@ -36,10 +37,12 @@ name                    reasoning       tool calls      note
 ``cohere``              START_THINKING  cohere          ``<|START_ACTION|>`` JSON
 ``harmony``             ``analysis``    harmony         gpt-oss (:mod:`.harmony`)
 ``ministral``           ``[THINK]``     mistral         Ministral 3, Magistral
+``glimmer``             ``to=self``     ATEM            messages to recipients
 ======================  ==============  ==============  ===========================
 
 The tool-call formats are :mod:`builder.templates.tool_calls`'s and those of
-:mod:`.tool_call_xml`, :mod:`.tool_call_text` and :mod:`.tool_call_gemma`. Where a
+:mod:`.tool_call_xml`, :mod:`.tool_call_text` and :mod:`.tool_call_gemma`; Glimmer's
+are :mod:`.glimmer`'s (:mod:`.glimmer_atem`). Where a
 parser's prompt may open the reasoning itself (GLM-4.7, Qwen3.5, Nemotron, DeepSeek),
 the prompt's end tells :class:`~builder.templates.reply_stream.ReplyStream` that the
 reply starts inside it.
@@ -61,6 +64,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from builder.templates.glimmer import TOKENS as GLIMMER_TOKENS
 from builder.templates.harmony import CHANNEL, CONSTRAIN, ENDS, MESSAGE, START
 from builder.templates.thinking import ThinkTags
 from builder.templates.tool_call_gemma import FunctionGemmaCallParser, Gemma4CallParser
@@ -114,9 +118,10 @@ class OutputParser:
     """How one kind of model writes its reasoning and its tool calls.
 
     ``thinking`` is the reasoning's tags (``None``: the model does not reason in tags);
-    ``harmony``: the reply is harmony channels, calls included; ``tools`` the tool-call
-    format (:data:`~builder.templates.tool_calls.FORMATS`), ``None`` to take the one
-    the chat template implies; ``opened_by_template``: the prompt of a thinking request
+    ``harmony``: the reply is harmony channels, calls included; ``glimmer``: it is
+    Glimmer's messages to recipients, calls included; ``tools`` the tool-call format
+    (:data:`~builder.templates.tool_calls.FORMATS`), ``None`` to take the one the chat
+    template implies; ``opened_by_template``: the prompt of a thinking request
     opens the reasoning, so the reply starts inside it (else the prompt tells).
     """
 
@@ -124,6 +129,7 @@ class OutputParser:
     thinking: ThinkTags | None = None
     tools: str | None = None
     harmony: bool = False
+    glimmer: bool = False
     opened_by_template: bool = False
     shows: tuple[str, ...] = ()
     """Control tokens the reply is read by that are not whole tags (Gemma 4's
@@ -133,7 +139,13 @@ class OutputParser:
     def thinks(self) -> bool:
         """Whether a model read with this parser reasons (Ollama's ``thinking``
         capability)."""
-        return self.thinking is not None or self.harmony
+        return self.thinking is not None or self.reads_whole
+
+    @property
+    def reads_whole(self) -> bool:
+        """Whether the reply is a format read whole, reasoning and calls included
+        (harmony's channels, Glimmer's recipients), not thoughts then an answer."""
+        return self.harmony or self.glimmer
 
     @property
     def markup(self) -> tuple[str, ...]:
@@ -142,6 +154,8 @@ class OutputParser:
         render for the parser to see them (Ollama's ``PreservedTokens``)."""
         if self.harmony:
             return (START, MESSAGE, CHANNEL, CONSTRAIN, *ENDS)
+        if self.glimmer:
+            return GLIMMER_TOKENS
         tags = (self.thinking.open, self.thinking.close) if self.thinking else ()
         calls = tool_format(self.tools) if self.tools else None
         # Formats of their own read every token of their markup (DeepSeek's separators).
@@ -155,9 +169,10 @@ class OutputParser:
         tools: Sequence[Mapping[str, Any]] | None = None,
     ) -> ToolCallParser | None:
         """The parser of the calls in the answer; ``None`` when the model takes no tools,
-        or when harmony reads them (:mod:`builder.templates.harmony`). ``tools`` (the
-        request's) type the arguments of a format that writes them as text."""
-        if self.harmony:
+        or when the format read whole reads them (:mod:`builder.templates.harmony`,
+        :mod:`builder.templates.glimmer`). ``tools`` (the request's) type the arguments of
+        a format that writes them as text."""
+        if self.reads_whole:
             return None
         if self.tools is None:
             return parser_for_family(family, template)
@@ -166,7 +181,7 @@ class OutputParser:
 
     def takes_tools(self, family: str | None, template: str | None) -> bool:
         """Whether a model read with this parser calls tools (the ``tools`` capability)."""
-        return self.harmony or self.tool_parser(family, template) is not None
+        return self.reads_whole or self.tool_parser(family, template) is not None
 
 
 HARMONY = OutputParser("harmony", harmony=True)
@@ -199,29 +214,23 @@ _BUILT_IN = (
     OutputParser("gemma4-no-thinking", tools="gemma4"),
     OutputParser("functiongemma", tools="functiongemma"),
     OutputParser("cohere", COHERE_THINK, "cohere"),
+    OutputParser("glimmer", glimmer=True),
 )
 
 _BY_NAME = {parser.name: parser for parser in _BUILT_IN}
 
 PARSER_NAMES: tuple[str, ...] = tuple(_BY_NAME)
-"""The ``PARSER`` names ladle implements, spelt as Ollama spells them."""
-
-
-OLLAMA_ONLY: tuple[str, ...] = ("glimmer",)
-"""Ollama's other PARSER names (``model/parsers/parsers.go``): a format of its own
-(Glimmer's messages to recipients) that ladle does not read yet."""
+"""The ``PARSER`` names ladle implements, spelt as Ollama spells them: all of Ollama's
+(``ParserForName`` in ``model/parsers/parsers.go``)."""
 
 
 def parser_named(name: str) -> OutputParser:
     """The built-in parser ``name`` (one of :data:`PARSER_NAMES`); ``ValueError`` that
-    says why there is none (one of Ollama's ladle lacks, or a name nobody knows) and
     lists the known ones otherwise."""
     parser = _BY_NAME.get(name)
     if parser is not None:
         return parser
     known = ", ".join(PARSER_NAMES)
-    if name in OLLAMA_ONLY:
-        raise ValueError(f"Ollama's parser {name!r} is not built into ladle yet; it has {known}")
     raise ValueError(f"unknown PARSER {name!r}; known parsers: {known}")
 
 

@@ -40,9 +40,9 @@ def output_parser(model: ResolvedModel, think: Think) -> tuple[OutputParser, Thi
 def tool_parser(
     model: ResolvedModel, parser: OutputParser, tools: Sequence[Mapping[str, Any]] | None = None
 ) -> ToolCallParser | None:
-    """The parser of the calls in the reply (``None`` for harmony, which reads its own),
-    typing arguments written as text by the request's ``tools``; a model that takes no
-    tools refuses them with a 400 naming ``tools``."""
+    """The parser of the calls in the reply (``None`` for harmony and Glimmer, which read
+    their own), typing arguments written as text by the request's ``tools``; a model that
+    takes no tools refuses them with a 400 naming ``tools``."""
     image = model.image
     if not parser.takes_tools(image.config.template_family, image.template):
         raise InvalidFieldError("tools", f"{model.name.display()} does not support tools")
@@ -54,15 +54,30 @@ def reply_reading(
     think: Think,
     request: GenerateRequest,
     tools: ToolCallParser | None = None,
+    schemas: Sequence[Mapping[str, Any]] | None = None,
 ) -> ReplyStream:
-    """How the reply to ``request`` (whose prompt was rendered with ``think``) is read.
+    """How the reply to ``request`` (whose prompt was rendered with ``think``) is read;
+    ``schemas``, the request's tools, are the calls a Glimmer reply may make.
 
     No thoughts are split off when the model was asked not to think, nor under a grammar
-    (``format``, a forced tool call), which admits only its answer: Ollama lets a model
-    think before it constrains the rest, ladle's runner constrains the whole reply."""
+    that admits only the answer (harmony's channels, which :func:`fenced` leaves whole)."""
     prompt = request.prompt if isinstance(request.prompt, str) else ""
-    split = thinks(think) and request.grammar is None
-    return ReplyStream(parser, think=split, prompt=prompt, tools=tools)
+    split = thinks(think) and (request.grammar is None or request.grammar_after is not None)
+    return ReplyStream(parser, think=split, prompt=prompt, tools=tools, schemas=schemas)
+
+
+def fenced(parser: OutputParser, think: Think, request: GenerateRequest) -> GenerateRequest:
+    """``request``, whose grammar (``format``, a forced tool call) waits until a thinking
+    model's reasoning is over, as Ollama lets a model think before it constrains the rest
+    (the runner's :class:`~runtime.runner.sampling.ThinkGate`). A reply read whole
+    (harmony, Glimmer), or asked not to think, is constrained whole."""
+    tags = parser.thinking
+    if request.grammar is None or tags is None or parser.reads_whole or not thinks(think):
+        return request
+    prompt = request.prompt if isinstance(request.prompt, str) else ""
+    inside = parser.opened_by_template or prompt.rstrip().endswith(tags.open)
+    update = {"grammar_after": tags.close, "grammar_unless": None if inside else tags.open}
+    return request.model_copy(update=update)
 
 
 def as_it_is() -> ReplyStream:

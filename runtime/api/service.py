@@ -58,7 +58,14 @@ from ladle.keep_alive import KeepAlive, keep_alive_seconds
 from ladle.settings import Settings
 from runtime.api.middleware.limits import check_request_size
 from runtime.api.options import generation
-from runtime.api.reading import as_it_is, joined, output_parser, reply_reading, tool_parser
+from runtime.api.reading import (
+    as_it_is,
+    fenced,
+    joined,
+    output_parser,
+    reply_reading,
+    tool_parser,
+)
 from runtime.api.schemas import ChatBody, EmbedBody, FormatField, GenerateBody
 from runtime.api.vision import place_images, request_images, with_markers
 from runtime.images import ImageCache, ResolvedModel
@@ -321,7 +328,7 @@ def _generate_reading(model: ResolvedModel, body: GenerateBody) -> tuple[Generat
     if body.raw:
         return _generate_request(model, body), as_it_is()
     request = _generate_request(model, body, think)
-    request = request.model_copy(update={"preserve": parser.markup})
+    request = fenced(parser, think, request.model_copy(update={"preserve": parser.markup}))
     return request, reply_reading(parser, think, request)
 
 
@@ -394,8 +401,8 @@ def _chat_request(
     if tool_grammar is not None and tool_grammar.forces and calls is None:
         raise InvalidFieldError(
             "tool_choice",
-            f"{model.name.display()} writes its tool calls in harmony channels, which ladle "
-            'cannot force: send tool_choice "auto"',
+            f"{model.name.display()} writes its tool calls in its own messages (harmony, "
+            'Glimmer), which ladle cannot force: send tool_choice "auto"',
         )
     prompt = model.prompt_source().render(messages, body.tools or None, think=think)
     forced = tool_grammar.grammar(calls) if tool_grammar is not None and calls else None
@@ -405,7 +412,8 @@ def _chat_request(
     update["images"] = images
     marker = (calls.marker,) if calls is not None and calls.marker else ()
     request = request.model_copy(update={**update, "preserve": (*parser.markup, *marker)})
-    return request, reply_reading(parser, think, request, calls)
+    request = fenced(parser, think, request)
+    return request, reply_reading(parser, think, request, calls, body.tools)
 
 
 def _context_rules(body: GenerateBody | ChatBody) -> dict[str, Any]:

@@ -132,7 +132,12 @@ class Engine:
         media = media_prompt(self.projector, request, self.model)
         prompt = media.tokens if media is not None else self._prompt_tokens(request)
         sampler = Sampler(
-            self.model, request.sampling, grammar=request.grammar, ignore_eos=request.ignore_eos
+            self.model,
+            request.sampling,
+            grammar=request.grammar,
+            ignore_eos=request.ignore_eos,
+            grammar_after=request.grammar_after,
+            grammar_unless=request.grammar_unless,
         )
         sampler.remember(media.text_tokens if media is not None else prompt)
         if media is not None:  # as llama.cpp's server: no context shift with images

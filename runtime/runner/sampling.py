@@ -10,6 +10,11 @@ chain draws a token, the grammar checks only that token, and only when it is ref
 the grammar applied to the whole vocabulary before drawing again. Checking every token of
 a 49k vocabulary against the grammar at each step would make structured output about ten
 times slower.
+
+A reasoning model asked for a format thinks first (``grammar_after``): the grammar waits
+until the reasoning's closing tag has been drawn (:class:`ThinkGate`), or applies from the
+first token when the reply does not open its reasoning, as Ollama's server constrains the
+answer once the thinking is over.
 """
 
 from __future__ import annotations
@@ -58,6 +63,8 @@ class Sampler:
         *,
         grammar: str | None = None,
         ignore_eos: bool = False,
+        grammar_after: str | None = None,
+        grammar_unless: str | None = None,
     ) -> None:
         params = llama.llama_sampler_chain_default_params()
         params.no_perf = True
@@ -65,6 +72,11 @@ class Sampler:
         self._penalties: Any = None
         self._grammar: Any = None
         self._candidates: Candidates | None = None
+        self._gate = (
+            ThinkGate(grammar_after, grammar_unless)
+            if grammar is not None and grammar_after
+            else None
+        )
         try:
             self._build(model, options, grammar, ignore_eos)
         except BaseException:
@@ -126,6 +138,10 @@ class Sampler:
             return int(llama.llama_sampler_sample(self.chain, model.ctx, index))
         logits = llama.llama_get_logits_ith(model.ctx, index)
         token = self._candidates.draw(self.chain, logits)
+        gate = self._gate
+        if gate is not None and not gate.passed(model.piece(token, special=True)):
+            llama.llama_sampler_accept(self.chain, token)  # still reasoning: free
+            return token
         if not Candidates.admits(self._grammar, token):
             token = self._candidates.draw(self.chain, logits, first=self._grammar)
         llama.llama_sampler_accept(self._grammar, token)
@@ -139,6 +155,34 @@ class Sampler:
         if self._grammar is not None:
             llama.llama_sampler_free(self._grammar)
             self._grammar = None
+
+
+class ThinkGate:
+    """Whether a reply is past its reasoning, from the pieces drawn so far."""
+
+    def __init__(self, close: str, opening: str | None) -> None:
+        self.close, self.opening = close, opening
+        self.text = ""
+        self.open = opening is None  # the prompt opened the reasoning
+        self.done = False
+
+    def passed(self, piece: bytes) -> bool:
+        """Whether the grammar governs the token whose text is ``piece``: the reasoning
+        closed before it, or the reply did not open one. A piece that closes the
+        reasoning is itself free; the grammar takes the next."""
+        if self.done:
+            return True
+        self.text += piece.decode("utf-8", errors="replace")
+        if not self.open:
+            start = self.text.lstrip()
+            assert self.opening is not None
+            if start and not (start.startswith(self.opening) or self.opening.startswith(start)):
+                self.done = True  # an answer without reasoning: constrained from here
+                return True
+            self.open = start.startswith(self.opening)
+        if self.open and self.close in self.text:
+            self.done = True
+        return False
 
 
 _TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])

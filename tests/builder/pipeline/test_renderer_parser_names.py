@@ -57,17 +57,15 @@ def test_every_renderer_ollama_has_builds(workdir: Path, store: Store) -> None:
     assert (image.config.renderer, image.config.parser) == ("gemma4", "glm-4.7")
 
 
-def test_an_ollama_parser_ladle_lacks_says_so_at_its_place(workdir: Path, store: Store) -> None:
-    with pytest.raises(
-        ModelfileError, match="Ollama's parser 'glimmer' is not built into"
-    ) as failed:
-        _build(workdir, store, "FROM ./tiny.gguf\nPARSER glimmer\n", "bad")
-    assert (failed.value.line, failed.value.column) == (2, 8)
+def test_glimmer_builds_with_its_renderer(workdir: Path, store: Store) -> None:
+    image = _build(workdir, store, "FROM ./tiny.gguf\nRENDERER glimmer\nPARSER glimmer\n", "g")
+    assert (image.config.renderer, image.config.parser) == ("glimmer", "glimmer")
 
 
 def test_an_unknown_parser_fails_listing_the_known_ones(workdir: Path, store: Store) -> None:
     with pytest.raises(ModelfileError) as failed:
         _build(workdir, store, "FROM ./tiny.gguf\nPARSER qwen9\n", "bad")
+    assert (failed.value.line, failed.value.column) == (2, 8)
     assert "unknown PARSER 'qwen9'" in failed.value.reason
     assert all(name in failed.value.reason for name in PARSER_NAMES)
 

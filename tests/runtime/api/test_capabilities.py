@@ -87,6 +87,7 @@ FAMILIES: dict[str, tuple[str, str | None, bool, list[str]]] = {
         False,
         ["completion", "tools", "thinking"],
     ),
+    "parser-glimmer": ("PARSER glimmer\n", None, False, ["completion", "tools", "thinking"]),
 }
 
 

@@ -80,7 +80,12 @@ class Steered:
 
     async def generate(self, request: GenerateRequest) -> AsyncIterator[GenerateChunk]:
         self._steering["prompts"].append(request.prompt)
-        steered = request.model_copy(update={"grammar": self._steering["grammar"]})
+        self._steering.setdefault("fences", []).append(
+            (request.grammar_after, request.grammar_unless)
+        )
+        # The test's grammar steers the whole reply, thoughts included.
+        update = {"grammar": self._steering["grammar"], "grammar_after": None}
+        steered = request.model_copy(update=update)
         async for chunk in self._runner.generate(steered):
             yield chunk
 
@@ -225,12 +230,20 @@ async def test_openai_routes_name_the_effort_field_a_model_cannot_take(client: A
         assert "does not support thinking" in error["message"]
 
 
-async def test_under_a_format_grammar_nothing_is_split_off(client: Any) -> None:
-    """``format`` constrains the whole reply, so there are no thoughts to split (the
-    test's grammar stands in for the runner's to show what would be read)."""
+async def test_a_format_waits_for_the_thoughts_to_end(
+    client: Any, steering: dict[str, Any]
+) -> None:
+    """As Ollama, a thinking model thinks first and the format constrains the answer: the
+    runner is asked to apply the grammar after ``</think>`` (or from the start, should
+    the reply not open ``<think>``), and the thoughts are split off as ever (the test's
+    grammar stands in for the reply)."""
     body = {"model": "tiny-think", "messages": HI, "format": "json", "stream": False}
     message = (await client.post("/api/chat", json=body)).json()["message"]
-    assert "thinking" not in message and message["content"].startswith("<think>")
+    assert steering["fences"] == [("</think>", "<think>")]
+    assert TEXT.fullmatch(message["thinking"]) and TEXT.fullmatch(message["content"])
+    body["think"] = False  # no thoughts: the grammar governs the whole reply
+    await client.post("/api/chat", json=body)
+    assert steering["fences"][-1] == (None, None)
 
 
 @pytest.mark.parametrize("think", ["true", "extreme", 1, [True]])

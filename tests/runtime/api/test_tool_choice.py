@@ -277,14 +277,20 @@ async def test_each_family_is_forced_into_its_own_form(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("parser", ["harmony", "glimmer"])
 @pytest.mark.parametrize("choice", ["required", forced("get_weather")])
 async def test_a_harmony_model_refuses_a_forced_call_naming_tool_choice(
-    make_client: MakeClient, models: Path, tiny_model: Path, tmp_path: Path, choice: Any
+    make_client: MakeClient,
+    models: Path,
+    tiny_model: Path,
+    tmp_path: Path,
+    choice: Any,
+    parser: str,
 ) -> None:
-    """gpt-oss writes calls in harmony channels, which no grammar forces here: a forced
-    call is a 400, never an answer that quietly may not call."""
+    """gpt-oss (and Glimmer) write calls in messages of their own, which no grammar forces
+    here: a forced call is a 400, never an answer that quietly may not call."""
     template = "{% for m in messages %}{{ m.content }}{% endfor %}"
-    modelfile = f'FROM {tiny_model}\nTEMPLATE """{template}"""\nPARSER harmony\n'
+    modelfile = f'FROM {tiny_model}\nTEMPLATE """{template}"""\nPARSER {parser}\n'
     build(Store(models), tmp_path / "src", "harmony", modelfile)
     client = await make_client()
     body = {**request(choice), "model": "harmony"}
