@@ -147,13 +147,7 @@ def _from_file(reference: str, path: Path, where: str | None) -> tuple[LayerPlan
 def _from_package(reference: str, weights: bundled.BundledWeights) -> tuple[LayerPlan, DraftPlan]:
     """DRAFT bundled weights, perhaps split across packages (joined as they are copied)."""
     paths = weights.paths()
-    source = WeightsSource(
-        kind="package",
-        reference=reference,
-        paths=tuple(str(path) for path in paths),
-        size=weights.size(),
-        digest=weights.digest,
-    )
+    source = WeightsSource.of_package(reference, weights)
     header, _ = read_joined_header(paths, reference)
     architecture = str(header.metadata.get("general.architecture", ""))
     layer = LayerPlan(media_type=media_types.DRAFT, size=source.size, weights=source)

@@ -7,9 +7,12 @@ Kept apart from :mod:`builder.pipeline.plan` so that the planner's helpers
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from builder.sources.bundled import BundledWeights
 
 
 class WeightsSource(BaseModel):
@@ -39,6 +42,17 @@ class WeightsSource(BaseModel):
             size=size,
             header_digest=header_digest,
             header_bytes=header_bytes,
+        )
+
+    @classmethod
+    def of_package(cls, reference: str, weights: BundledWeights) -> WeightsSource:
+        """Bundled weights, perhaps split across packages (joined as they are copied)."""
+        return cls(
+            kind="package",
+            reference=reference,
+            paths=tuple(str(path) for path in weights.paths()),
+            size=weights.size(),
+            digest=weights.digest,
         )
 
 

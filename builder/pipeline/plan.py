@@ -188,13 +188,7 @@ class _Inherited(BaseModel):
                 return cls._from_gguf(inspect_gguf(path), source, "file")
             case PackageBase(reference=reference, weights=weights):
                 paths = weights.paths()
-                source = WeightsSource(
-                    kind="package",
-                    reference=reference,
-                    paths=tuple(str(path) for path in paths),
-                    size=weights.size(),
-                    digest=weights.digest,
-                )
+                source = WeightsSource.of_package(reference, weights)
                 if len(paths) == 1:
                     from builder.gguf.file import inspect_gguf
 
