@@ -51,6 +51,7 @@ def push_models(root: Path, tiny_model: Path, registry: RegistryServer) -> tuple
     names = []
     for model in MODELS:
         text = TINY_MODELFILE.format(model=tiny_model).replace("You are tiny.", f"You are {model}.")
+        text = text.replace("num_ctx 256", "num_ctx 1024")
         build(store, root / "src", model, text)
         local, name = ModelName.parse(model), ModelName.parse(f"{registry.host}/ladle/{model}")
         store.put_manifest(name, store.get(local).manifest, store.manifest_bytes(local))
@@ -62,9 +63,11 @@ def push_models(root: Path, tiny_model: Path, registry: RegistryServer) -> tuple
 
 @pytest.fixture(scope="module")
 def ray_cluster(
-    tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, registry: RegistryServer
+    tmp_path_factory: pytest.TempPathFactory, tiny_long_model: Path, registry: RegistryServer
 ) -> Iterator[RayCluster]:
-    """Two Ray nodes (1 CPU each); the driver connected; shut down after the module."""
+    """Two Ray nodes (1 CPU each); the driver connected; shut down after the module.
+
+    The models have a 1,024-token context, so that a stream can outlast a replica's kill."""
     require_package("ray", CLUSTER_EXTRA)
     import ray
     from ray import serve
@@ -73,7 +76,7 @@ def ray_cluster(
     from runtime.cluster.deploy import NAMESPACE
 
     root = tmp_path_factory.mktemp("cluster")
-    head, names = push_models(root, tiny_model, registry)
+    head, names = push_models(root, tiny_long_model, registry)
     node = Store(root / "node")
     head_args = {"num_cpus": 1, "include_dashboard": False, "env_vars": env_of(head)}
     cluster = Cluster(initialize_head=True, head_node_args=head_args)
