@@ -1,7 +1,9 @@
 """``ladle serve --cluster`` against plain ``ladle serve``, on this machine, same model.
 
 1. plain ``ladle serve`` and ``ladle serve --cluster local`` with one replica: time to
-   first token (median of sequential requests) and one stream's tokens a second;
+   first token (median of sequential requests) and one stream's tokens a second, with
+   ``num_thread`` one less than the cores (:func:`headroom`: the figures the issue's
+   targets read) and with every core;
 2. a two-node cluster (``ray.cluster_utils``, both nodes on this machine) with two
    replicas: aggregate tokens a second at 8 streams, and per Ray CPU.
 
@@ -33,16 +35,29 @@ PROMPT = "Write a short story about a lighthouse keeper."
 TOKENS = 48
 SEQUENTIAL = 5
 THREADS: int | None = None
-"""``num_thread`` for every request (None: the server's choice)."""
+"""``num_thread`` of the all-cores figures (None: the server's choice, every core)."""
 STREAMS = 8
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def stream(url: str) -> dict[str, float]:
+def headroom() -> int:
+    """Threads that leave one core to the serving processes (at least one).
+
+    llama.cpp's threads meet at a barrier after every operation, spinning: when a thread
+    loses its core for a moment, the others wait for it. Plain ``ladle serve`` has one
+    process beside its runner; a cluster has Ray Serve's proxy, the ingress and the pool
+    replica (each working on every chunk) and Ray's controller, GCS and agents (working
+    every second). With every core given to llama.cpp, their CPU time on a small machine
+    turns into stalls of the runner; with one core left, into nothing."""
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+def stream(url: str, threads: int | None = None) -> dict[str, float]:
     """One streamed generate: seconds to the first token, tokens, tokens a second after it."""
     options = {"num_predict": TOKENS, "seed": 1}
-    if THREADS is not None:
-        options["num_thread"] = THREADS
+    threads = threads or THREADS
+    if threads is not None:
+        options["num_thread"] = threads
     body = {"model": MODEL, "prompt": PROMPT, "options": options}
     start = time.perf_counter()
     first = last = 0.0
@@ -60,11 +75,12 @@ def stream(url: str) -> dict[str, float]:
     return {"ttft_s": first - start, "tokens": tokens, "tokens_per_s": rate}
 
 
-def one_stream(url: str) -> dict[str, float]:
+def one_stream(url: str, threads: int | None = None) -> dict[str, float]:
     """Median time to first token and tokens a second over sequential requests."""
-    stream(url)  # loads the model
-    runs = [stream(url) for _ in range(SEQUENTIAL)]
+    stream(url, threads)  # loads the model
+    runs = [stream(url, threads) for _ in range(SEQUENTIAL)]
     return {
+        "threads": threads or THREADS or 0,
         "ttft_ms": 1000 * statistics.median(run["ttft_s"] for run in runs),
         "tokens_per_s": statistics.median(run["tokens_per_s"] for run in runs),
     }
@@ -148,8 +164,10 @@ def run(quick: bool = False) -> dict[str, Any]:
         models = Path(folder) / "models"
         env = {**os.environ, "LADLE_MODELS": str(models)}
         pull_model(MODEL, Store(models), Settings.from_environment(env))
+        spare = headroom()
         with serving(models) as url:
-            results["plain"] = shown("plain", one_stream(url))
+            results["plain"] = shown("plain", one_stream(url, spare))
+            results["plain_all_cores"] = shown("plain_all_cores", one_stream(url))
             results["plain_8_streams"] = shown("plain_8_streams", aggregate(url, STREAMS))
         cores = os.cpu_count() or 1
         one = {
@@ -159,7 +177,9 @@ def run(quick: bool = False) -> dict[str, Any]:
             "LADLE_CLUSTER_LOCAL_CPUS": str(cores + 1),  # and room for the ingress
         }
         with serving(models, "--cluster", "local", env=one) as url:
-            results["cluster_1_replica"] = shown("cluster_1_replica", one_stream(url))
+            results["cluster_1_replica"] = shown("cluster_1_replica", one_stream(url, spare))
+            every = one_stream(url)
+            results["cluster_1_replica_all_cores"] = shown("cluster_1_replica_all_cores", every)
         with two_nodes(models) as url:
             two = shown("cluster_2_replicas_2_nodes", aggregate(url, STREAMS))
             results["cluster_2_replicas_2_nodes"] = two

@@ -25,8 +25,16 @@ def section(results: Results) -> list[str]:
     plain, one = found["plain"], found["cluster_1_replica"]
     two, eight = found["cluster_2_replicas_2_nodes"], found["plain_8_streams"]
     rows = [
-        ["plain `ladle serve`, one stream", f"{plain['ttft_ms']:.1f}", _tps(plain)],
-        ["`--cluster local`, 1 replica, one stream", f"{one['ttft_ms']:.1f}", _tps(one)],
+        [f"plain `ladle serve`, one stream, {_threads(plain)}", *_pair(plain)],
+        [f"`--cluster local`, 1 replica, one stream, {_threads(one)}", *_pair(one)],
+    ]
+    for key, label in (
+        ("plain_all_cores", "plain `ladle serve`"),
+        ("cluster_1_replica_all_cores", "`--cluster local`, 1 replica"),
+    ):
+        if key in found:
+            rows.append([f"{label}, one stream, {_threads(found[key])}", *_pair(found[key])])
+    rows += [
         [f"plain `ladle serve`, {eight['streams']} streams", "", _tps(eight)],
         [f"2 replicas on 2 Ray nodes, {two['streams']} streams", "", _tps(two)],
     ]
@@ -36,10 +44,24 @@ def section(results: Results) -> list[str]:
         "request; one stream: the median of sequential requests. Both Ray nodes run on "
         "this machine and share its cores, so two replicas cannot add speed here: on two "
         "real machines each replica has a machine's cores, and the aggregate is about twice "
-        "one machine's.",
+        "one machine's. The issue's targets read the one-stream figures with a core left "
+        "to the serving processes (`num_thread` one less than the cores, on both servers): "
+        "llama.cpp's threads wait for each other at every operation, so with every core "
+        "given to them the CPU that Ray's processes take (proxy, ingress and pool replica "
+        "on every chunk; controller, GCS and agents every second) stalls the runner on a "
+        "2-core machine; the all-cores rows show how much.",
         "",
         *table(["server", "time to first token (ms)", "tokens/s"], rows, "lrr"),
     ]
+
+
+def _threads(figure: Mapping[str, Any]) -> str:
+    threads = int(figure.get("threads") or 0)
+    return f"{threads} thread{'s' * (threads != 1)}" if threads else "every core"
+
+
+def _pair(figure: Mapping[str, Any]) -> list[str]:
+    return [f"{float(figure['ttft_ms']):.1f}", _tps(figure)]
 
 
 def _tps(figure: Mapping[str, Any]) -> str:

@@ -156,6 +156,7 @@ class LlamaServer(HttpSystem):
                     timings = event.get("timings", {})
                     result.tokens = int(timings.get("predicted_n", event.get("tokens_predicted")))
                     result.prompt_eval_s = timings.get("prompt_ms", 0.0) / 1000
+                    result.prompt_tokens = int(timings.get("prompt_n", 0))
                     result.finish = "length" if event.get("stop_type") == "limit" else "stop"
         result.finished = time.perf_counter()
         return result

@@ -4,8 +4,11 @@ Both servers load the same GGUF with the same threads, one sequence of
 :data:`N_CTX` tokens, every layer on the CPU (as the serving benchmark runs them:
 :mod:`bench.http_systems`), and their default cache (``f16``, flash attention ``auto``).
 Each prompt is a cut of :data:`bench.kv_cache.TEXT` of 4,000 or 8,000 tokens (the model's
-own tokenizer counts them) that starts with its request number, so that neither server
-answers it from a prefix cached by the request before; one token is generated. The
+own tokenizer counts them) that starts with its size and request number, so that neither
+server answers it from a prefix cached by an earlier request (llama-server keeps earlier
+prompts' states in host memory, ``--cache-ram``, and restores the longest match: an
+8,000-token prompt that began as a 4,000-token one did would cost it only the second
+half); its own count of evaluated tokens is checked. One token is generated. The
 servers run side by side and take turns, request by request. The figure is each
 server's own prompt-evaluation time (ladle's ``prompt_eval_duration``,
 llama-server's ``timings.prompt_ms``), its median over :data:`REPEATS` requests, as
@@ -41,7 +44,10 @@ def compare(model: Path, folder: Path, quick: bool) -> dict[str, Any]:
     try:
         text = TEXT.read_text(encoding="utf-8")
         prompts = {
-            size: [tokenizer.cut(f"Request {i}. {text}", size - 1) for i in range(REPEATS[quick])]
+            size: [
+                tokenizer.cut(f"Request {size}.{i}. {text}", size - 1)
+                for i in range(REPEATS[quick])
+            ]
             for size in SIZES[quick]
         }
         counts = {size: tokenizer.count(prompts[size][0]) for size in prompts}
@@ -81,7 +87,7 @@ async def _measure(
         for size, texts in prompts.items():
             for text in texts:
                 for key, system in systems.items():
-                    took = await _prompt_seconds(system, text)
+                    took = await _prompt_seconds(system, text, counts[size])
                     seconds[key].setdefault(size, []).append(took)
         return {key: _rates(seconds[key], counts, systems[key]) for key in systems}
     finally:
@@ -97,8 +103,13 @@ def _rates(seconds: dict[int, list[float]], counts: dict[int, int], system: Syst
     return {"prompt_eval": rates, "describe": system.describe()}
 
 
-async def _prompt_seconds(system: System, prompt: str) -> float:
+async def _prompt_seconds(system: System, prompt: str, tokens: int) -> float:
     stream = await system.stream(prompt, 1)
     if not stream.prompt_eval_s:
         raise RuntimeError(f"{system.label} reported no prompt evaluation time")
+    if stream.prompt_tokens and stream.prompt_tokens < tokens * 0.99:
+        raise RuntimeError(
+            f"{system.label} evaluated {stream.prompt_tokens} of the prompt's {tokens} tokens:"
+            " it answered from a cached prefix"
+        )
     return float(stream.prompt_eval_s)

@@ -61,15 +61,16 @@ class PoolRunner:
         """Stream from the pool; resent on another replica until the first chunk."""
         route = self._pool.options(stream=True)
         for attempt in range(self._retries + 1):
-            stream: DeploymentResponseGenerator[GenerateChunk | WireError]
+            stream: DeploymentResponseGenerator[list[GenerateChunk] | WireError]
             stream = route.generate.remote(self._load, request)  # type: ignore[assignment]
             started = False
             try:
-                async for item in stream:
+                async for item in stream:  # chunks gathered by the replica (pool.gathered)
                     if isinstance(item, WireError):
                         raise item.rebuild()
                     started = True
-                    yield item
+                    for chunk in item:
+                        yield chunk
                 return
             except REPLICA_GONE as error:
                 if started or attempt == self._retries:

@@ -114,16 +114,18 @@ class ModelPool:
 
     async def generate(
         self, load: PoolLoad, request: GenerateRequest
-    ) -> AsyncIterator[GenerateChunk | WireError]:
-        """Stream a completion; a failure is the last item, as a :class:`WireError`."""
+    ) -> AsyncIterator[list[GenerateChunk] | WireError]:
+        """Stream a completion in batches of chunks (:func:`gathered`); a failure is the
+        last item, as a :class:`WireError`."""
         try:
             model = await self._use(load)
         except LadleError as error:
             yield WireError.of(error)
             return
         try:
-            async for chunk in model.handle.generate(request):
-                yield chunk
+            stream = model.handle.generate(request)
+            async for chunks in gathered(stream, self._cluster.stream_interval):
+                yield chunks
         except LadleError as error:
             yield WireError.of(error)
         finally:
@@ -221,6 +223,46 @@ class ModelPool:
 
 async def _ready(info: RunnerInfo) -> RunnerInfo:
     return info
+
+
+async def gathered(
+    stream: AsyncIterator[GenerateChunk], interval: float
+) -> AsyncIterator[list[GenerateChunk]]:
+    """``stream``'s chunks in lists: the first alone and at once (the time to first token
+    is untouched), then each chunk with those that follow it within ``interval`` (a last
+    chunk that comes first goes at once). A failure of ``stream`` is raised after the
+    chunks before it."""
+    queue: asyncio.Queue[GenerateChunk | BaseException | None] = asyncio.Queue()
+
+    async def pump() -> None:
+        try:
+            async for chunk in stream:
+                queue.put_nowait(chunk)
+        except Exception as error:  # raised again below, after the chunks before it
+            queue.put_nowait(error)
+        else:
+            queue.put_nowait(None)
+
+    task = asyncio.create_task(pump())
+    try:
+        first = True
+        while True:
+            item = await queue.get()
+            if isinstance(item, GenerateChunk) and not (first or item.done or interval <= 0):
+                await asyncio.sleep(interval)  # let the window's chunks come
+            first = False
+            items = [item, *(queue.get_nowait() for _ in range(queue.qsize()))]
+            chunks = [chunk for chunk in items if isinstance(chunk, GenerateChunk)]
+            if chunks:
+                yield chunks
+            end = items[-1]
+            if end is None:
+                return
+            if isinstance(end, BaseException):
+                raise end
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def threaded(spec: LoadSpec, replica_cpus: float) -> LoadSpec:

@@ -46,6 +46,11 @@ class ClusterSettings(BaseModel):
     """Ray CPUs the ingress reserves."""
     local_cpus: int = Field(2, ge=1)
     """CPUs a ``--cluster local`` cluster offers."""
+    stream_interval: float = Field(0.02, ge=0)
+    """Seconds a replica gathers a stream's chunks before it sends them on to the ingress
+    together (the first chunk and the last go at once; 0: each chunk alone). Each item
+    crossing Ray costs milliseconds of CPU in both processes, which a machine's cores
+    would otherwise spend generating (Ray Serve LLM's ``stream_batching_interval_ms``)."""
     health_period: float = Field(10.0, gt=0)
     """Seconds between health checks of a replica (a dead runner fails one)."""
     proxy: Literal["HeadOnly", "EveryNode"] = "HeadOnly"
