@@ -33,7 +33,7 @@ from bench.servers import free_port, started
 MODEL = "smollm2:135m"
 PROMPT = "Write a short story about a lighthouse keeper."
 TOKENS = 48
-SEQUENTIAL = 5
+SEQUENTIAL = 9
 THREADS: int | None = None
 """``num_thread`` of the all-cores figures (None: the server's choice, every core)."""
 STREAMS = 8

@@ -166,6 +166,12 @@ def commands_section(results: Results, results_name: str) -> list[str]:
     wall = results.get("wall_s")
     if isinstance(wall, int | float):
         lines.append(f"- Wall time of the whole run: {quantity(wall, 's')}.")
+    for again in results.get("remeasured", []):
+        lines.append(
+            f"- Measured again on {again['date']}, and put in this results file in place of "
+            f"the run's own: {', '.join(code(key) for key in again['keys'])}, by "
+            f"{code(again['command'])} ({again['file']}), because {again['why']}."
+        )
     lines.append("")
     modules = results.get("modules", {})
     rows = []

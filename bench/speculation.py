@@ -39,6 +39,12 @@ SPEC_NGRAM = 4
 N_CTX = 8192
 """SmolLM2's trained context: room for the 300-line file and the answer."""
 MODES = ("off", "ngram", "draft")
+FLASH_ATTENTION = "off"
+"""Every system, every mode: on this CPU, flash attention makes SmolLM2-135M (head size
+64) decode 2.3x slower at a 3,000-token context (llama.cpp's CPU kernel reads the whole
+cache once per query token, so a verify batch of 9 costs 7.6 one-token steps with it and
+3.6 without); Gemma 3 (head size 256) is the other way round. Chosen per model with
+``PARAMETER flash_attention``; see bench/notes/speculation.md."""
 
 
 def threads() -> int:
@@ -56,6 +62,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "draft": f"{draft.name}: the same model requantized to Q4_0 (shares its vocabulary)",
         "threads": threads(),
         "runs": runs,
+        "flash_attention": FLASH_ATTENTION,
         "load_average": os.getloadavg()[0],
         "ladle": _part(ladle_runs, target, draft, loads, runs),
         "llama_server": _part(llama_server_runs, target, draft, loads, runs),
@@ -82,7 +89,13 @@ def ladle_runs(target: Path, draft: Path, loads: list[Workload], runs: int) -> d
     from runtime.runner.native import LlamaModel
 
     log = llama_log()
-    spec = LoadSpec(model_path=target, n_ctx=N_CTX, n_threads=threads(), num_parallel=1)
+    spec = LoadSpec(
+        model_path=target,
+        n_ctx=N_CTX,
+        n_threads=threads(),
+        num_parallel=1,
+        flash_attention=FLASH_ATTENTION,
+    )
     model = LlamaModel(spec, log)
     drafter = LlamaModel(spec.model_copy(update={"model_path": draft}), log)
     out: dict[str, Any] = {}
@@ -172,7 +185,7 @@ def _llama_server(binary: Path, model: Path, extra: list[str]) -> Iterator[str]:
         str(binary),
         *("-m", str(model), "--host", "127.0.0.1", "--port", str(port)),
         *("-t", str(threads()), "-tb", str(threads()), "-c", str(N_CTX), "-np", "1"),
-        *("-ngl", "0", "--no-webui", *extra),
+        *("-ngl", "0", "-fa", FLASH_ATTENTION, "--no-webui", *extra),
     ]
     with started(argv, port) as server:
         server.wait_ready("/health")

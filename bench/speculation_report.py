@@ -34,6 +34,7 @@ def section(results: Results) -> list[str]:
         return [*lines, f"Not measured in this run: {why}.", ""]
     lines += [
         f"Model {found['model']}; draft {found['draft']}. {found['threads']} threads, "
+        f"flash attention {found.get('flash_attention', 'auto')}, "
         f"median of {found['runs']} run(s), load average {found['load_average']:.1f} "
         f"before and {found.get('load_average_after', 0):.1f} after.",
         "",

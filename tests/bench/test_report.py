@@ -222,3 +222,19 @@ def test_a_second_model_that_failed_says_why(results: dict[str, Any]) -> None:
     results["serving"]["second_model"] = {"error": "RuntimeError('ladle create failed')"}
     section = render(results).split("### Single stream on a second model", 1)[1]
     assert "ladle create failed" in section.split("\n### ", 1)[0]
+
+
+def test_parts_measured_again_are_named_with_their_command(results: dict[str, Any]) -> None:
+    again = {
+        "date": "2026-12-05",
+        "keys": ["cluster"],
+        "command": "python -m bench --only cluster",
+        "file": "bench/results/2026-12-05-vm-only-cluster.json",
+        "why": "the cluster's figures changed",
+    }
+    text = render({**results, "remeasured": [again]})
+    assert (
+        "- Measured again on 2026-12-05, and put in this results file in place of the run's "
+        "own: `cluster`, by `python -m bench --only cluster` "
+        "(bench/results/2026-12-05-vm-only-cluster.json), because the cluster's figures changed."
+    ) in text
