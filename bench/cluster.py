@@ -160,6 +160,8 @@ def run(quick: bool = False) -> dict[str, Any]:
     from ladle.settings import Settings
 
     results: dict[str, Any] = {"model": MODEL, "tokens": TOKENS, "threads": THREADS}
+    results["cores"] = os.cpu_count() or 1
+    results["ray_cpus_two_nodes"] = 2  # two_nodes(): one Ray CPU a node
     with tempfile.TemporaryDirectory(prefix="ladle-bench-cluster-") as folder:
         models = Path(folder) / "models"
         env = {**os.environ, "LADLE_MODELS": str(models)}

@@ -35,8 +35,12 @@ def section(results: Results) -> list[str]:
         if key in found:
             rows.append([f"{label}, one stream, {_threads(found[key])}", *_pair(found[key])])
     rows += [
-        [f"plain `ladle serve`, {eight['streams']} streams", "", _tps(eight)],
-        [f"2 replicas on 2 Ray nodes, {two['streams']} streams", "", _tps(two)],
+        [f"plain `ladle serve`, {eight['streams']} streams", "", _tps(eight, found.get("cores"))],
+        [
+            f"2 replicas on 2 Ray nodes, {two['streams']} streams",
+            "",
+            _tps(two, found.get("ray_cpus_two_nodes")),
+        ],
     ]
     return [
         *lines,
@@ -64,8 +68,10 @@ def _pair(figure: Mapping[str, Any]) -> list[str]:
     return [f"{float(figure['ttft_ms']):.1f}", _tps(figure)]
 
 
-def _tps(figure: Mapping[str, Any]) -> str:
-    return f"{float(figure['tokens_per_s']):.1f}"
+def _tps(figure: Mapping[str, Any], cpus: int | None = None) -> str:
+    """Tokens a second, and a second per CPU where ``cpus`` served them."""
+    rate = float(figure["tokens_per_s"])
+    return f"{rate:.1f} ({rate / cpus:.1f} per CPU, {cpus} CPUs)" if cpus else f"{rate:.1f}"
 
 
 def ttft_overhead(results: Results) -> Reading:

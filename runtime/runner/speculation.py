@@ -24,9 +24,11 @@ How many to propose: verifying ``k`` tokens costs more than one on a CPU (a deco
 ``1 + k`` tokens; :class:`StepCosts` measures it as the runner works). With an
 acceptance rate ``a`` per proposed token a step yields ``(1 - a^(k+1)) / (1 - a)``
 tokens on average, so :func:`best_k` takes the ``k`` that yields most tokens per unit
-of time, and none when no ``k`` beats a plain step. A draft model whose proposals stop
-paying is consulted again only after a backoff that doubles each time (the fallback that
-keeps free chat from getting slower).
+of time, and none when no ``k`` beats a plain step. A source whose proposals stop paying
+is tried again with a short proposal (a probe) only after a backoff that doubles each
+time (the fallback that keeps free chat from getting slower); without probes one early
+miss would keep the acceptance estimate, and so ``k``, at zero for the rest of a reply
+that goes on to copy its input.
 """
 
 from __future__ import annotations
@@ -57,8 +59,13 @@ MIN_GAIN = 1.05
 BEST_RATE = 0.95
 """The acceptance of a draft that is nearly always right: if even it cannot pay on this
 machine (a draft as large as its model), the draft is never consulted."""
-PROBE_START, PROBE_MAX = 16, 512
-"""Steps before a draft model that stopped paying is tried again, doubling to at most."""
+PROBE_START: dict[Source, int] = {"ngram": 4, "draft": 16}
+"""Steps before a source that stopped paying is tried again (an n-gram probe costs only a
+2-token verify, a draft probe the draft's decodes too), doubling to at most
+:data:`PROBE_MAX`."""
+PROBE_MAX = 512
+PROBE_TOKENS = 2
+"""A probe's proposal."""
 
 
 class StepCosts:
@@ -127,14 +134,28 @@ class Speculation:
     proposal: list[int] = field(default_factory=list)  # in the batch being verified
     _kept: dict[str, float] = field(default_factory=dict)  # source -> decayed accepted
     _lost: dict[str, float] = field(default_factory=dict)  # source -> decayed rejections
-    _backoff: int = PROBE_START
-    _wait: int = 0
+    _backoff: dict[str, int] = field(default_factory=dict)  # source -> steps between probes
+    _wait: dict[str, int] = field(default_factory=dict)  # source -> steps since a proposal
 
     def rate(self, source: Source) -> float:
         """The acceptance rate per proposed token, from this sequence's history."""
         prior = PRIOR_ACCEPTANCE[source]
         kept, lost = self._kept.get(source, 0.0), self._lost.get(source, 0.0)
         return (kept + 2 * prior) / (kept + lost + 2)
+
+    def paced(self, source: Source, k: int, most: int) -> int:
+        """``k``, the number worth proposing from ``source``; when that is none, a probe
+        of :data:`PROBE_TOKENS` once the source's backoff has passed (then it doubles)."""
+        start = PROBE_START[source]
+        if k:
+            self._backoff[source], self._wait[source] = start, 0
+            return k
+        self._wait[source] = self._wait.get(source, 0) + 1
+        backoff = self._backoff.get(source, start)
+        if self._wait[source] < backoff or most <= 0:
+            return 0
+        self._wait[source], self._backoff[source] = 0, min(2 * backoff, PROBE_MAX)
+        return min(PROBE_TOKENS, most)
 
     def settle(self, accepted: int) -> None:
         """The model kept ``accepted`` tokens of :attr:`proposal`."""
@@ -200,7 +221,7 @@ class Speculator:
         assert index is not None
         index.extend(history[len(index.tokens) :])
         k = self._k(spec.rate("ngram"), most)
-        spec.proposal, spec.source = index.propose(k), "ngram"
+        spec.proposal, spec.source = index.propose(spec.paced("ngram", k, most)), "ngram"
         return bool(spec.proposal)
 
     def _draft_k(self, spec: Speculation, most: int) -> int:
@@ -209,16 +230,8 @@ class Speculator:
         draft_cost = self.costs.draft_ratio()
         if self.fixed_k is None and best_k(BEST_RATE, self.costs, most, draft_cost) == 0:
             return 0  # not even a draft that is always right could pay: never probe
-        k = self._k(spec.rate("draft"), most, draft_cost)
-        if k:
-            spec._backoff = PROBE_START
-            return k
-        spec._wait += 1
-        if spec._wait < spec._backoff:
-            return 0
-        # A probe: the text may have turned to something the draft predicts well.
-        spec._wait, spec._backoff = 0, min(2 * spec._backoff, PROBE_MAX)
-        return min(2, most)
+        # Probes: the text may have turned to something the draft predicts well.
+        return spec.paced("draft", self._k(spec.rate("draft"), most, draft_cost), most)
 
     def _propose_draft(self, drafting: list[tuple[Speculation, int, Sequence[int], int]]) -> None:
         assert self.drafter is not None

@@ -111,3 +111,26 @@ def test_a_draft_as_large_as_its_model_is_never_consulted_a_small_one_is() -> No
     wanted = Speculation(8, None, use_draft=True)
     assert all(large._draft_k(wanted, 8) == 0 for _ in range(600))  # not even a probe
     assert small._draft_k(Speculation(8, None, use_draft=True), 8) > 0
+
+
+def test_an_early_miss_does_not_end_ngram_proposals_for_the_reply() -> None:
+    """One rejected proposal drops the acceptance estimate below what pays; a probe after
+    a short backoff lets a reply that goes on copying its input win it back."""
+    speculator = Speculator(None)
+    speculator.costs.observe(1, 0.010)
+    speculator.costs.observe(2, 0.0135)  # a CPU at a long context, flash attention off
+    spec = Speculation(8, NgramIndex(4), use_draft=False)
+    text = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
+    history = [*text, 1, 2, 3]
+    speculator.propose([(spec, 0, history, 8)])
+    assert spec.proposal  # the prior pays for a first try
+    spec.settle(0)  # and the model said otherwise
+    proposals = []
+    for _ in range(8):
+        speculator.propose([(spec, 0, history, 8)])
+        proposals.append(len(spec.proposal))
+        if spec.proposal:
+            spec.settle(len(spec.proposal))  # the probe is kept whole
+    assert proposals[:3] == [0, 0, 0], proposals  # backing off
+    assert proposals[3] == 2, proposals  # the probe
+    assert all(n > 0 for n in proposals[4:]), proposals  # and proposals again
