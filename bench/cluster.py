@@ -37,10 +37,12 @@ SEQUENTIAL = 9
 THREADS: int | None = None
 """``num_thread`` of the all-cores figures (None: the server's choice, every core)."""
 STREAMS = 8
+NODE_CPUS = 1
+"""Ray CPUs of each of the two simulated nodes."""
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def headroom() -> int:
+def headroom(cores: int) -> int:
     """Threads that leave one core to the serving processes (at least one).
 
     llama.cpp's threads meet at a barrier after every operation, spinning: when a thread
@@ -49,7 +51,7 @@ def headroom() -> int:
     replica (each working on every chunk) and Ray's controller, GCS and agents (working
     every second). With every core given to llama.cpp, their CPU time on a small machine
     turns into stalls of the runner; with one core left, into nothing."""
-    return max(1, (os.cpu_count() or 1) - 1)
+    return max(1, cores - 1)
 
 
 def stream(url: str, threads: int | None = None) -> dict[str, float]:
@@ -130,8 +132,8 @@ def two_nodes(models: Path) -> Iterator[str]:
     from runtime.cluster.deploy import NAMESPACE, deploy, undeploy
     from runtime.cluster.settings import ClusterSettings
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    cluster.add_node(num_cpus=1)
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": NODE_CPUS})
+    cluster.add_node(num_cpus=NODE_CPUS)
     ray.init(address=cluster.address, namespace=NAMESPACE, log_to_driver=False)
     port = free_port()
     env = {**os.environ, "LADLE_MODELS": str(models), "LADLE_HOST": f"127.0.0.1:{port}"}
@@ -160,18 +162,17 @@ def run(quick: bool = False) -> dict[str, Any]:
     from ladle.settings import Settings
 
     results: dict[str, Any] = {"model": MODEL, "tokens": TOKENS, "threads": THREADS}
-    results["cores"] = os.cpu_count() or 1
-    results["ray_cpus_two_nodes"] = 2  # two_nodes(): one Ray CPU a node
+    cores = os.cpu_count() or 1
+    results["cores"], results["ray_cpus_two_nodes"] = cores, 2 * NODE_CPUS
     with tempfile.TemporaryDirectory(prefix="ladle-bench-cluster-") as folder:
         models = Path(folder) / "models"
         env = {**os.environ, "LADLE_MODELS": str(models)}
         pull_model(MODEL, Store(models), Settings.from_environment(env))
-        spare = headroom()
+        spare = headroom(cores)
         with serving(models) as url:
             results["plain"] = shown("plain", one_stream(url, spare))
             results["plain_all_cores"] = shown("plain_all_cores", one_stream(url))
             results["plain_8_streams"] = shown("plain_8_streams", aggregate(url, STREAMS))
-        cores = os.cpu_count() or 1
         one = {
             "LADLE_CLUSTER_MIN_REPLICAS": "1",
             "LADLE_CLUSTER_MAX_REPLICAS": "1",

@@ -156,7 +156,8 @@ class LlamaServer(HttpSystem):
                     timings = event.get("timings", {})
                     result.tokens = int(timings.get("predicted_n", event.get("tokens_predicted")))
                     result.prompt_eval_s = timings.get("prompt_ms", 0.0) / 1000
-                    result.prompt_tokens = int(timings.get("prompt_n", 0))
+                    if "prompt_n" in timings:
+                        result.prompt_evaluated = int(timings["prompt_n"])
                     result.finish = "length" if event.get("stop_type") == "limit" else "stop"
         result.finished = time.perf_counter()
         return result
@@ -275,6 +276,9 @@ class LadleApi(HttpSystem):
                 if chunk.get("done"):
                     result.tokens = chunk.get("eval_count", 0)
                     result.prompt_eval_s = chunk.get("prompt_eval_duration", 0) / 1e9
+                    if "prompt_eval_count" in chunk:
+                        cached = chunk.get("prompt_cached_count") or 0
+                        result.prompt_evaluated = chunk["prompt_eval_count"] - cached
                     result.finish = chunk.get("done_reason", "")
         result.finished = time.perf_counter()
         return result

@@ -107,9 +107,10 @@ async def _prompt_seconds(system: System, prompt: str, tokens: int) -> float:
     stream = await system.stream(prompt, 1)
     if not stream.prompt_eval_s:
         raise RuntimeError(f"{system.label} reported no prompt evaluation time")
-    if stream.prompt_tokens and stream.prompt_tokens < tokens * 0.99:
+    evaluated = stream.prompt_evaluated
+    if evaluated is not None and evaluated < tokens * 0.99:
         raise RuntimeError(
-            f"{system.label} evaluated {stream.prompt_tokens} of the prompt's {tokens} tokens:"
+            f"{system.label} evaluated {evaluated} of the prompt's {tokens} tokens:"
             " it answered from a cached prefix"
         )
     return float(stream.prompt_eval_s)

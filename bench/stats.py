@@ -65,6 +65,9 @@ class Stream:
     prompt_tokens: int = 0
     prompt_eval_s: float | None = None
     """The engine's own prompt-evaluation time, where the system reports one."""
+    prompt_evaluated: int | None = None
+    """The prompt tokens the engine evaluated (the others it reused from a cache), where
+    the system reports them."""
     finish: str = ""
     """Why generation ended (``length`` when the token count was reached)."""
     text: str = ""
