@@ -48,7 +48,7 @@ class ClusterSettings(BaseModel):
     """CPUs a ``--cluster local`` cluster offers."""
     stream_interval: float = Field(0.02, ge=0)
     """Seconds a replica gathers a stream's chunks before it sends them on to the ingress
-    together (the first chunk and the last go at once; 0: each chunk alone). Each item
+    together (the first chunk goes at once; 0: each chunk alone). Each item
     crossing Ray costs milliseconds of CPU in both processes, which a machine's cores
     would otherwise spend generating (Ray Serve LLM's ``stream_batching_interval_ms``)."""
     health_period: float = Field(10.0, gt=0)
