@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bench.figures import Stat, number
-from bench.markdown import table
+from bench.markdown import notes, table
 from bench.readings import Reading, Side
 
 Results = Mapping[str, Any]
@@ -56,6 +56,7 @@ def section(results: Results) -> list[str]:
         "2-core machine; the all-cores rows show how much.",
         "",
         *table(["server", "time to first token (ms)", "tokens/s"], rows, "lrr"),
+        *notes("cluster"),
     ]
 
 

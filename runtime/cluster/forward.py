@@ -7,6 +7,10 @@ the handle (:class:`PoolRunner`) sends every generate, embed and tokenize to the
 through a Ray Serve handle, multiplexed by the model's id, so that it runs on a replica
 that holds the model when one can take it.
 
+Unloading (``keep_alive`` expired or 0, ``ladle stop``): closing a route posts an unload
+order to the replicas' directory (:mod:`runtime.cluster.directory`), so every replica
+that holds the model stops its runner once its requests are done.
+
 Failover: a call that fails because its replica died (Ray's actor errors) is sent again,
 to another replica, as long as nothing of its answer reached the client; a stream that
 had started ends with a :class:`~ladle.errors.RunnerError`, which the API writes as the
@@ -44,9 +48,12 @@ RETRY_DELAY_S = 0.5
 class PoolRunner:
     """A :class:`~runtime.protocol.RunnerHandle` whose runner is in the model pool."""
 
-    def __init__(self, pool: PoolHandle, load: PoolLoad, info: RunnerInfo, retries: int) -> None:
+    def __init__(
+        self, pool: PoolHandle, load: PoolLoad, info: RunnerInfo, retries: int, directory: Any
+    ) -> None:
         self._pool = pool.options(multiplexed_model_id=load.model_id)
         self._load, self._info, self._retries = load, info, retries
+        self._directory = directory
         self._closed = False
 
     @property
@@ -93,9 +100,11 @@ class PoolRunner:
         return await self._call(lambda: self._pool.detokenize.remote(self._load, tokens))
 
     async def close(self, error: LadleError | None = None) -> None:
-        """Stop routing here; the pool's replicas keep the model until they evict it
-        (least recently used) or scale down."""
-        self._closed = True
+        """Stop routing here, and have every replica unload the model (an order they
+        act on within :data:`~runtime.cluster.directory.ORDER_POLL_S`)."""
+        if not self._closed:
+            self._closed = True
+            await self._directory.unload.remote(self._load.model_id)
 
     async def _call(self, send: Callable[[], Awaitable[T | WireError]]) -> T:
         answer = await resend(send, self._retries, self._load.name)
@@ -133,8 +142,11 @@ def first_line(error: Exception) -> str:
 class PoolRunnerFactory:
     """A :class:`~runtime.scheduler.RunnerFactory` whose runners are in the model pool."""
 
-    def __init__(self, pool: PoolHandle, store: Store, slots: int, retries: int) -> None:
+    def __init__(
+        self, pool: PoolHandle, store: Store, slots: int, retries: int, directory: Any
+    ) -> None:
         self._pool, self._store, self._slots, self._retries = pool, store, slots, retries
+        self._directory = directory
 
     async def __call__(
         self, load: LoadSpec, /, *, model_name: str, gguf: GGUFInfo | None
@@ -151,7 +163,7 @@ class PoolRunnerFactory:
         )
         if isinstance(info, WireError):
             raise info.rebuild()
-        return PoolRunner(self._pool, pool_load, info, self._retries)
+        return PoolRunner(self._pool, pool_load, info, self._retries, self._directory)
 
     def _pool_load(self, spec: LoadSpec, model_name: str) -> PoolLoad:
         """The model as the pool loads it, by the digest of the manifest that holds the

@@ -43,10 +43,10 @@ class Ingress:
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         settings = ingress_settings(self._settings, self._cluster)
-        factory = PoolRunnerFactory(
-            self._pool, Store(settings.models), self._settings.num_parallel, RETRIES
-        )
         directory = reach(self._cluster.health_period)
+        factory = PoolRunnerFactory(
+            self._pool, Store(settings.models), self._settings.num_parallel, RETRIES, directory
+        )
         return create_app(settings, factory, routers=(ps_router(settings, directory),))
 
 

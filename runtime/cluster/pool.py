@@ -10,7 +10,10 @@ runner does its own continuous batching, as under ``ladle serve``.
 A runner is a child of the replica and reads its commands on a pipe: when the replica
 dies, even by SIGKILL, the pipe closes and the runner exits (see
 :mod:`runtime.runner.process`). A replica whose runner died fails its health check, so
-that Ray Serve replaces it. On scale-down Ray Serve lets the replica's requests finish
+that Ray Serve replaces it. An unload order from the ingress (``keep_alive``, ``ladle
+stop``; :mod:`runtime.cluster.directory`) stops a model's runner once its requests are
+done; the model stays in Serve's multiplexing cache, so its next request starts the
+runner again here. On scale-down Ray Serve lets the replica's requests finish
 (``graceful_shutdown_timeout_s``) before :meth:`ModelPool.__del__` unloads the runners.
 """
 
@@ -27,7 +30,7 @@ from ray import serve
 
 from ladle.errors import LadleError
 from ladle.settings import Settings
-from runtime.cluster.directory import HeldModel, reach
+from runtime.cluster.directory import ORDER_POLL_S, HeldModel, reach
 from runtime.cluster.images import node_spec
 from runtime.cluster.settings import ClusterSettings
 from runtime.cluster.wire import PoolLoad, WireError
@@ -56,14 +59,29 @@ class PoolModel:
         unloaded: Callable[[PoolModel], None],
     ) -> None:
         self.load, self.handle, self.requests = load, handle, 0
+        self.released = False
+        """The runner was stopped by an unload order; :meth:`ready` starts another."""
         self._running = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._lock = asyncio.Lock()  # a release and a restart one at a time
         self._drain_timeout = drain_timeout
         self._unloaded = unloaded
         # Ray Serve awaits an async ``__del__`` when it evicts a model; set on the
         # instance, so that the garbage collector never calls it unawaited.
         self.__del__ = self.unload
+
+    @property
+    def dead(self) -> bool:
+        """Its runner died (not stopped by an order)."""
+        return not self.released and not self.handle.alive
+
+    async def ready(self, start: Callable[[PoolLoad], Awaitable[RunnerHandle]]) -> None:
+        """Start the runner again (``start``) if an unload order stopped it."""
+        async with self._lock:
+            if self.released:
+                self.handle = await start(self.load)
+                self.released = False
 
     def begin(self) -> None:
         self.requests += 1
@@ -75,15 +93,27 @@ class PoolModel:
         if self._running == 0:
             self._idle.set()
 
+    async def release(self) -> None:
+        """An unload order: stop the runner after the requests running on it (up to the
+        drain timeout); the model stays in Serve's cache."""
+        async with self._lock:
+            if not self.released:
+                await self._stop()
+                self.released = True
+
     async def unload(self) -> None:
-        """Let the requests running on it finish (up to the drain timeout), then stop
-        the runner."""
+        """Evicted or the replica stops: stop the runner after its requests."""
+        async with self._lock:
+            if not self.released:
+                await self._stop()
+        self._unloaded(self)
+
+    async def _stop(self) -> None:
         try:
             await asyncio.wait_for(self._idle.wait(), self._drain_timeout)
         except TimeoutError:
             logger.warning("%s: unloading with requests still running", self.load.name)
         await self.handle.close()
-        self._unloaded(self)
 
 
 class ModelPool:
@@ -98,6 +128,8 @@ class ModelPool:
         self.node = ray.get_runtime_context().get_node_id()
         self.replica = serve.get_replica_context().replica_id.unique_id
         self._directory = reach(cluster.health_period)
+        self._orders_seen = -1  # the last unload order acted on (-1: not asked yet)
+        self._watching: asyncio.Task[None] | None = None
         multiplexed = serve.multiplexed(max_num_models_per_replica=cluster.models_per_replica)
 
         async def open_model(model_id: str) -> PoolModel:  # a function: Serve sets attributes
@@ -150,13 +182,16 @@ class ModelPool:
 
     async def check_health(self) -> None:
         """Fails when one of this replica's runners died, so that it is replaced."""
-        dead = [model.load.name for model in self._models.values() if not model.handle.alive]
+        dead = [model.load.name for model in self._models.values() if model.dead]
         if dead:
             raise RuntimeError(f"runner of {', '.join(dead)} died on replica {self.replica}")
+        self._watch()
         self._report()
 
     async def __del__(self) -> None:
         """Scale-down or shutdown, after Ray Serve let the requests finish: unload."""
+        if self._watching is not None:
+            self._watching.cancel()
         await asyncio.gather(*(model.unload() for model in list(self._models.values())))
         if hasattr(self, "_directory"):  # not when __init__ failed
             self._directory.forget.remote(self.replica)
@@ -179,21 +214,50 @@ class ModelPool:
 
     async def _use(self, load: PoolLoad) -> PoolModel:
         """``load``'s model, loaded here if need be, counted as in use."""
+        self._watch()
         self._wanted[load.model_id] = load
         model = await self._model(load.model_id)
+        if model.released:
+            await model.ready(self._start)
+            self._report()
         model.begin()
         return model
 
     async def _open(self, model_id: str) -> PoolModel:
         """Load a model (Ray Serve's multiplexed loader; it evicts the LRU one first)."""
         load = self._wanted[model_id]
-        spec = await asyncio.to_thread(node_spec, load, self._settings, self.node)
-        spec = threaded(spec, self._cluster.replica_cpus)
-        handle = await self._factory(spec, model_name=load.name, gguf=None)
+        handle = await self._start(load)
         model = PoolModel(load, handle, self._cluster.drain_timeout, self._forget)
         self._models[model_id] = model
         self._report()
         return model
+
+    async def _start(self, load: PoolLoad) -> RunnerHandle:
+        """A runner of ``load``'s model on this node."""
+        spec = await asyncio.to_thread(node_spec, load, self._settings, self.node)
+        spec = threaded(spec, self._cluster.replica_cpus)
+        return await self._factory(spec, model_name=load.name, gguf=None)
+
+    # -- unload orders -------------------------------------------------------------
+
+    def _watch(self) -> None:
+        """Follow the ingress's unload orders (from the replica's first request or
+        health check on, in Serve's event loop for user code)."""
+        if self._watching is None or self._watching.done():
+            self._watching = asyncio.get_running_loop().create_task(self._follow_orders())
+
+    async def _follow_orders(self) -> None:
+        while True:
+            try:
+                self._orders_seen, ids = await self._directory.orders.remote(self._orders_seen)
+            except Exception as error:  # the directory restarting: ask again later
+                logger.warning("unload orders unreadable: %s", error)
+                ids = []
+            ordered = [self._models[model_id] for model_id in ids if model_id in self._models]
+            if ordered:
+                await asyncio.gather(*(model.release() for model in ordered))
+                self._report()
+            await asyncio.sleep(ORDER_POLL_S)
 
     def _forget(self, model: PoolModel) -> None:
         """``model`` was unloaded (evicted, or the replica stops)."""
@@ -203,7 +267,8 @@ class ModelPool:
         self._report()
 
     def _report(self) -> None:
-        held = [self._held(model) for model in self._models.values() if model.handle.alive]
+        models = self._models.values()
+        held = [self._held(model) for model in models if not model.released and not model.dead]
         self._directory.report.remote(self.replica, held)
 
     def _held(self, model: PoolModel) -> HeldModel:

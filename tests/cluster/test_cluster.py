@@ -274,6 +274,26 @@ def test_a_killed_replica_fails_no_request_not_yet_streaming(served: RayCluster)
     print(f"failover: {cut} streams cut, {40 - cut} done; a replacement up {took:.1f} s after")
 
 
+def test_keep_alive_0_unloads_the_model_from_every_replica(served: RayCluster) -> None:
+    """As under ``ladle serve``: the runner stops (on each replica that held the model,
+    once its requests are done), ``ps`` no longer lists it, and the next request loads it
+    again."""
+    model = served.models[0]
+    chat(served, model)
+    pids = replicas()
+    holders = {entry["replica"] for entry in held(served) if entry["model"] == model}
+    assert holders
+    before = set().union(*(runner_children(pids[replica][1]) for replica in holders))
+    assert before
+    chat(served, model, keep_alive=0)
+    unloaded = lambda: all(entry["model"] != model for entry in held(served))  # noqa: E731
+    took = wait_for(unloaded, 15, "the model gone from every replica")
+    wait_for(lambda: any(not alive(pid) for pid in before), 10, "its runner exits")
+    assert chat(served, model)["done"]  # loaded again where the request lands
+    assert any(entry["model"] == model for entry in held(served))
+    print(f"keep_alive 0: unloaded from {len(holders)} replica(s) {took:.1f} s after")
+
+
 # -- routing, eviction and autoscaling ---------------------------------------------------
 
 
