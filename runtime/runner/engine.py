@@ -347,7 +347,9 @@ class Engine:
         """Forget the last ``rejected`` tokens of the job's cache (proposals refused)."""
         slot = job.slot
         assert slot is not None
-        self.model.forget(slot.seq_id, len(slot.tokens) - rejected)
+        if not self.model.forget(slot.seq_id, len(slot.tokens) - rejected):
+            # Not for a KV cache: a verify batch keeps the window of its first position.
+            raise RunnerError("llama.cpp could not drop the rejected proposals")
         del slot.tokens[-rejected:]
 
     def _make_room(self, job: Job) -> list[int] | None:

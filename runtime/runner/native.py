@@ -106,6 +106,9 @@ class LlamaModel:
         llama.llama_backend_init()
         self.model = self._load_model(spec, log)
         self.vocab = llama.llama_model_get_vocab(self.model)
+        self.n_swa: int = llama.llama_model_n_swa(self.model)
+        """The sliding window of the model's SWA layers (0: none): those layers' cache
+        holds only the last window of a sequence (see :meth:`forget`)."""
         self.n_vocab: int = llama.llama_vocab_n_tokens(self.vocab)
         self.adapters = [self._load_adapter(adapter.path, log) for adapter in spec.adapters]
         self.ctx = self._new_context(spec, log)
@@ -147,6 +150,12 @@ class LlamaModel:
         # sequence's own cells only, which is faster with several sequences and gives a
         # sequence the same numbers (so the same greedy text) whatever its batch holds.
         params.kv_unified = False
+        # Layers with sliding-window attention (Gemma 2 and 3, ...) cache only their
+        # window, as llama-server runs them (llama.cpp's own default keeps every cell):
+        # a fraction of the memory, and prompt evaluation that does not slow down with the
+        # context on those layers. A cached prefix that needs cells gone from the window
+        # is evaluated again (:meth:`forget`).
+        params.swa_full = False
         params.n_batch = params.n_ubatch = self.n_batch
         threads = spec.n_threads or default_threads()
         params.n_threads = params.n_threads_batch = threads
@@ -264,8 +273,20 @@ class LlamaModel:
 
     def forget(self, seq_id: int, start: int = 0, end: int = -1) -> bool:
         """Drop ``seq_id``'s cache at positions ``start`` to ``end`` (excluded; -1: to
-        its end); False if it cannot (a partial cut of some caches, recurrent ones)."""
+        its end); False, and nothing dropped, if it cannot: a partial cut of some caches
+        (recurrent ones), or a cut back to where a sliding-window layer no longer holds
+        the window the next token attends to (its older cells were reused)."""
+        if start > 0 and end < 0 and not self.window_kept(seq_id, start):
+            return False
         return bool(llama.llama_memory_seq_rm(self.memory, seq_id, start, end))
+
+    def window_kept(self, seq_id: int, length: int) -> bool:
+        """Whether ``seq_id``'s cache, cut to its first ``length`` tokens, still holds
+        every cell the next token's sliding window covers (always without SWA layers)."""
+        if self.n_swa <= 0:
+            return True
+        oldest: int = llama.llama_memory_seq_pos_min(self.memory, seq_id)
+        return oldest <= max(0, length - self.n_swa)
 
     @property
     def can_shift(self) -> bool:

@@ -97,7 +97,8 @@ def prepare(
         model.copy(donor.seq_id, slot.seq_id)
         slot.tokens[:] = donor.tokens
         own, source = shared, "shared"
-    return _cut(model, slot, own), source if own else None
+    kept = _cut(model, slot, own)  # 0 when the cache cannot be cut there
+    return kept, source if kept else None
 
 
 def _from_disk(
