@@ -7,7 +7,8 @@ shows no model that no live replica holds.
 
 The directory also carries the ingress's unload orders (``keep_alive`` expired or 0,
 ``ladle stop``) to every replica: the ingress posts one, each replica asks for new ones
-every :data:`ORDER_POLL_S` seconds and unloads that model's runner (after its requests).
+every :data:`ORDER_POLL_S` seconds and unloads that model's runner if no request is
+using it.
 """
 
 from __future__ import annotations

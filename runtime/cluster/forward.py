@@ -9,7 +9,8 @@ that holds the model when one can take it.
 
 Unloading (``keep_alive`` expired or 0, ``ladle stop``): closing a route posts an unload
 order to the replicas' directory (:mod:`runtime.cluster.directory`), so every replica
-that holds the model stops its runner once its requests are done.
+that holds the model stops its runner (the scheduler closes a route only when none of
+its requests is in flight).
 
 Failover: a call that fails because its replica died (Ray's actor errors) is sent again,
 to another replica, as long as nothing of its answer reached the client; a stream that

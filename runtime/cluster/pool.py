@@ -11,10 +11,12 @@ A runner is a child of the replica and reads its commands on a pipe: when the re
 dies, even by SIGKILL, the pipe closes and the runner exits (see
 :mod:`runtime.runner.process`). A replica whose runner died fails its health check, so
 that Ray Serve replaces it. An unload order from the ingress (``keep_alive``, ``ladle
-stop``; :mod:`runtime.cluster.directory`) stops a model's runner once its requests are
-done; the model stays in Serve's multiplexing cache, so its next request starts the
-runner again here. On scale-down Ray Serve lets the replica's requests finish
-(``graceful_shutdown_timeout_s``) before :meth:`ModelPool.__del__` unloads the runners.
+stop``; :mod:`runtime.cluster.directory`) stops a model's runner unless a request is
+using it (the ingress orders it when none of its own is in flight, so one running here
+came since and wants the model); the model stays in Serve's multiplexing cache, so its
+next request starts the runner again here. On scale-down Ray Serve lets the replica's
+requests finish (``graceful_shutdown_timeout_s``) before :meth:`ModelPool.__del__`
+unloads the runners.
 """
 
 from __future__ import annotations
@@ -94,12 +96,15 @@ class PoolModel:
             self._idle.set()
 
     async def release(self) -> None:
-        """An unload order: stop the runner after the requests running on it (up to the
-        drain timeout); the model stays in Serve's cache."""
+        """An unload order: stop the runner, unless a request is using it (one that came
+        since the ingress closed its route wants the model: the order lapses). The model
+        stays in Serve's cache; marked released first, so that a request arriving while
+        the runner stops waits in :meth:`ready` and starts another."""
         async with self._lock:
-            if not self.released:
-                await self._stop()
-                self.released = True
+            if self.released or self._running:
+                return
+            self.released = True
+            await self.handle.close()
 
     async def unload(self) -> None:
         """Evicted or the replica stops: stop the runner after its requests."""
