@@ -107,18 +107,16 @@ class PoolModel:
             await self.handle.close()
 
     async def unload(self) -> None:
-        """Evicted or the replica stops: stop the runner after its requests."""
+        """Evicted or the replica stops: let the requests running on it finish (up to the
+        drain timeout), then stop the runner (unless an order already did)."""
         async with self._lock:
             if not self.released:
-                await self._stop()
+                try:
+                    await asyncio.wait_for(self._idle.wait(), self._drain_timeout)
+                except TimeoutError:
+                    logger.warning("%s: unloading with requests still running", self.load.name)
+                await self.handle.close()
         self._unloaded(self)
-
-    async def _stop(self) -> None:
-        try:
-            await asyncio.wait_for(self._idle.wait(), self._drain_timeout)
-        except TimeoutError:
-            logger.warning("%s: unloading with requests still running", self.load.name)
-        await self.handle.close()
 
 
 class ModelPool:
@@ -273,7 +271,7 @@ class ModelPool:
 
     def _report(self) -> None:
         models = self._models.values()
-        held = [self._held(model) for model in models if not model.released and not model.dead]
+        held = [self._held(model) for model in models if not model.released and model.handle.alive]
         self._directory.report.remote(self.replica, held)
 
     def _held(self, model: PoolModel) -> HeldModel:

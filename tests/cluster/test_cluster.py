@@ -275,9 +275,8 @@ def test_a_killed_replica_fails_no_request_not_yet_streaming(served: RayCluster)
 
 
 def test_keep_alive_0_unloads_the_model_from_every_replica(served: RayCluster) -> None:
-    """As under ``ladle serve``: the runner stops (on each replica that held the model,
-    once its requests are done), ``ps`` no longer lists it, and the next request loads it
-    again."""
+    """As under ``ladle serve``: the runner stops on each replica that held the model,
+    ``ps`` no longer lists it, and the next request loads it again."""
     model = served.models[0]
     chat(served, model)
     pids = replicas()
