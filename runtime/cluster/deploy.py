@@ -64,6 +64,16 @@ def application(
     return bound
 
 
+WORKER_NICENESS = 0
+"""The niceness of the Ray workers of a cluster ladle starts (``--cluster local``), and so
+of the replicas and their model runners. Ray's default (``worker_niceness``, 15) puts
+them below its own GCS, raylet and agents; a runner then gives its core to Ray's
+housekeeping whenever both want it, and on a 2-core machine one stream ran 15-20% slower
+(measured 2026-12-04). A cluster started with ``ray start`` takes it from
+``RAY_worker_niceness`` (docs/cluster.md); a replica at a higher one logs a warning
+(:func:`runtime.cluster.pool.check_niceness`)."""
+
+
 def autoscaling(cluster: ClusterSettings, slots: int) -> dict[str, Any]:
     """Ray Serve's autoscaling on ongoing requests, from ``LADLE_CLUSTER_*``."""
     return {
@@ -80,9 +90,14 @@ def autoscaling(cluster: ClusterSettings, slots: int) -> dict[str, Any]:
 
 def connect(address: str, cluster: ClusterSettings) -> None:
     """Join the cluster at ``address`` (``auto``: the running one), or start one on this
-    machine (``local``)."""
+    machine (``local``), its workers at :data:`WORKER_NICENESS`."""
     if address == LOCAL_ADDRESS:
-        ray.init(num_cpus=cluster.local_cpus, namespace=NAMESPACE, include_dashboard=False)
+        ray.init(
+            num_cpus=cluster.local_cpus,
+            namespace=NAMESPACE,
+            include_dashboard=False,
+            _system_config={"worker_niceness": WORKER_NICENESS},
+        )
         return
     try:
         ray.init(address=address, namespace=NAMESPACE)

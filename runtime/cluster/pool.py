@@ -139,6 +139,7 @@ class ModelPool:
             return await self._open(model_id)
 
         self._model: Callable[[str], Awaitable[PoolModel]] = multiplexed(open_model)
+        check_niceness()
         self._report()  # here: the directory knows of this replica before its first check
 
     # -- requests --------------------------------------------------------------
@@ -291,6 +292,20 @@ class ModelPool:
 
 async def _ready(info: RunnerInfo) -> RunnerInfo:
     return info
+
+
+def check_niceness() -> int:
+    """This replica's niceness, which its runners inherit; a warning when it is above 0
+    (Ray's default ``worker_niceness``, 15: see :data:`runtime.cluster.deploy.WORKER_NICENESS`)."""
+    niceness = os.getpriority(os.PRIO_PROCESS, 0)
+    if niceness > 0:
+        logger.warning(
+            "this replica and its model runners run at niceness %d (Ray's worker_niceness): "
+            "they give way to Ray's own processes and generate slower under load; start Ray "
+            "with RAY_worker_niceness=0 (docs/cluster.md)",
+            niceness,
+        )
+    return niceness
 
 
 async def gathered(

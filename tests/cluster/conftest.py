@@ -73,12 +73,17 @@ def ray_cluster(
     from ray import serve
     from ray.cluster_utils import Cluster
 
-    from runtime.cluster.deploy import NAMESPACE
+    from runtime.cluster.deploy import NAMESPACE, WORKER_NICENESS
 
     root = tmp_path_factory.mktemp("cluster")
     head, names = push_models(root, tiny_long_model, registry)
     node = Store(root / "node")
-    head_args = {"num_cpus": 1, "include_dashboard": False, "env_vars": env_of(head)}
+    head_args = {
+        "num_cpus": 1,
+        "include_dashboard": False,
+        "env_vars": env_of(head),
+        "_system_config": {"worker_niceness": WORKER_NICENESS},  # as ladle's local cluster
+    }
     cluster = Cluster(initialize_head=True, head_node_args=head_args)
     cluster.add_node(num_cpus=1, env_vars=env_of(node))
     ray.init(address=cluster.address, namespace=NAMESPACE, log_to_driver=False)

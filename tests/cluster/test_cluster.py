@@ -129,6 +129,18 @@ def test_requests_spread_over_replicas_on_both_nodes(served: RayCluster) -> None
     assert {row.split()[-2] for row in rows} == {entry["replica"] for entry in entries}
 
 
+def test_model_runners_run_at_ray_worker_niceness_0_on_both_nodes(served: RayCluster) -> None:
+    """Not Ray's default 15, below its own processes (runtime.cluster.deploy.WORKER_NICENESS)."""
+    model = served.models[0]
+    with ThreadPoolExecutor(12) as pool:
+        list(pool.map(lambda _: chat(served, model, options={"num_predict": 4}), range(12)))
+    runners = {runner: node for node, pid in replicas().values() for runner in runner_children(pid)}
+    assert len(set(runners.values())) == 2, runners
+    assert {runner: os.getpriority(os.PRIO_PROCESS, runner) for runner in runners} == dict.fromkeys(
+        runners, 0
+    )
+
+
 def test_a_node_without_the_image_pulled_it_by_digest(served: RayCluster) -> None:
     """The second node's store was empty: its replica pulled the image from the registry
     its name names, and holds the manifest the head resolved."""
