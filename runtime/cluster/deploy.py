@@ -68,10 +68,10 @@ WORKER_NICENESS = 0
 """The niceness of the Ray workers of a cluster ladle starts (``--cluster local``), and so
 of the replicas and their model runners. Ray's default (``worker_niceness``, 15) puts
 them below its own GCS, raylet and agents; a runner then gives its core to Ray's
-housekeeping whenever both want it, and on a 2-core machine one stream ran 15-20% slower
-(measured 2026-12-04). A cluster started with ``ray start`` takes it from
-``RAY_worker_niceness`` (docs/cluster.md); a replica at a higher one logs a warning
-(:func:`runtime.cluster.pool.check_niceness`)."""
+housekeeping whenever both want it (on a 2-core machine one stream ran at 0.76x plain
+``ladle serve``, and at 1.03x with 0; measured 2026-12-04). A cluster started with
+``ray start`` takes it from ``RAY_worker_niceness`` (docs/cluster.md); a replica at a
+higher one logs a warning (:func:`runtime.cluster.pool.check_niceness`)."""
 
 
 def autoscaling(cluster: ClusterSettings, slots: int) -> dict[str, Any]:

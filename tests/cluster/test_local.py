@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -45,3 +46,16 @@ def test_serve_cluster_local_answers_and_its_runner_is_not_reniced(
         runners = {runner for pid in process_tree(server.pid) for runner in runner_children(pid)}
         assert runners, "no runner under the command's processes"
         assert {os.getpriority(os.PRIO_PROCESS, runner) for runner in runners} == {0}
+
+
+@pytest.mark.parametrize("niceness", [0, 15])
+def test_a_replica_above_niceness_0_says_how_to_fix_it(
+    niceness: int, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    require_package("ray", CLUSTER_EXTRA)
+    from runtime.cluster.pool import check_niceness
+
+    monkeypatch.setattr(os, "getpriority", lambda *_: niceness)
+    with caplog.at_level(logging.WARNING, logger="runtime.cluster.pool"):
+        assert check_niceness() == niceness
+    assert ("RAY_worker_niceness=0" in caplog.text) == (niceness > 0)
