@@ -30,7 +30,7 @@ class ThinkingBlock(Collapsible):
 
     DEFAULT_CSS = """
     ThinkingBlock { margin: 0 1; padding: 0; border: none; background: transparent; }
-    ThinkingBlock CollapsibleTitle { color: $text-muted; padding: 0 1; }
+    ThinkingBlock CollapsibleTitle { color: $text-muted; padding: 0 1; width: 1fr; }
     ThinkingBlock Contents { padding: 0 0 0 2; }
     ThinkingBlock .thinking-text { color: $text-muted; text-style: italic; }
     """

@@ -15,8 +15,17 @@ from textual.widgets import OptionList
 from tests.tui.fakes import FakeClient
 from tests.tui.pilot import SIZE, loaded, say, until
 from tui import ChatApp, make_app
+from tui.prompt import PromptInput
+from tui.widgets import ThinkingBlock
 
 Compare = Callable[..., bool]
+
+
+async def steady(pilot: Pilot[Any]) -> None:
+    """The model loaded, and the prompt's cursor shown without blinking: on a loaded
+    machine a blink could fall between the last frame and the screenshot."""
+    await loaded(pilot)
+    pilot.app.query_one(PromptInput).cursor_blink = False
 
 
 def frozen_app(model: str | None = "tiny") -> ChatApp:
@@ -24,14 +33,14 @@ def frozen_app(model: str | None = "tiny") -> ChatApp:
 
 
 def test_an_empty_chat(snap_compare: Compare) -> None:
-    assert snap_compare(frozen_app(), terminal_size=SIZE, run_before=loaded)
+    assert snap_compare(frozen_app(), terminal_size=SIZE, run_before=steady)
 
 
 def test_a_streamed_answer(snap_compare: Compare) -> None:
     app = frozen_app()
 
     async def run_before(pilot: Pilot[Any]) -> None:
-        await loaded(pilot)
+        await steady(pilot)
         await say(pilot, "Show me a shell loop")
         await until(pilot, lambda: len(app.history) == 2 and not app.streaming)
 
@@ -44,10 +53,11 @@ def test_an_answer_after_thinking(snap_compare: Compare) -> None:
     app = frozen_app()
 
     async def run_before(pilot: Pilot[Any]) -> None:
-        await loaded(pilot)
+        await steady(pilot)
         await say(pilot, "/set think on")
         await say(pilot, "Which port is sshd on?")
         await until(pilot, lambda: len(app.history) == 2 and not app.streaming)
+        await until(pilot, lambda: app.query_one(ThinkingBlock).title.startswith("Thought for"))
 
     app.client.thoughts = ["The user asks about sshd.", " Default is 22."]  # type: ignore[attr-defined]
     app.client.words = ["Port **22**, unless `Port` is set in sshd_config."]  # type: ignore[attr-defined]
@@ -56,7 +66,7 @@ def test_an_answer_after_thinking(snap_compare: Compare) -> None:
 
 def test_the_help(snap_compare: Compare) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
-        await loaded(pilot)
+        await steady(pilot)
         await say(pilot, "/help")
 
     assert snap_compare(frozen_app(), terminal_size=SIZE, run_before=run_before)
@@ -73,7 +83,7 @@ def test_the_model_picker(snap_compare: Compare) -> None:
 
 def test_the_side_panel(snap_compare: Compare) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
-        await loaded(pilot)
+        await steady(pilot)
         await say(pilot, "/set parameter temperature 0.1")
         await say(pilot, "/set system You are a terse SRE.")
         await pilot.press("f2")
