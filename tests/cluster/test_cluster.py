@@ -262,7 +262,7 @@ def test_a_killed_replica_fails_no_request_not_yet_streaming(served: RayCluster)
     # than the client takes to read it) and the kill lands in the middle of them.
     outcomes = [Outcome() for _ in range(40)]
     with ThreadPoolExecutor(41) as pool:
-        running = [pool.submit(stream_one, served, model, outcome, 500) for outcome in outcomes]
+        running = [pool.submit(stream_one, served, model, outcome, 900) for outcome in outcomes]
         wait_for(lambda: any(o.chunks > 0 for o in outcomes), 60, "a stream under way", 0.005)
         for runner in runners:
             os.kill(runner, signal.SIGSTOP)
@@ -333,9 +333,9 @@ def test_models_stay_put_the_least_recent_goes_and_replicas_scale(served: RayClu
     stop = threading.Event()
     outcomes: list[Outcome] = []
 
-    def load() -> None:
+    def load() -> None:  # streams long enough to be mostly on the pool, not on the way
         while not stop.is_set():
-            outcomes.append(stream_one(served, a))
+            outcomes.append(stream_one(served, a, tokens=128))
 
     workers = [threading.Thread(target=load) for _ in range(10)]
     for worker in workers:
