@@ -136,10 +136,10 @@ def two_nodes(models: Path) -> Iterator[str]:
     from ray.cluster_utils import Cluster
 
     from ladle.settings import Settings
-    from runtime.cluster.deploy import NAMESPACE, WORKER_NICENESS, deploy, undeploy
+    from runtime.cluster.deploy import NAMESPACE, deploy, system_config, undeploy
     from runtime.cluster.settings import ClusterSettings
 
-    head = {"num_cpus": NODE_CPUS, "_system_config": {"worker_niceness": WORKER_NICENESS}}
+    head = {"num_cpus": NODE_CPUS, "_system_config": system_config()}
     cluster = Cluster(initialize_head=True, head_node_args=head)
     cluster.add_node(num_cpus=NODE_CPUS)
     ray.init(address=cluster.address, namespace=NAMESPACE, log_to_driver=False)

@@ -74,6 +74,13 @@ housekeeping whenever both want it (on a 2-core machine one stream ran at 0.76x 
 higher one logs a warning (:func:`runtime.cluster.pool.check_niceness`)."""
 
 
+def system_config() -> dict[str, Any]:
+    """Ray's system settings for a cluster ladle starts: its workers at
+    :data:`WORKER_NICENESS` (``ray.init``'s and ``Cluster.add_node``'s
+    ``_system_config``)."""
+    return {"worker_niceness": WORKER_NICENESS}
+
+
 def autoscaling(cluster: ClusterSettings, slots: int) -> dict[str, Any]:
     """Ray Serve's autoscaling on ongoing requests, from ``LADLE_CLUSTER_*``."""
     return {
@@ -96,7 +103,7 @@ def connect(address: str, cluster: ClusterSettings) -> None:
             num_cpus=cluster.local_cpus,
             namespace=NAMESPACE,
             include_dashboard=False,
-            _system_config={"worker_niceness": WORKER_NICENESS},
+            _system_config=system_config(),
         )
         return
     try:

@@ -73,7 +73,7 @@ def ray_cluster(
     from ray import serve
     from ray.cluster_utils import Cluster
 
-    from runtime.cluster.deploy import NAMESPACE, WORKER_NICENESS
+    from runtime.cluster.deploy import NAMESPACE, system_config
 
     root = tmp_path_factory.mktemp("cluster")
     head, names = push_models(root, tiny_long_model, registry)
@@ -82,7 +82,7 @@ def ray_cluster(
         "num_cpus": 1,
         "include_dashboard": False,
         "env_vars": env_of(head),
-        "_system_config": {"worker_niceness": WORKER_NICENESS},  # as ladle's local cluster
+        "_system_config": system_config(),  # as ladle's local cluster
     }
     cluster = Cluster(initialize_head=True, head_node_args=head_args)
     cluster.add_node(num_cpus=1, env_vars=env_of(node))
@@ -104,3 +104,20 @@ def ray_cluster(
 def env_of(store: Store) -> dict[str, str]:
     """What a node's environment says differently: its own store."""
     return {"LADLE_MODELS": str(store.root)}
+
+
+def runner_children(pid: int) -> set[int]:
+    """The runner processes whose parent is ``pid``."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == pid and b"runtime.runner" in command:
+            found.add(int(entry.name))
+    return found

@@ -15,8 +15,7 @@ from builder.store.store import Store
 from tests.fixtures.installed import require_package
 from tests.runtime.api.conftest import TINY_MODELFILE, build
 
-from .conftest import CLUSTER_EXTRA
-from .test_cluster import runner_children
+from .conftest import CLUSTER_EXTRA, runner_children
 
 pytestmark = pytest.mark.cluster
 
