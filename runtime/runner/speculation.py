@@ -157,6 +157,14 @@ class Speculation:
         self._wait[source], self._backoff[source] = 0, min(2 * backoff, PROBE_MAX)
         return min(PROBE_TOKENS, most)
 
+    def unconfident(self) -> None:
+        """The draft model was asked and proposed nothing (its guess below
+        :data:`~runtime.runner.draft.DRAFT_P_MIN`): a miss, as its decodes were spent for
+        nothing, so that a draft that never trusts itself backs off to probes instead of
+        being asked at every step."""
+        self._kept["draft"] = DECAY * self._kept.get("draft", 0.0)
+        self._lost["draft"] = DECAY * self._lost.get("draft", 0.0) + 1
+
     def settle(self, accepted: int) -> None:
         """The model kept ``accepted`` tokens of :attr:`proposal`."""
         proposed, source = len(self.proposal), self.source
@@ -239,6 +247,8 @@ class Speculator:
         self.costs.observe_draft(sum(len(p) for p in proposals), seconds)
         for (spec, *_), proposal in zip(drafting, proposals, strict=True):
             spec.proposal, spec.source = proposal, "draft"
+            if not proposal:
+                spec.unconfident()
 
 
 Drawn = tuple[int, Distribution | None]

@@ -3,6 +3,7 @@ to propose, the options and PARAMETER lines, and how ``ps`` shows the counts."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,34 @@ def test_an_early_miss_does_not_end_ngram_proposals_for_the_reply() -> None:
     assert proposals[:3] == [0, 0, 0], proposals  # backing off
     assert proposals[3] == 2, proposals  # the probe
     assert all(n > 0 for n in proposals[4:]), proposals  # and proposals again
+
+
+class DoubtfulDraft:
+    """A draft model that is asked and never confident enough to propose anything."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def propose(self, wanted: list[tuple[int, list[int], int]]) -> tuple[list[list[int]], float]:
+        self.asked += 1
+        return [[] for _ in wanted], 0.001
+
+
+def test_a_draft_that_never_proposes_is_asked_only_on_probes() -> None:
+    """A draft whose guesses stay below its confidence floor costs a decode each time it
+    is asked: after a few empty answers it is asked only on probes, ever further apart."""
+    draft = DoubtfulDraft()
+    speculator = Speculator(draft, draft_prior=0.1)  # type: ignore[arg-type]
+    speculator.costs.observe(1, 0.010)
+    speculator.costs.observe(3, 0.014)
+    spec = Speculation(8, None, use_draft=True)
+    steps = []
+    for step in range(300):
+        before = draft.asked
+        speculator.propose([(spec, 0, [1, 2, 3], 8)])
+        assert spec.proposal == []
+        if draft.asked > before:
+            steps.append(step)
+    assert len(steps) < 15, steps
+    gaps = [later - earlier for earlier, later in pairwise(steps[3:])]
+    assert gaps == sorted(gaps) and gaps[-1] >= 64, steps  # backing off, doubling
