@@ -66,6 +66,12 @@ PROBE_START: dict[Source, int] = {"ngram": 4, "draft": 16}
 PROBE_MAX = 512
 PROBE_TOKENS = 2
 """A probe's proposal."""
+EXPLORE_EVERY = 64
+"""Steps after which the cost of verifying the largest proposal allowed is measured again
+when it is not chosen anyway (see :meth:`Speculator._k`)."""
+EXPLORE_RETRY = 8
+"""Steps before trying again when such a proposal came out shorter (the n-gram's match
+had fewer tokens after it)."""
 
 
 class StepCosts:
@@ -74,6 +80,8 @@ class StepCosts:
 
     def __init__(self, draft_prior: float = 1.0) -> None:
         self.seconds: dict[int, float] = {}
+        self.steps = 0
+        self.seen: dict[int, int] = {}  # size -> the step it was last measured at
         self.draft_seconds = 0.0
         self.draft_prior = draft_prior
         """A draft token's cost before it is measured: the draft's size over the model's
@@ -82,6 +90,13 @@ class StepCosts:
     def observe(self, n_tokens: int, seconds: float) -> None:
         """A generation step of ``n_tokens`` took ``seconds``."""
         self.seconds[n_tokens] = _average(self.seconds.get(n_tokens), seconds)
+        self.steps += 1
+        self.seen[n_tokens] = self.steps
+
+    def stale(self, n_tokens: int) -> bool:
+        """Whether ``n_tokens``'s cost is unmeasured or was last measured more than
+        :data:`EXPLORE_EVERY` steps ago."""
+        return self.steps - self.seen.get(n_tokens, -EXPLORE_EVERY) > EXPLORE_EVERY
 
     def observe_draft(self, tokens: int, seconds: float) -> None:
         """The draft model proposed ``tokens`` in ``seconds``."""
@@ -89,19 +104,36 @@ class StepCosts:
             self.draft_seconds = _average(self.draft_seconds or None, seconds / tokens)
 
     def ratio(self, n_tokens: int) -> float:
-        """The cost of an ``n_tokens`` step in one-token steps."""
+        """The cost of an ``n_tokens`` step in one-token steps: measured, else read off
+        the line through the nearest measured sizes (see :meth:`_estimate`)."""
         one = self.seconds.get(1)
         if n_tokens == 1:
             return 1.0
-        if one and n_tokens in self.seconds:
+        if not one:
+            return 1.0 + PRIOR_SLOPE * (n_tokens - 1)
+        if n_tokens in self.seconds:
             return self.seconds[n_tokens] / one
-        return 1.0 + self.slope() * (n_tokens - 1)
+        return self._estimate(n_tokens, {n: s / one for n, s in self.seconds.items()})
 
-    def slope(self) -> float:
-        """The extra cost per token, from the sizes measured (the prior without them)."""
-        one = self.seconds.get(1)
-        slopes = [(s / one - 1) / (n - 1) for n, s in self.seconds.items() if one and n > 1]
-        return max(0.0, sum(slopes) / len(slopes)) if slopes else PRIOR_SLOPE
+    @staticmethod
+    def _estimate(n_tokens: int, known: dict[int, float]) -> float:
+        """``n_tokens``'s cost from the ``known`` ones: between two measured sizes on the
+        line joining them, past the largest on the slope of the last two. The curve is
+        not a line through one step: on a CPU the second token costs most (the batch
+        leaves the one-row path: 1.4-1.9 steps measured) and each one after it far less
+        (0.2-0.5), so a slope taken from 1 to 2 alone would price a batch of 9 at twice
+        what it costs, and the ``k`` chosen would never grow to where it pays."""
+        below = max((n for n in known if n < n_tokens), default=1)
+        above = min((n for n in known if n > n_tokens), default=None)
+        if above is not None:
+            share = (n_tokens - below) / (above - below)
+            return known[below] + share * (known[above] - known[below])
+        before = max((n for n in known if 1 < n < below), default=None)
+        if before is None:  # one batched size measured (or none): the prior's slope
+            slope = PRIOR_SLOPE
+        else:
+            slope = max(0.0, (known[below] - known[before]) / (below - before))
+        return known.get(below, 1.0) + slope * (n_tokens - below)
 
     def draft_ratio(self) -> float:
         """A draft model's token, in one-token steps of the target."""
@@ -195,11 +227,22 @@ class Speculator:
         self.costs = StepCosts(draft_prior)
         self.fixed_k = fixed_k
         """Propose this many every step, whatever they cost (tests, benchmarks)."""
+        self._explored = -EXPLORE_RETRY  # the step of the last proposal made to measure
 
     def _k(self, rate: float, most: int, per_proposal: float = 0.0) -> int:
+        """How many to propose. When some number pays but not ``most``, and the cost of
+        verifying ``most`` is unknown or old, ``most`` now and then, to measure it: the
+        costs of sizes never verified are estimates (:meth:`StepCosts.ratio`) from the
+        sizes chosen so far, and a curve that bends only further on would otherwise keep
+        ``k`` small for good."""
         if self.fixed_k is not None:
             return min(self.fixed_k, most)
-        return best_k(rate, self.costs, most, per_proposal)
+        k = best_k(rate, self.costs, most, per_proposal)
+        costs = self.costs
+        if 0 < k < most and costs.stale(1 + most) and costs.steps - self._explored > EXPLORE_RETRY:
+            self._explored = costs.steps
+            return most
+        return k
 
     def start(self, request: GenerateRequest) -> Speculation | None:
         """The speculation of a new request, None when it has none."""

@@ -16,7 +16,15 @@ from runtime.loaded import Speculated, draft_name
 from runtime.placement import draft_bytes
 from runtime.protocol import GenerateChunk, LoadSpec
 from runtime.runner.ngram import NgramIndex
-from runtime.runner.speculation import MIN_GAIN, Speculation, Speculator, StepCosts, best_k
+from runtime.runner.speculation import (
+    EXPLORE_EVERY,
+    EXPLORE_RETRY,
+    MIN_GAIN,
+    Speculation,
+    Speculator,
+    StepCosts,
+    best_k,
+)
 
 
 def indexed(tokens: list[int], max_n: int = 3) -> NgramIndex:
@@ -55,11 +63,48 @@ def test_the_number_proposed_follows_cost_and_acceptance() -> None:
     cheap.observe(9, 0.012)  # a GPU: 8 more tokens cost almost nothing
     dear.observe(1, 0.010)
     dear.observe(2, 0.020)  # every token costs a full step: nothing can pay
+    dear.observe(3, 0.030)
     assert best_k(0.9, cheap, 8) == 8
     assert best_k(0.9, dear, 8) == 0
     assert best_k(0.05, cheap, 8) == 0  # never accepted: not worth the verify
     assert 0 < best_k(0.8, StepCosts(), 8) < 8  # the prior: a CPU's cost per token
     assert MIN_GAIN > 1
+
+
+def test_an_unmeasured_size_is_read_off_the_nearest_measured_ones() -> None:
+    """A CPU's curve bends: the second token costs most (the batch leaves the one-row
+    path), each one after it little. Sizes not measured are estimated from the sizes
+    around them, not from a line through one and two tokens (which priced 9 at 8.2
+    steps where this machine measured 4.2, and kept k at 2)."""
+    costs = StepCosts()
+    for n, steps in ((1, 1.0), (2, 1.9), (3, 2.27), (9, 4.2)):
+        costs.observe(n, steps / 100)
+    assert costs.ratio(6) == pytest.approx(2.27 + 3 * (4.2 - 2.27) / 6)
+    fewer = StepCosts()
+    for n, steps in ((1, 1.0), (2, 1.9), (3, 2.27)):
+        fewer.observe(n, steps / 100)
+    assert fewer.ratio(9) == pytest.approx(2.27 + 6 * 0.37)  # on the last measured slope
+    assert best_k(0.93, fewer, 8) > 2
+
+
+def test_the_cost_of_the_largest_proposal_is_measured_when_it_is_not_chosen() -> None:
+    """Where a few proposed tokens pay and the largest proposal's cost is unknown (or
+    old), the speculator proposes as many as allowed now and then, to measure it."""
+    speculator = Speculator(None)
+    costs = speculator.costs
+    for n, steps in ((1, 1.0), (2, 1.9), (3, 2.27)):
+        costs.observe(n, steps / 100)
+    chosen = [speculator._k(0.8, 8) for _ in range(20)]
+    assert chosen[0] == 8 and all(0 < k < 8 for k in chosen[1:]), chosen  # once
+    for _ in range(EXPLORE_RETRY + 1):
+        costs.observe(2, 0.019)  # the steps go on, the large size still unmeasured
+    assert speculator._k(0.8, 8) == 8  # tried again: the last try fell short
+    costs.observe(9, 0.030)
+    assert not costs.stale(9)
+    assert speculator._k(0.8, 8) == best_k(0.8, costs, 8)
+    for _ in range(EXPLORE_EVERY + 1):
+        costs.observe(2, 0.019)
+    assert costs.stale(9)
 
 
 def test_speculation_options_come_from_the_image_and_the_request() -> None:
