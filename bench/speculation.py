@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import os
 import statistics
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +54,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     """The benchmark's results (``bench/__main__.py`` saves them)."""
     target = target_model()
     draft = draft_model()
-    runs = 1 if quick else 2
+    runs = 1 if quick else 3
     loads = workloads(quick)
     result: dict[str, Any] = {
         "model": target.name,
@@ -109,28 +108,31 @@ def ladle_runs(target: Path, draft: Path, loads: list[Workload], runs: int) -> d
 
 
 def _ladle_workload(model: Any, drafter: Any, load: Workload, runs: int) -> dict[str, Any]:
+    """The modes take turns run by run (off, n-gram, draft, off, ...), so that a drift in
+    the machine's speed lands on every mode alike instead of on whichever ran last."""
     from runtime.runner.engine import Engine
 
-    figures: dict[str, Any] = {}
-    tokens: dict[str, Any] = {}
-    for mode in MODES:
-        rates, final = [], None
-        for _ in range(runs):
+    rates: dict[str, list[float]] = {mode: [] for mode in MODES}
+    finals: dict[str, Any] = {}
+    for _ in range(runs):
+        for mode in MODES:
             for seq_id in range(model.spec.num_parallel):
                 model.forget(seq_id)  # every run evaluates its prompt afresh
                 drafter.forget(seq_id)
             engine = Engine(model, drafter if mode == "draft" else None)
             final = _ladle_once(engine, load, spec_ngram=SPEC_NGRAM if mode == "ngram" else 0)
-            rates.append(final.eval_count / (final.eval_duration_ns / 1e9))
-        assert final is not None
-        tokens[mode] = final.tokens
-        figures[mode] = {
-            "tps": statistics.median(rates),
-            "tps_runs": rates,
-            "drafted": final.draft_count,
-            "accepted": final.draft_accepted_count,
+            rates[mode].append(final.eval_count / (final.eval_duration_ns / 1e9))
+            finals[mode] = final
+    figures: dict[str, Any] = {
+        mode: {
+            "tps": statistics.median(rates[mode]),
+            "tps_runs": rates[mode],
+            "drafted": finals[mode].draft_count,
+            "accepted": finals[mode].draft_accepted_count,
         }
-    figures["identical"] = tokens["ngram"] == tokens["off"] == tokens["draft"]
+        for mode in MODES
+    }
+    figures["identical"] = finals["ngram"].tokens == finals["off"].tokens == finals["draft"].tokens
     return figures
 
 
@@ -170,11 +172,23 @@ def llama_server_runs(target: Path, draft: Path, loads: list[Workload], runs: in
         "ngram": ["--spec-type", "ngram-simple"],
         "draft": ["-md", str(draft)],
     }
-    out: dict[str, Any] = {load.key: {} for load in loads}
-    for mode, extra in flags.items():
-        with _llama_server(binary, target, extra) as url:
+    timings: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    with ExitStack() as servers:  # all three up at once (idle ones take no CPU)
+        urls = {mode: servers.enter_context(_llama_server(binary, target, extra))
+                for mode, extra in flags.items()}  # fmt: skip
+        for _ in range(runs):  # the modes take turns, as ladle's do
             for load in loads:
-                out[load.key][mode] = _llama_server_workload(url, load, runs)
+                for mode, url in urls.items():
+                    timings.setdefault((load.key, mode), []).append(_llama_server_once(url, load))
+    out: dict[str, Any] = {load.key: {} for load in loads}
+    for (key, mode), each in timings.items():
+        rates = [float(t.get("predicted_per_second", 0.0)) for t in each]
+        out[key][mode] = {
+            "tps": statistics.median(rates),
+            "tps_runs": rates,
+            "drafted": int(each[-1].get("draft_n", 0)),
+            "accepted": int(each[-1].get("draft_n_accepted", 0)),
+        }
     return out
 
 
@@ -192,21 +206,12 @@ def _llama_server(binary: Path, model: Path, extra: list[str]) -> Iterator[str]:
         yield server.url
 
 
-def _llama_server_workload(url: str, load: Workload, runs: int) -> dict[str, Any]:
-    rates, timings = [], {}
-    for _ in range(runs):
-        body = {
-            "prompt": load.prompt, "n_predict": load.n_predict, "temperature": 0,
-            "repeat_penalty": 1.0, "ignore_eos": True, "cache_prompt": False,
-        }  # fmt: skip
-        started_at = time.perf_counter()
-        answer = httpx.post(f"{url}/completion", json=body, timeout=600).json()
-        timings = answer.get("timings", {})
-        rates.append(float(timings.get("predicted_per_second", 0.0)))
-        del started_at
-    return {
-        "tps": statistics.median(rates),
-        "tps_runs": rates,
-        "drafted": int(timings.get("draft_n", 0)),
-        "accepted": int(timings.get("draft_n_accepted", 0)),
-    }
+def _llama_server_once(url: str, load: Workload) -> dict[str, Any]:
+    """One generation's ``timings``."""
+    body = {
+        "prompt": load.prompt, "n_predict": load.n_predict, "temperature": 0,
+        "repeat_penalty": 1.0, "ignore_eos": True, "cache_prompt": False,
+    }  # fmt: skip
+    answer = httpx.post(f"{url}/completion", json=body, timeout=600).json()
+    timings: dict[str, Any] = answer.get("timings", {})
+    return timings
