@@ -104,7 +104,10 @@ def test_a_lora_changes_logits_as_the_merged_weights_do(
     expected = reference.forward(kind, config, merged(weights, lora), IDS)
     without = reference.forward(kind, config, weights, IDS)
     assert np.abs(expected - without).max() > 0.05  # the adapter changes the answer
-    tolerance = 4e-3 if kind.startswith("gemma") else 5e-5
+    # float32 in llama.cpp (the adapter applied beside the weights, summed in the order
+    # the CPU's kernels take) against float64 merged weights: up to 6e-5 apart measured
+    # on an AVX-512 EPYC, 1/800 of what the adapter changes.
+    tolerance = 4e-3 if kind.startswith("gemma") else 1.5e-4
     np.testing.assert_allclose(logits(base, adapter), expected, rtol=0, atol=tolerance)
 
 
