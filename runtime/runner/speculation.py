@@ -133,7 +133,7 @@ class StepCosts:
             slope = PRIOR_SLOPE
         else:
             slope = max(0.0, (known[below] - known[before]) / (below - before))
-        return known.get(below, 1.0) + slope * (n_tokens - below)
+        return known[below] + slope * (n_tokens - below)
 
     def draft_ratio(self) -> float:
         """A draft model's token, in one-token steps of the target."""
@@ -194,16 +194,20 @@ class Speculation:
         :data:`~runtime.runner.draft.DRAFT_P_MIN`): a miss, as its decodes were spent for
         nothing, so that a draft that never trusts itself backs off to probes instead of
         being asked at every step."""
-        self._kept["draft"] = DECAY * self._kept.get("draft", 0.0)
-        self._lost["draft"] = DECAY * self._lost.get("draft", 0.0) + 1
+        self._remember("draft", kept=0, missed=True)
+
+    def _remember(self, source: Source, kept: int, missed: bool) -> None:
+        """Add one verification (or an empty draft answer) to ``source``'s decayed
+        history, from which :meth:`rate` reads."""
+        self._kept[source] = DECAY * self._kept.get(source, 0.0) + kept
+        self._lost[source] = DECAY * self._lost.get(source, 0.0) + missed
 
     def settle(self, accepted: int) -> None:
         """The model kept ``accepted`` tokens of :attr:`proposal`."""
         proposed, source = len(self.proposal), self.source
         self.drafted += proposed
         self.accepted += accepted
-        self._kept[source] = DECAY * self._kept.get(source, 0.0) + accepted
-        self._lost[source] = DECAY * self._lost.get(source, 0.0) + (accepted < proposed)
+        self._remember(source, kept=accepted, missed=accepted < proposed)
         if self.ngram is not None and source == "ngram":
             self.ngram.accepted(accepted)
         self.proposal = []
