@@ -208,8 +208,6 @@ class Speculation:
         self.drafted += proposed
         self.accepted += accepted
         self._remember(source, kept=accepted, missed=accepted < proposed)
-        if self.ngram is not None and source == "ngram":
-            self.ngram.accepted(accepted)
         self.proposal = []
 
 

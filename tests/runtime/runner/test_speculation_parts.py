@@ -15,7 +15,7 @@ from runtime.api.options import generation
 from runtime.loaded import Speculated, draft_name
 from runtime.placement import draft_bytes
 from runtime.protocol import GenerateChunk, LoadSpec
-from runtime.runner.ngram import NgramIndex
+from runtime.runner.ngram import MATCHES_CHECKED, NgramIndex
 from runtime.runner.speculation import (
     EXPLORE_EVERY,
     EXPLORE_RETRY,
@@ -39,12 +39,25 @@ def test_ngram_lookup_proposes_what_followed_the_longest_match() -> None:
     assert index.propose(3) == [4, 5, 6]
 
 
-def test_ngram_lookup_prefers_the_latest_of_equal_matches_and_then_follows_on() -> None:
-    index = indexed([5, 6, 1, 5, 6, 2, 3, 4, 8, 5, 6], max_n=2)
+def test_ngram_lookup_prefers_the_latest_of_equal_matches() -> None:
+    # "5 6" is followed by 2 3 4 and, later, by 2 3 8: the latest is proposed.
+    index = indexed([5, 6, 2, 3, 4, 0, 5, 6, 2, 3, 8, 0, 5, 6], max_n=2)
     assert index.propose(2) == [2, 3]
-    index.accepted(2)  # 2 and 3 kept, and the model went on with 4
-    index.extend([2, 3, 4])
-    assert index.propose(2) == [8, 5]  # from the cursor, not a new lookup
+
+
+def test_ngram_lookup_stops_where_the_earlier_matches_part() -> None:
+    """A slot that changes from copy to copy (``item_0``, ``item_1``, ...) is a guess:
+    the proposal ends before it, and a match whose very next token differs between its
+    copies proposes nothing."""
+    # "9 1" is followed by 2 3 and, later, by 2 5: they agree on 2 only.
+    index = indexed([9, 1, 2, 3, 4, 9, 1, 2, 5, 6, 9, 1], max_n=2)
+    assert index.propose(4) == [2]
+    index = indexed([9, 1, 3, 4, 9, 1, 5, 6, 9, 1], max_n=2)
+    assert index.propose(4) == []
+    # Matches older than the latest MATCHES_CHECKED are not asked.
+    copies = [[9, 1, 2, 0]] + [[9, 1, 2, 3]] * MATCHES_CHECKED
+    index = indexed([t for copy in copies for t in copy] + [9, 1], max_n=2)
+    assert index.propose(4) == [2, 3, 9, 1]
 
 
 def test_ngram_lookup_proposes_nothing_without_a_match() -> None:
