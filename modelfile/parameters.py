@@ -105,7 +105,8 @@ class Parameters(BaseModel):
     spec_ngram: int | None = _param(
         0,
         "Speculate by n-gram lookup: propose what followed the longest earlier match "
-        "(up to N tokens) of the last tokens in the prompt and output (0: off).",
+        "(up to N tokens) of the last tokens in the prompt and output, as far as the "
+        "latest 8 matches agree on each next token (0: off).",
         "4",
         ge=0,
         le=MAX_SPEC_NGRAM,

@@ -168,6 +168,7 @@ class Speculation:
     _lost: dict[str, float] = field(default_factory=dict)  # source -> decayed rejections
     _backoff: dict[str, int] = field(default_factory=dict)  # source -> steps between probes
     _wait: dict[str, int] = field(default_factory=dict)  # source -> steps since a proposal
+    _probing: set[str] = field(default_factory=set)  # sources whose proposal is a probe
 
     def rate(self, source: Source) -> float:
         """The acceptance rate per proposed token, from this sequence's history."""
@@ -177,8 +178,10 @@ class Speculation:
 
     def paced(self, source: Source, k: int, most: int) -> int:
         """``k``, the number worth proposing from ``source``; when that is none, a probe
-        of :data:`PROBE_TOKENS` once the source's backoff has passed (then it doubles)."""
+        of :data:`PROBE_TOKENS` once the source's backoff has passed (then it doubles,
+        unless the probe is accepted whole: see :meth:`settle`)."""
         start = PROBE_START[source]
+        self._probing.discard(source)
         if k:
             self._backoff[source], self._wait[source] = start, 0
             return k
@@ -187,6 +190,7 @@ class Speculation:
         if self._wait[source] < backoff or most <= 0:
             return 0
         self._wait[source], self._backoff[source] = 0, min(2 * backoff, PROBE_MAX)
+        self._probing.add(source)
         return min(PROBE_TOKENS, most)
 
     def unconfident(self) -> None:
@@ -203,11 +207,17 @@ class Speculation:
         self._lost[source] = DECAY * self._lost.get(source, 0.0) + missed
 
     def settle(self, accepted: int) -> None:
-        """The model kept ``accepted`` tokens of :attr:`proposal`."""
+        """The model kept ``accepted`` tokens of :attr:`proposal`. A probe kept whole
+        brings the next one as soon as the first after a stop: one probe adds little to
+        a history that early misses pulled down, and a reply that turned to copying its
+        input (a rewrite's first lines differ, the rest is copied) would otherwise wait
+        out a doubling backoff, probe after probe, before ``k`` grew again."""
         proposed, source = len(self.proposal), self.source
         self.drafted += proposed
         self.accepted += accepted
         self._remember(source, kept=accepted, missed=accepted < proposed)
+        if source in self._probing and accepted == proposed:
+            self._backoff[source] = PROBE_START[source]
         self.proposal = []
 
 

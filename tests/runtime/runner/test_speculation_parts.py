@@ -20,6 +20,7 @@ from runtime.runner.speculation import (
     EXPLORE_EVERY,
     EXPLORE_RETRY,
     MIN_GAIN,
+    PROBE_START,
     Speculation,
     Speculator,
     StepCosts,
@@ -193,6 +194,35 @@ def test_an_early_miss_does_not_end_ngram_proposals_for_the_reply() -> None:
     assert proposals[:3] == [0, 0, 0], proposals  # backing off
     assert proposals[3] == 2, proposals  # the probe
     assert all(n > 0 for n in proposals[4:]), proposals  # and proposals again
+
+
+def test_probes_kept_whole_come_again_soon_rejected_ones_back_off() -> None:
+    """Misses early in a reply (a rewrite's first lines differ from the file) pull the
+    acceptance down to where only probes are made; while probes are kept whole the next
+    comes after the first backoff again, not after one that doubles each time."""
+
+    def probe_steps(kept_whole: bool) -> list[int]:
+        speculator = Speculator(None)
+        for size, seconds in ((1, 0.010), (2, 0.0192), (3, 0.0234), (9, 0.0414)):
+            speculator.costs.observe(size, seconds)  # this CPU at the rewrite's context
+        spec = Speculation(8, NgramIndex(4), use_draft=False)
+        history = [*range(1, 40), *range(1, 4)]
+        for _ in range(4):  # early misses
+            spec._remember("ngram", kept=1, missed=True)
+        steps = []
+        for step in range(40):
+            speculator.propose([(spec, 0, history, 8)])
+            if spec.proposal:
+                steps.append(step)
+                spec.settle(len(spec.proposal) if kept_whole else 0)
+        return steps
+
+    start = PROBE_START["ngram"]
+    kept = probe_steps(kept_whole=True)
+    assert [b - a for a, b in pairwise(kept[:3])] == [start, start], kept
+    assert kept[3:6] == [kept[2] + 1, kept[2] + 2, kept[2] + 3], kept  # and k > 0 again
+    rejected = probe_steps(kept_whole=False)
+    assert [b - a for a, b in pairwise(rejected)] == [2 * start, 4 * start], rejected
 
 
 class DoubtfulDraft:
