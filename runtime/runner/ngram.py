@@ -13,9 +13,9 @@ in the text being copied. How far to follow it: only as long as the other recent
 (:data:`MATCHES_CHECKED`) agree on each next token. Where they part, the text has a slot
 that changes from copy to copy (the number in ``item_3``, a renamed word that the output
 already spells one way and the input the other), and the next token is a guess. In the
-rewrite benchmark every proposal whose first token was such a guess was rejected, and
-each cost a verify of several tokens for the one token a plain step gives; stopping
-there took the rewrite from 1.02x to 1.55x in a replay of its greedy stream.
+rewrite benchmark nearly every proposal whose first token was such a guess was
+rejected, and each cost a verify of several tokens for the one token a plain step gives;
+stopping there took the rewrite from 1.02x to 1.55x in a replay of its greedy stream.
 """
 
 from __future__ import annotations
