@@ -168,7 +168,6 @@ class Speculation:
     _lost: dict[str, float] = field(default_factory=dict)  # source -> decayed rejections
     _backoff: dict[str, int] = field(default_factory=dict)  # source -> steps between probes
     _wait: dict[str, int] = field(default_factory=dict)  # source -> steps since a proposal
-    _probing: set[str] = field(default_factory=set)  # sources whose proposal is a probe
 
     def rate(self, source: Source) -> float:
         """The acceptance rate per proposed token, from this sequence's history."""
@@ -181,7 +180,6 @@ class Speculation:
         of :data:`PROBE_TOKENS` once the source's backoff has passed (then it doubles,
         unless the probe is accepted whole: see :meth:`settle`)."""
         start = PROBE_START[source]
-        self._probing.discard(source)
         if k:
             self._backoff[source], self._wait[source] = start, 0
             return k
@@ -190,7 +188,6 @@ class Speculation:
         if self._wait[source] < backoff or most <= 0:
             return 0
         self._wait[source], self._backoff[source] = 0, min(2 * backoff, PROBE_MAX)
-        self._probing.add(source)
         return min(PROBE_TOKENS, most)
 
     def unconfident(self) -> None:
@@ -216,7 +213,7 @@ class Speculation:
         self.drafted += proposed
         self.accepted += accepted
         self._remember(source, kept=accepted, missed=accepted < proposed)
-        if source in self._probing and accepted == proposed:
+        if accepted == proposed:  # a no-op unless a probe: paced reset it for any k > 0
             self._backoff[source] = PROBE_START[source]
         self.proposal = []
 
