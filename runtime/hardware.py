@@ -57,6 +57,8 @@ DeviceKind = Literal["gpu", "igpu", "accel"]
 # described by CPUInfo; a META device wraps others for tensor parallelism.
 _DEVICE_KINDS: dict[int, DeviceKind] = {1: "gpu", 2: "igpu", 3: "accel"}
 _PROBE_TIMEOUT_S = 60.0
+PATCHED_VERSION = "+ladle."
+"""What ``llama-cpp/wheel.py`` puts in the version of the llama-cpp-python it builds."""
 
 
 class CPUInfo(BaseModel):
@@ -115,6 +117,10 @@ class LlamaBuild(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     version: str = "unknown"
+    patched: bool = False
+    """Built by ``llama-cpp/wheel.py`` with ladle's patches to llama.cpp (its version
+    carries the local part ``+ladle.<key>``): among them, one token and a batch get the
+    same logits, which greedy speculative decoding needs (llama-cpp/README.md)."""
     gpu_offload: bool = False
     mmap: bool = False
     mlock: bool = False
@@ -311,8 +317,10 @@ def _llama_build() -> tuple[LlamaBuild, tuple[Accelerator, ...], str]:
         return LlamaBuild(problem=f"llama_cpp failed to import: {error}"), (), ""
     system_info = bytes(llama_cpp.llama_print_system_info()).decode("utf-8", "replace")
     devices, cpu_description, problem = _devices()
+    version = str(getattr(llama_cpp, "__version__", "unknown"))
     build = LlamaBuild(
-        version=str(getattr(llama_cpp, "__version__", "unknown")),
+        version=version,
+        patched=PATCHED_VERSION in version,
         gpu_offload=bool(llama_cpp.llama_supports_gpu_offload()),
         mmap=bool(llama_cpp.llama_supports_mmap()),
         mlock=bool(llama_cpp.llama_supports_mlock()),

@@ -132,6 +132,7 @@ def _llama_table(hardware: Hardware) -> Table:
     build = hardware.llama
     rows = [
         ("llama-cpp-python", build.version),
+        ("ladle's patches", _patches(build.patched)),
         ("GPU offload", _yes(build.gpu_offload)),
         ("mmap, mlock", f"{_yes(build.mmap)}, {_yes(build.mlock)}"),
         ("RPC", _yes(build.rpc)),
@@ -152,6 +153,12 @@ def _features(features: dict[str, str]) -> str:
     or set; features at 0 are left out (the JSON keeps the whole string)."""
     words = (name if value == "1" else f"{name}={value}" for name, value in features.items())
     return " ".join(word for word in words if not word.endswith("=0")) or "-"
+
+
+def _patches(patched: bool) -> str:
+    if patched:
+        return "yes"
+    return "no: greedy output may change with speculation (llama-cpp/README.md)"
 
 
 def _yes(value: bool) -> str:

@@ -156,6 +156,7 @@ def test_detect_this_machine() -> None:
     assert hardware.llama.problem is None and hardware.llama.device_api
     assert hardware.llama.system_info and "CPU" in hardware.llama.features
     assert hardware.llama.version != "unknown"
+    assert hardware.llama.patched  # llama-cpp/wheel.py's build, as make installs it
     if not hardware.llama.gpu_offload:
         assert hardware.gpus == ()
     for device in hardware.accelerators:

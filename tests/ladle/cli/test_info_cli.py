@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -22,6 +23,7 @@ def test_info_tables() -> None:
     for heading in ("System", "Accelerators", "llama.cpp", "llama-cpp-python", "CPU build"):
         assert heading in result.output
     assert (cpu.simd[0] if cpu.simd else "none reported") in result.output
+    assert re.search(r"ladle's patches\s+yes", result.output)  # make's build of llama.cpp
     if not detect().accelerators:
         assert "models run 100% on the CPU" in result.output
 

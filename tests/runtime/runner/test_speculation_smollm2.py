@@ -39,10 +39,21 @@ def greedy(prompt: str, **fields: object) -> GenerateRequest:
     )
 
 
-@pytest.fixture(scope="module")
-def models(smollm2_module: Path) -> Iterator[tuple[LlamaModel, LlamaModel]]:
+# Flash attention off is what the benchmark runs (test_batch_invariance.py says why the
+# batches then need ladle's build of llama.cpp); auto keeps batches of 5 and fewer than
+# 512 cached tokens on the kernel that one token takes.
+@pytest.fixture(scope="module", params=["auto", "off"])
+def models(
+    smollm2_module: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[LlamaModel, LlamaModel]]:
     log = process_log()
-    spec = LoadSpec(model_path=smollm2_module, n_ctx=1024, n_threads=2, num_parallel=2)
+    spec = LoadSpec(
+        model_path=smollm2_module,
+        n_ctx=1024,
+        n_threads=2,
+        num_parallel=2,
+        flash_attention=request.param,
+    )
     model, draft = LlamaModel(spec, log), LlamaModel(spec, log)
     yield model, draft
     model.close()

@@ -1,0 +1,48 @@
+"""llama-cpp/wheel.py: the key and version of ladle's build of llama-cpp-python."""
+
+from __future__ import annotations
+
+import importlib.util
+from importlib import metadata
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from packaging.version import Version
+
+SCRIPT = Path(__file__).resolve().parent.parent / "llama-cpp" / "wheel.py"
+
+
+@pytest.fixture(scope="module")
+def wheel() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("llama_wheel", SCRIPT)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_version_is_the_release_with_a_local_part(wheel: ModuleType) -> None:
+    version = Version(wheel.local_version(wheel.build_key()))
+    assert version.public == wheel.VERSION
+    assert version.local is not None and version.local.startswith("ladle.")
+    assert Version("0.3.8") <= version < Version("0.4")  # pyproject.toml's requirement
+
+
+def test_the_installed_build_is_the_release_the_patches_were_made_for(
+    wheel: ModuleType,
+) -> None:
+    assert Version(metadata.version("llama-cpp-python")).public == wheel.VERSION
+    assert [path.name for path in wheel.patches()] == sorted(
+        path.name for path in (SCRIPT.parent / "patches").glob("*.patch")
+    )
+
+
+def test_the_key_changes_with_what_the_wheel_is_built_from(
+    wheel: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CMAKE_ARGS", raising=False)
+    plain = wheel.build_key()
+    assert wheel.build_key() == plain
+    monkeypatch.setenv("CMAKE_ARGS", "-DGGML_CUDA=on")
+    assert wheel.build_key() != plain
