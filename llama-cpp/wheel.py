@@ -94,9 +94,12 @@ def installed() -> str | None:
 
 
 def _run(argv: list[str], cwd: Path | None = None, quiet: bool = False) -> None:
-    done = subprocess.run(
-        argv, cwd=cwd, check=False, capture_output=quiet, text=True, stdin=subprocess.DEVNULL
-    )
+    try:
+        done = subprocess.run(
+            argv, cwd=cwd, check=False, capture_output=quiet, text=True, stdin=subprocess.DEVNULL
+        )
+    except OSError as error:  # the program is missing: patch, most likely
+        raise WheelError(f"cannot run {argv[0]}: {error.strerror}") from error
     if done.returncode != 0:
         output = (done.stdout or "") + (done.stderr or "") if quiet else ""
         raise WheelError(f"{' '.join(argv[:4])} ... failed ({done.returncode})\n{output}")
@@ -161,10 +164,12 @@ def build(key: str) -> Path:
         if not built:
             raise WheelError(f"pip wheel gave no wheel in {out}")
         folder.mkdir(parents=True, exist_ok=True)
-        partial = folder / (built[0].name + ".part")
+        # Copied under a name of this process's own, then renamed: a wheel in the cache is
+        # always whole, even when two builds of the same key finish together.
+        partial = folder / f".{built[0].name}.{os.getpid()}.part"
         shutil.copyfile(built[0], partial)
         final = folder / built[0].name
-        partial.replace(final)  # a wheel in the cache is always whole
+        partial.replace(final)
         return final
 
 
