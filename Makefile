@@ -14,11 +14,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ladle-installed
 BENCH_STAMP := $(VENV)/.ladle-bench-installed
-# CMake arguments for pip's source build of llama-cpp-python on this CPU, in front of the
+# CMake arguments for the source build of llama-cpp-python on this CPU, in front of the
 # user's CMAKE_ARGS: empty except on CPUs with AMX (.ci/llama_cmake_args.sh says why).
 LLAMA_CMAKE_ARGS := $(shell sh .ci/llama_cmake_args.sh)
-PIP_INSTALL := $(if $(LLAMA_CMAKE_ARGS),CMAKE_ARGS="$(LLAMA_CMAKE_ARGS) $$CMAKE_ARGS") \
-	$(BIN)/python -m pip install
+PIP_INSTALL := $(BIN)/python -m pip install
 # Where the demo's server listens (LADLE_HOST); another port if an Ollama holds 11434.
 DEMO_HOST ?= 127.0.0.1:11434
 
@@ -29,7 +28,8 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # llama-cpp-python built with ladle's patches to llama.cpp (llama-cpp/README.md): the
-# wheel is kept in ~/.cache/ladle/wheels, so only the first run builds it.
+# wheel is kept in ~/.cache/ladle/wheels, so only the first run builds it. It is installed
+# before ladle, so pip finds the requirement met and never builds llama-cpp-python itself.
 LLAMA_WHEEL := llama-cpp/wheel.py $(wildcard llama-cpp/patches/*.patch)
 WHEEL_INSTALL := $(if $(LLAMA_CMAKE_ARGS),CMAKE_ARGS="$(LLAMA_CMAKE_ARGS) $$CMAKE_ARGS") \
 	$(BIN)/python llama-cpp/wheel.py

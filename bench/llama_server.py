@@ -35,7 +35,7 @@ CACHE = Path.home() / ".cache" / "ladle" / "bench"
 
 
 def _machine_flags() -> tuple[str, ...]:
-    """The CMake arguments the Makefile gives pip's build of llama-cpp-python on this CPU."""
+    """The CMake arguments the Makefile gives the build of llama-cpp-python on this CPU."""
     script = Path(__file__).resolve().parent.parent / ".ci" / "llama_cmake_args.sh"
     if not script.is_file():
         return ()

@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 from runtime.hardware_text import (
     cgroup_cpu_quota,
@@ -117,10 +117,6 @@ class LlamaBuild(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     version: str = "unknown"
-    patched: bool = False
-    """Built by ``llama-cpp/wheel.py`` with ladle's patches to llama.cpp (its version
-    carries the local part ``+ladle.<key>``): among them, one token and a batch get the
-    same logits, which greedy speculative decoding needs (llama-cpp/README.md)."""
     gpu_offload: bool = False
     mmap: bool = False
     mlock: bool = False
@@ -132,6 +128,14 @@ class LlamaBuild(BaseModel):
     """Whether the device list came from ggml's device registry."""
     problem: str | None = None
     """Why something could not be read (llama_cpp failed to import, …)."""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def patched(self) -> bool:
+        """Built by ``llama-cpp/wheel.py`` with ladle's patches to llama.cpp (its version
+        carries the local part ``+ladle.<key>``): among them, one token and a batch get
+        the same logits, which greedy speculative decoding needs (llama-cpp/README.md)."""
+        return PATCHED_VERSION in self.version
 
 
 class Hardware(BaseModel):
@@ -317,10 +321,8 @@ def _llama_build() -> tuple[LlamaBuild, tuple[Accelerator, ...], str]:
         return LlamaBuild(problem=f"llama_cpp failed to import: {error}"), (), ""
     system_info = bytes(llama_cpp.llama_print_system_info()).decode("utf-8", "replace")
     devices, cpu_description, problem = _devices()
-    version = str(getattr(llama_cpp, "__version__", "unknown"))
     build = LlamaBuild(
-        version=version,
-        patched=PATCHED_VERSION in version,
+        version=str(getattr(llama_cpp, "__version__", "unknown")),
         gpu_offload=bool(llama_cpp.llama_supports_gpu_offload()),
         mmap=bool(llama_cpp.llama_supports_mmap()),
         mlock=bool(llama_cpp.llama_supports_mlock()),

@@ -10,6 +10,8 @@ from types import ModuleType
 import pytest
 from packaging.version import Version
 
+from runtime.hardware import PATCHED_VERSION
+
 SCRIPT = Path(__file__).resolve().parent.parent / "llama-cpp" / "wheel.py"
 
 
@@ -26,6 +28,7 @@ def test_the_version_is_the_release_with_a_local_part(wheel: ModuleType) -> None
     version = Version(wheel.local_version(wheel.build_key()))
     assert version.public == wheel.VERSION
     assert version.local is not None and version.local.startswith("ladle.")
+    assert PATCHED_VERSION in str(version)  # what runtime.hardware looks for
     assert Version("0.3.8") <= version < Version("0.4")  # pyproject.toml's requirement
 
 
