@@ -1,8 +1,9 @@
 """Issue 16, items 1-4: no small request can freeze or exhaust ``ladle serve``.
 
 Each hostile request of the issue is sent to a live server while another client asks
-``/api/version`` every few milliseconds: every one of those answers comes within
-:data:`ANSWER_WITHIN_S`, the hostile request gets its 400 (naming the field at fault),
+``/api/version`` every few milliseconds: 19 of 20 of those answers come within
+:data:`ANSWER_WITHIN_S` and all within :data:`SLOWEST_WITHIN_S`, the hostile request
+gets its 400 (naming the field at fault),
 and the server's and runner's peak resident memory (``VmHWM``) stay within stated
 bounds. Before the fix, the issue measured a 21.6 s render during which every route
 waited, 504 -> 1,735 MB for one template, 610 MB (server) and 1.6 GB (runner) for one
@@ -35,7 +36,11 @@ from .test_live_server import Server, live_server
 T = TypeVar("T")
 
 ANSWER_WITHIN_S = 0.1
-"""How long ``/api/version`` may take while a hostile request runs."""
+"""How long 19 of 20 answers of ``/api/version`` may take while a hostile request runs."""
+SLOWEST_WITHIN_S = 0.5
+"""How long any one answer may take: a quarter of the render deadline (2 s), so that a
+loop held by the render fails, while one scheduling hiccup of a loaded 2-core machine
+(118 ms once on CI) does not."""
 SERVER_GROWTH_BOUND = 32 << 20
 """How far above its resident memory before a hostile request the server's peak during
 it may go (the issue's template took it up by 1.2 GB; the bounded values are 1 MiB)."""
@@ -105,11 +110,15 @@ class Probe:
             time.sleep(0.005)
 
     def check(self) -> None:
-        slowest = max(self.latencies)
-        assert slowest < ANSWER_WITHIN_S, (
-            f"/api/version took {slowest * 1000:.0f} ms (median "
-            f"{statistics.median(self.latencies) * 1000:.1f} ms over {len(self.latencies)})"
+        latencies = sorted(self.latencies)
+        slowest, typical = latencies[-1], latencies[(len(latencies) * 19) // 20]
+        said = (
+            f"/api/version took up to {slowest * 1000:.0f} ms (95th percentile "
+            f"{typical * 1000:.1f} ms, median {statistics.median(latencies) * 1000:.1f} ms "
+            f"over {len(latencies)})"
         )
+        assert slowest < SLOWEST_WITHIN_S, said
+        assert typical < ANSWER_WITHIN_S, said
 
 
 def _memory(pid: int, field: str) -> int:
