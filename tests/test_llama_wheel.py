@@ -36,9 +36,14 @@ def test_the_installed_build_is_the_release_the_patches_were_made_for(
     wheel: ModuleType,
 ) -> None:
     assert Version(metadata.version("llama-cpp-python")).public == wheel.VERSION
-    assert [path.name for path in wheel.patches()] == sorted(
-        path.name for path in (SCRIPT.parent / "patches").glob("*.patch")
-    )
+    assert wheel.patches(), "llama-cpp/patches/ holds no patch"
+    for path in wheel.patches():  # each changes only the llama.cpp that the sdist vendors
+        targets = [
+            line.split()[1]
+            for line in path.read_text().splitlines()
+            if line[:4] in ("--- ", "+++ ")
+        ]
+        assert targets and all(t[2:].startswith("vendor/llama.cpp/") for t in targets), path
 
 
 def test_the_key_changes_with_what_the_wheel_is_built_from(
